@@ -1,0 +1,56 @@
+"""The reader donation and membership service."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from app import config as settings
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app.  No query, no Stripe call, no network here."""
+    app = Flask(__name__, template_folder="../templates", static_folder="static")
+    app.config.from_mapping(settings.load())
+    if config:
+        app.config.from_mapping(config)
+    settings.check_production(app.config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from app import models  # noqa: F401  (tables known to Alembic)
+    from app.extensions import babel, csrf, db, migrate
+    from app.i18n import best_locale, register_template_helpers
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(settings.ROOT / "migrations"), render_as_batch=True, compare_type=True)
+    babel.init_app(app, locale_selector=best_locale)
+    csrf.init_app(app)
+    register_template_helpers(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from app.donate.views import bp as donate_bp
+    from app.donate.views import root_bp
+
+    app.register_blueprint(root_bp)
+    app.register_blueprint(donate_bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from app.errors import register
+
+    register(app)
+
+
+def register_commands(app: Flask) -> None:
+    from app.cli import register
+
+    register(app)

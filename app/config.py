@@ -1,0 +1,108 @@
+"""Every setting the service reads, in one place.
+
+Each comes from an environment variable of the same name.  The defaults are
+for the local demo only: ``APP_ENV=production`` refuses to start while any
+secret still has its demo value.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = ROOT / "var"
+
+DEMO_SECRET_KEY = "demo-only-secret-key"
+DEMO_STRIPE_SECRET_KEY = "sk_test_demo"
+DEMO_STRIPE_PUBLISHABLE_KEY = "pk_test_demo"
+DEMO_STRIPE_WEBHOOK_SECRET = "whsec_demo"
+
+#: name -> (default, what it is).  The README's settings table mirrors this.
+SETTINGS: dict[str, tuple[str, str]] = {
+    "APP_ENV": ("development", "development, test or production"),
+    "DATABASE_URL": (f"sqlite:///{VAR / 'support.db'}", "SQLAlchemy URL of the database"),
+    "SECRET_KEY": (DEMO_SECRET_KEY, "signs sessions, CSRF tokens and thank-you links"),
+    "BASE_URL": ("http://127.0.0.1:5000", "public address of the service, for links in emails"),
+    "STRIPE_SECRET_KEY": (DEMO_STRIPE_SECRET_KEY, "Stripe secret API key"),
+    "STRIPE_PUBLISHABLE_KEY": (DEMO_STRIPE_PUBLISHABLE_KEY, "Stripe publishable key for Stripe.js"),
+    "STRIPE_WEBHOOK_SECRET": (DEMO_STRIPE_WEBHOOK_SECRET, "signing secret of the webhook endpoint"),
+    "STRIPE_API_BASE": ("", "Stripe API address; empty means Stripe itself (set it to localstripe)"),
+    "STRIPE_API_VERSION": ("2024-06-20", "Stripe API version the gateway speaks (responses then have one shape)"),
+    "STRIPE_JS_URL": ("", "Stripe.js address; empty means Stripe's, or localstripe's when STRIPE_API_BASE is set"),
+    "STRIPE_MAX_REQUESTS_PER_SECOND": ("20", "pace of calls to Stripe (Stripe allows about 25/s per endpoint)"),
+    "CELERY_BROKER_URL": (f"sqla+sqlite:///{VAR / 'broker.db'}", "Celery broker (redis://... in production)"),
+    "SMTP_HOST": ("127.0.0.1", "SMTP server for receipts"),
+    "SMTP_PORT": ("8025", "SMTP port"),
+    "MAIL_FROM": ("Independent Newsroom <support@newsroom.example>", "From: of every email"),
+    "NEWSROOM_NAME": ("Independent Newsroom", "the newsroom's name in English pages and emails"),
+    "NEWSROOM_NAME_AR": ("غرفة الأخبار المستقلة", "the newsroom's name in Arabic pages and emails"),
+    "NEWSROOM_URL": ("https://newsroom.example", "the newsroom's site, linked from the thank-you page"),
+    "FEE_PERCENT_BPS": ("290", "card fee rate in basis points (290 = 2.9%), for 'I'll cover the fees'"),
+    "FEE_FIXED": ("usd:30,eur:25,try:300", "fixed card fee per charge, in minor units per currency"),
+    "MAX_CONTENT_LENGTH": ("65536", "largest request body accepted, in bytes"),
+}
+
+
+class ConfigError(RuntimeError):
+    """The environment asks for something the service refuses to run with."""
+
+
+def _fees(text: str) -> dict[str, int]:
+    fees: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        code, _, value = part.partition(":")
+        fees[code.strip().lower()] = int(value)
+    return fees
+
+
+def load(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Settings from ``env`` (the process environment by default)."""
+    env = os.environ if env is None else env
+    raw = {name: env.get(name, default) for name, (default, _) in SETTINGS.items()}
+    api_base = raw["STRIPE_API_BASE"].rstrip("/")
+    js_url = raw["STRIPE_JS_URL"] or (
+        f"{api_base}/js.stripe.com/v3/" if api_base else "https://js.stripe.com/v3/"
+    )
+    config: dict[str, Any] = {
+        **raw,
+        "SQLALCHEMY_DATABASE_URI": raw["DATABASE_URL"],
+        "STRIPE_API_BASE": api_base,
+        "STRIPE_JS_URL": js_url,
+        "STRIPE_MAX_REQUESTS_PER_SECOND": float(raw["STRIPE_MAX_REQUESTS_PER_SECOND"]),
+        "SMTP_PORT": int(raw["SMTP_PORT"]),
+        "FEE_PERCENT_BPS": int(raw["FEE_PERCENT_BPS"]),
+        "FEE_FIXED": _fees(raw["FEE_FIXED"]),
+        "MAX_CONTENT_LENGTH": int(raw["MAX_CONTENT_LENGTH"]),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": raw["APP_ENV"] == "production",
+        "WTF_CSRF_TIME_LIMIT": None,
+        "BABEL_DEFAULT_LOCALE": "ar",
+        "BABEL_TRANSLATION_DIRECTORIES": str(ROOT / "app" / "translations"),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    }
+    return config
+
+
+def check_production(config: Mapping[str, Any]) -> None:
+    """Refuse demo secrets (or a fake Stripe) when running for real."""
+    if config.get("APP_ENV") != "production":
+        return
+    demo = {
+        "SECRET_KEY": DEMO_SECRET_KEY,
+        "STRIPE_SECRET_KEY": DEMO_STRIPE_SECRET_KEY,
+        "STRIPE_PUBLISHABLE_KEY": DEMO_STRIPE_PUBLISHABLE_KEY,
+        "STRIPE_WEBHOOK_SECRET": DEMO_STRIPE_WEBHOOK_SECRET,
+    }
+    bad = [name for name, value in demo.items() if not config.get(name) or config[name] == value]
+    if len(str(config.get("SECRET_KEY", ""))) < 32 and "SECRET_KEY" not in bad:
+        bad.append("SECRET_KEY (shorter than 32 characters)")
+    if config.get("STRIPE_API_BASE"):
+        bad.append("STRIPE_API_BASE (must be unset in production)")
+    if str(config.get("DATABASE_URL", "")).startswith("sqlite"):
+        bad.append("DATABASE_URL (SQLite is for the demo)")
+    if bad:
+        raise ConfigError("refusing to start in production with demo settings: " + ", ".join(bad))

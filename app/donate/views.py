@@ -1,0 +1,275 @@
+"""The support page: choose, pay with Stripe Elements, thank you.
+
+Views parse input, call one service function and render; the commit is here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import lazy_gettext as _l
+from itsdangerous import BadSignature, URLSafeSerializer
+from werkzeug.wrappers import Response
+
+from app.extensions import db
+from app.i18n import LOCALES, best_locale, format_money
+from app.messages import message_for
+from app.models import Payment
+from app.services import amounts, donations
+from app.services.errors import DomainError, PaymentDeclined, PaymentServiceUnavailable
+from app.services.stripe_gateway import get_gateway
+
+root_bp = Blueprint("root", __name__)
+bp = Blueprint("donate", __name__, url_prefix="/<lang>")
+
+PENDING_KEY = "donation"
+KEPT_ARGS = ("amount", "custom_amount", "currency", "frequency", "cover_fees", "campaign", *donations.UTM_FIELDS)
+
+
+@root_bp.get("/")
+def root() -> Response:
+    return redirect(url_for("donate.support", lang=best_locale(), **request.args), code=302)
+
+
+@bp.url_value_preprocessor
+def take_lang(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    lang = (values or {}).pop("lang", None)
+    if lang not in LOCALES:
+        abort(404)
+    g.lang = lang
+
+
+@bp.url_defaults
+def give_lang(endpoint: str, values: dict[str, Any]) -> None:
+    values.setdefault("lang", g.get("lang") or best_locale())
+
+
+def _thanks_signer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="thank-you")
+
+
+def _error_texts(errors: dict[str, str], currency: str) -> dict[str, str]:
+    rule = amounts.CURRENCIES.get(currency, amounts.CURRENCIES[amounts.DEFAULT_CURRENCY])
+    values = {
+        "minimum": format_money(rule.minimum, rule.code, short=True),
+        "maximum": format_money(rule.maximum, rule.code, short=True),
+    }
+    return {field: message_for(code, **values) for field, code in errors.items()}
+
+
+def _choice(form: Any) -> donations.DonationChoice:
+    return donations.choice_from_form(
+        form,
+        locale=g.lang,
+        fee_percent_bps=current_app.config["FEE_PERCENT_BPS"],
+        fee_fixed=current_app.config["FEE_FIXED"],
+    )
+
+
+def _render_support(values: dict[str, str], errors: dict[str, str] | None = None, status: int = 200):  # type: ignore[no-untyped-def]
+    currency = values.get("currency", "").lower()
+    if currency not in amounts.CURRENCIES:
+        currency = amounts.DEFAULT_CURRENCY
+    frequency = values.get("frequency", "")
+    if frequency not in amounts.FREQUENCIES:
+        frequency = amounts.DEFAULT_FREQUENCY
+    return (
+        render_template(
+            "donate/support.html",
+            values=values,
+            currency=currency,
+            frequency=frequency,
+            errors=_error_texts(errors or {}, currency),
+            **_page_context(values, currency, frequency),
+        ),
+        status,
+    )
+
+
+def _major(minor: int, currency: str) -> str:
+    return format(amounts.to_decimal(minor, currency).normalize(), "f")
+
+
+TOTAL_LINES = {
+    "month": _l("Total: %(amount)s a month"),
+    "year": _l("Total: %(amount)s a year"),
+    "once": _l("Total: %(amount)s, once"),
+}
+BUTTON_LABELS = {
+    "month": _l("Give %(amount)s a month"),
+    "year": _l("Give %(amount)s a year"),
+    "once": _l("Give %(amount)s"),
+}
+JS_TEXTS = {
+    "working": _l("Processing your payment…"),
+    "no_stripe": _l("The card form could not load. Please check your connection and reload the page."),
+    "check_fields": _l("Please check the fields marked above."),
+}
+
+
+def _page_context(values: dict[str, str], currency: str, frequency: str) -> dict[str, Any]:
+    config = current_app.config
+    presets = {
+        code: [(_major(m, code), m) for m in rule.presets] for code, rule in amounts.CURRENCIES.items()
+    }
+    # The total shown before any JavaScript runs: the chosen or first preset.
+    try:
+        chosen = values.get("amount") or ""
+        text = values.get("custom_amount", "") if chosen in ("", "other") and values.get("custom_amount") else (chosen or presets[currency][0][0])
+        amount = amounts.parse_amount(text, currency)
+    except DomainError:
+        amount = amounts.CURRENCIES[currency].presets[0]
+    cover = amounts.fee_cover(amount, currency, config["FEE_PERCENT_BPS"], config["FEE_FIXED"]) if values.get("cover_fees") else 0
+    shown = format_money(amount + cover, currency)
+    locale = g.lang
+    return {
+        "currencies": list(amounts.CURRENCIES),
+        "presets_for": presets.__getitem__,
+        "minimum_for": lambda code: amounts.CURRENCIES[code].minimum,
+        "maximum_for": lambda code: amounts.CURRENCIES[code].maximum,
+        "total_line": TOTAL_LINES[frequency] % {"amount": shown},
+        "button_label": BUTTON_LABELS[frequency] % {"amount": format_money(amount + cover, currency, short=True)},
+        "js_config": {
+            "publishableKey": config["STRIPE_PUBLISHABLE_KEY"],
+            "locale": locale,
+            "numberLocale": "ar-u-nu-latn" if locale == "ar" else "en",
+            "startUrl": url_for("donate.start"),
+            "confirmUrl": url_for("donate.confirm"),
+            "feeBps": config["FEE_PERCENT_BPS"],
+            "feeFixed": config["FEE_FIXED"],
+            "currencies": {
+                code: {
+                    "presets": presets[code],
+                    "labels": [format_money(m, code, short=True) for m in rule.presets],
+                    "minimum": rule.minimum,
+                    "maximum": rule.maximum,
+                }
+                for code, rule in amounts.CURRENCIES.items()
+            },
+            "totals": {k: str(v % {"amount": "{amount}"}) for k, v in TOTAL_LINES.items()},
+            "buttons": {k: str(v % {"amount": "{amount}"}) for k, v in BUTTON_LABELS.items()},
+            "texts": {k: str(v) for k, v in JS_TEXTS.items()},
+            "declines": {code: message_for(code) for code in DECLINE_CODES},
+        },
+    }
+
+
+DECLINE_CODES = (
+    "card_declined", "generic_decline", "insufficient_funds", "expired_card", "incorrect_cvc",
+    "incorrect_number", "invalid_expiry_year", "invalid_expiry_month", "processing_error",
+    "payment_intent_authentication_failure", "authentication_failed", "payment_error",
+)
+
+
+@bp.get("/support")
+def support():  # type: ignore[no-untyped-def]
+    values = {k: v for k in KEPT_ARGS if (v := request.args.get(k, "").strip())}
+    return _render_support(values)
+
+
+@bp.post("/support")
+def support_without_js():  # type: ignore[no-untyped-def]
+    """The form posted without JavaScript: check the choice, say paying needs JS."""
+    values = {k: v for k in (*KEPT_ARGS, "email", "name") if (v := request.form.get(k, "").strip())}
+    try:
+        _choice(request.form)
+    except donations.InvalidChoice as exc:
+        return _render_support(values, exc.errors, status=400)
+    values["checked"] = "1"
+    return _render_support(values)
+
+
+def _json_error(code: str, status: int, field: str | None = None):  # type: ignore[no-untyped-def]
+    return jsonify(error={"code": code, "message": message_for(code), "field": field}), status
+
+
+@bp.post("/support/start")
+def start():  # type: ignore[no-untyped-def]
+    try:
+        choice = _choice(request.form)
+    except donations.InvalidChoice as exc:
+        currency = request.form.get("currency", "").lower()
+        return jsonify(errors=_error_texts(exc.errors, currency)), 400
+    previous = session.get(PENDING_KEY)
+    reuse = None
+    if previous and previous.get("choice", {}).get("email") == choice.email:
+        reuse = previous.get("customer_id")
+    try:
+        started = donations.start(choice, get_gateway(), reuse_customer=reuse)
+    except PaymentServiceUnavailable as exc:
+        return _json_error(exc.code, 503)
+    except PaymentDeclined as exc:
+        return _json_error(exc.code, 402)
+    session[PENDING_KEY] = started.pending.to_session()
+    return jsonify(
+        kind=started.kind,
+        client_secret=started.client_secret,
+        billing={"email": choice.email, "name": choice.name},
+    )
+
+
+@bp.post("/support/confirm")
+def confirm():  # type: ignore[no-untyped-def]
+    data = session.get(PENDING_KEY)
+    if not data:
+        return _json_error("no_pending_donation", 409)
+    pending = donations.Pending.from_session(data)
+    try:
+        outcome = donations.confirm(pending, request.form.get("intent_id", ""), get_gateway())
+        db.session.commit()
+    except PaymentDeclined as exc:
+        db.session.rollback()
+        session[PENDING_KEY] = pending.to_session()
+        return _json_error(exc.code, 402)
+    except PaymentServiceUnavailable as exc:
+        db.session.rollback()
+        session[PENDING_KEY] = pending.to_session()
+        return _json_error(exc.code, 503)
+    except DomainError as exc:
+        db.session.rollback()
+        return _json_error(exc.code, 409)
+    if outcome.action_client_secret:
+        session[PENDING_KEY] = pending.to_session()
+        return jsonify(requires_action=True, client_secret=outcome.action_client_secret)
+    session.pop(PENDING_KEY, None)
+    assert outcome.payment is not None
+    token = _thanks_signer().dumps(outcome.payment.id)
+    return jsonify(redirect=url_for("donate.thanks", token=token))
+
+
+@bp.get("/support/thank-you/<token>")
+def thanks(token: str):  # type: ignore[no-untyped-def]
+    try:
+        payment_id = _thanks_signer().loads(token)
+    except BadSignature:
+        abort(404)
+    payment = db.session.get(Payment, payment_id)
+    if payment is None:
+        abort(404)
+    return render_template("donate/thanks.html", payment=payment, membership=payment.membership)
+
+
+@bp.app_template_global()
+def other_locale_url(other: str) -> str:
+    """The same page in the other language, keeping the reader's choices."""
+    if request.endpoint and request.endpoint.startswith("donate.") and request.method == "GET":
+        return url_for(request.endpoint, **{**(request.view_args or {}), "lang": other}, **request.args)
+    return url_for("donate.support", lang=other)
+
+
+@bp.app_template_global()
+def lang_name(code: str) -> str:
+    return {"ar": "العربية", "en": "English"}[code]
+

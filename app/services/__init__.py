@@ -1,0 +1,1 @@
+"""The domain: services change rows; views and tasks call them and commit."""

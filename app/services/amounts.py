@@ -1,0 +1,93 @@
+"""Currencies, preset amounts, limits and fees: one table for the whole service.
+
+Money is always an integer of minor units with a lower-case ISO 4217 code.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from app.services.errors import InvalidDonation
+
+
+@dataclass(frozen=True)
+class CurrencyRule:
+    code: str
+    presets: tuple[int, ...]
+    minimum: int
+    maximum: int
+    exponent: int = 2
+
+
+#: Minimums sit at or above Stripe's minimum charge (USD 0.50, EUR 0.50, and
+#: about USD 0.50 converted for TRY); maximums stop typos like 10000 for 100.
+CURRENCIES: dict[str, CurrencyRule] = {
+    "usd": CurrencyRule("usd", presets=(100, 300, 500, 1000), minimum=100, maximum=500_000),
+    "eur": CurrencyRule("eur", presets=(100, 300, 500, 1000), minimum=100, maximum=500_000),
+    "try": CurrencyRule("try", presets=(5000, 10000, 25000, 50000), minimum=5000, maximum=20_000_000),
+}
+DEFAULT_CURRENCY = "usd"
+FREQUENCIES = ("month", "year", "once")
+DEFAULT_FREQUENCY = "month"
+
+_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
+_AMOUNT = re.compile(r"^\d+(?:\.\d+)?$")
+
+
+def currency_rule(code: str) -> CurrencyRule:
+    try:
+        return CURRENCIES[code]
+    except KeyError:
+        raise InvalidDonation("unknown_currency", field="currency") from None
+
+
+def parse_amount(text: str, currency: str) -> int:
+    """Read an amount a reader typed into minor units.
+
+    Understands Arabic-Indic and Persian digits, the Arabic decimal separator
+    (٫) and a decimal comma; thousands separators are refused rather than
+    guessed (is "1,000" one thousand or one?).
+    """
+    rule = currency_rule(currency)
+    cleaned = text.strip().translate(_DIGITS)
+    for symbol in ("$", "€", "₺", "US", "USD", "EUR", "TRY", "TL"):
+        cleaned = cleaned.replace(symbol, "")
+    cleaned = cleaned.replace("\u066b", ".").replace(",", ".").replace(" ", "").replace("\u00a0", "")
+    if not cleaned:
+        raise InvalidDonation("amount_missing", field="amount")
+    if not _AMOUNT.match(cleaned):
+        raise InvalidDonation("amount_not_a_number", field="amount")
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        raise InvalidDonation("amount_not_a_number", field="amount") from None
+    minor = value.scaleb(rule.exponent)
+    if minor != minor.to_integral_value():
+        raise InvalidDonation("amount_too_precise", field="amount")
+    return int(minor)
+
+
+def check_limits(amount: int, currency: str) -> None:
+    rule = currency_rule(currency)
+    if amount < rule.minimum:
+        raise InvalidDonation("amount_below_minimum", field="amount")
+    if amount > rule.maximum:
+        raise InvalidDonation("amount_above_maximum", field="amount")
+
+
+def fee_cover(amount: int, currency: str, percent_bps: int, fixed: dict[str, int]) -> int:
+    """What to add so that after Stripe's fee the newsroom receives ``amount``.
+
+    Gross-up: total = ceil((amount + fixed) / (1 - rate)).  Integer arithmetic
+    only, so the browser's preview (same formula) and the charge agree.
+    """
+    fixed_fee = fixed.get(currency, 0)
+    denominator = 10_000 - percent_bps
+    total = -(-(amount + fixed_fee) * 10_000 // denominator)
+    return total - amount
+
+
+def to_decimal(amount: int, currency: str) -> Decimal:
+    return Decimal(amount).scaleb(-currency_rule(currency).exponent)

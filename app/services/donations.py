@@ -1,0 +1,365 @@
+"""The donation flow: validate the reader's choice, set up the payment, record it.
+
+Recurring: customer + SetupIntent -> the browser confirms the card ->
+subscription with that card as default -> first invoice charged (3-D Secure
+finished in the browser if the bank asks).  Once: customer + PaymentIntent ->
+the browser confirms it.  Rows are written only once Stripe says the money
+moved; the webhooks confirm the same rows later without doubling them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import email_validator
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Interval, Membership, MembershipStatus, Payment, PaymentStatus, Supporter
+from app.models.types import from_timestamp, utcnow
+from app.services import amounts
+from app.services.errors import (
+    DomainError,
+    DonationStateError,
+    InvalidDonation,
+    PaymentDeclined,
+)
+from app.services.stripe_gateway import StripeGateway
+
+LOCALES = ("ar", "en")
+UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+MAX_NAME = 200
+MAX_TAG = 100
+
+
+class InvalidChoice(DomainError):
+    """Several fields are wrong at once: ``errors`` maps field -> code."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("invalid_choice", detail=",".join(f"{k}={v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class DonationChoice:
+    amount: int
+    currency: str
+    frequency: str
+    email: str
+    name: str
+    locale: str
+    cover_fees: bool = False
+    fee_cover: int = 0
+    campaign: str | None = None
+    utm: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return self.amount + self.fee_cover
+
+    @property
+    def recurring(self) -> bool:
+        return self.frequency != "once"
+
+    def metadata(self) -> dict[str, str]:
+        data = {
+            "frequency": self.frequency,
+            "gift": str(self.amount),
+            "fee_cover": str(self.fee_cover),
+            "locale": self.locale,
+        }
+        if self.campaign:
+            data["campaign"] = self.campaign
+        data.update(self.utm)
+        return data
+
+
+@dataclass
+class Pending:
+    """What this browser started; kept in its signed session between steps."""
+
+    choice: DonationChoice
+    customer_id: str
+    intent_id: str
+    subscription_id: str | None = None
+
+    def to_session(self) -> dict[str, Any]:
+        return {**asdict(self), "choice": asdict(self.choice)}
+
+    @classmethod
+    def from_session(cls, data: Mapping[str, Any]) -> Pending:
+        return cls(
+            choice=DonationChoice(**data["choice"]),
+            customer_id=data["customer_id"],
+            intent_id=data["intent_id"],
+            subscription_id=data.get("subscription_id"),
+        )
+
+
+@dataclass(frozen=True)
+class Started:
+    kind: str  # "setup" (card for a subscription) or "payment" (one-time)
+    client_secret: str
+    pending: Pending
+
+
+@dataclass(frozen=True)
+class Outcome:
+    payment: Payment | None = None
+    action_client_secret: str | None = None
+
+
+def _clean_tag(value: str | None) -> str | None:
+    value = (value or "").strip()[:MAX_TAG]
+    return value or None
+
+
+def choice_from_form(
+    form: Mapping[str, str], locale: str, fee_percent_bps: int, fee_fixed: dict[str, int]
+) -> DonationChoice:
+    """Validate every field; raise ``InvalidChoice`` with all the errors at once."""
+    errors: dict[str, str] = {}
+    currency = (form.get("currency") or amounts.DEFAULT_CURRENCY).strip().lower()
+    if currency not in amounts.CURRENCIES:
+        errors["currency"] = "unknown_currency"
+    frequency = (form.get("frequency") or amounts.DEFAULT_FREQUENCY).strip().lower()
+    if frequency not in amounts.FREQUENCIES:
+        errors["frequency"] = "unknown_frequency"
+
+    amount = 0
+    if "currency" not in errors:
+        chosen = (form.get("amount") or "").strip()
+        text = (form.get("custom_amount") or "") if chosen in ("", "other") else chosen
+        try:
+            amount = amounts.parse_amount(text, currency)
+            amounts.check_limits(amount, currency)
+        except InvalidDonation as exc:
+            errors["amount"] = exc.code
+
+    email = (form.get("email") or "").strip()
+    if not email:
+        errors["email"] = "email_missing"
+    else:
+        try:
+            email = email_validator.validate_email(email, check_deliverability=False).normalized
+        except email_validator.EmailNotValidError:
+            errors["email"] = "email_invalid"
+    name = " ".join((form.get("name") or "").split())
+    if len(name) > MAX_NAME:
+        errors["name"] = "name_too_long"
+    if errors:
+        raise InvalidChoice(errors)
+
+    cover_fees = form.get("cover_fees") in ("1", "on", "true", "yes")
+    fee_cover = (
+        amounts.fee_cover(amount, currency, fee_percent_bps, fee_fixed) if cover_fees else 0
+    )
+    utm = {k: v for k in UTM_FIELDS if (v := _clean_tag(form.get(k)))}
+    return DonationChoice(
+        amount=amount,
+        currency=currency,
+        frequency=frequency,
+        email=email.lower(),
+        name=name,
+        locale=locale if locale in LOCALES else "ar",
+        cover_fees=cover_fees,
+        fee_cover=fee_cover,
+        campaign=_clean_tag(form.get("campaign")),
+        utm=utm,
+    )
+
+
+def _find_supporter(email: str) -> Supporter | None:
+    return db.session.scalar(select(Supporter).where(Supporter.email == email.lower()))
+
+
+def start(choice: DonationChoice, gateway: StripeGateway, reuse_customer: str | None = None) -> Started:
+    """Create (or reuse) the Stripe customer and the intent the browser will confirm."""
+    supporter = _find_supporter(choice.email)
+    customer_id = reuse_customer or (supporter.stripe_customer_id if supporter else None)
+    if customer_id is None:
+        customer = gateway.create_customer(
+            choice.email, choice.name, choice.locale, {"source": "support_page"}
+        )
+        customer_id = customer.id
+    if choice.recurring:
+        intent = gateway.create_setup_intent(customer_id, choice.metadata())
+        kind = "setup"
+    else:
+        intent = gateway.create_payment_intent(
+            customer_id, choice.total, choice.currency, choice.metadata()
+        )
+        kind = "payment"
+    pending = Pending(choice=choice, customer_id=customer_id, intent_id=intent.id)
+    return Started(kind=kind, client_secret=intent.client_secret, pending=pending)
+
+
+def confirm(pending: Pending, intent_id: str, gateway: StripeGateway) -> Outcome:
+    """The browser says it confirmed ``intent_id``: check with Stripe and finish."""
+    if intent_id != pending.intent_id:
+        raise DonationStateError("intent_mismatch")
+    if pending.choice.recurring:
+        return _confirm_recurring(pending, gateway)
+    return _confirm_once(pending, gateway)
+
+
+def _confirm_recurring(pending: Pending, gateway: StripeGateway) -> Outcome:
+    choice = pending.choice
+    if pending.subscription_id is None:
+        setup = gateway.retrieve_setup_intent(pending.intent_id)
+        if setup["customer"] != pending.customer_id:
+            raise DonationStateError("customer_mismatch")
+        if setup["status"] != "succeeded" or not setup["payment_method"]:
+            raise DonationStateError("card_not_confirmed")
+        gateway.make_default_payment_method(pending.customer_id, setup["payment_method"])
+        plan_id = gateway.ensure_plan(choice.total, choice.currency, choice.frequency)
+        subscription = gateway.create_subscription(pending.customer_id, plan_id, choice.metadata())
+        # Remember it at once: a second click or the 3-D Secure return must
+        # not start a second subscription.
+        pending.subscription_id = subscription.id
+    else:
+        subscription = gateway.retrieve_subscription(pending.subscription_id)
+
+    invoice = subscription["latest_invoice"]
+    intent = invoice["payment_intent"] if invoice is not None else None
+    status = subscription["status"]
+    if status in ("active", "trialing"):
+        return Outcome(payment=record_subscription(pending, subscription))
+    if intent is not None and intent["status"] == "requires_action":
+        return Outcome(action_client_secret=intent["client_secret"])
+    error = intent["last_payment_error"] if intent is not None else None
+    code = (error["code"] if error else None) or "card_declined"
+    # The card was saved but the first charge failed: drop the incomplete
+    # subscription so that a retry with another card starts clean.
+    pending.subscription_id = None
+    raise PaymentDeclined(code)
+
+
+def _confirm_once(pending: Pending, gateway: StripeGateway) -> Outcome:
+    intent = gateway.retrieve_payment_intent(pending.intent_id)
+    if intent["customer"] != pending.customer_id:
+        raise DonationStateError("customer_mismatch")
+    if intent["status"] == "succeeded":
+        return Outcome(payment=record_one_time(pending, intent))
+    if intent["status"] == "requires_action":
+        return Outcome(action_client_secret=intent["client_secret"])
+    error = intent["last_payment_error"]
+    raise PaymentDeclined((error["code"] if error else None) or "card_declined")
+
+
+def upsert_supporter(email: str, name: str, locale: str, customer_id: str) -> Supporter:
+    supporter = _find_supporter(email)
+    if supporter is None:
+        supporter = Supporter(email=email.lower(), name=name, locale=locale)
+        db.session.add(supporter)
+    if name:
+        supporter.name = name
+    supporter.locale = locale
+    supporter.stripe_customer_id = customer_id
+    return supporter
+
+
+def _charge_id(invoice: Any, intent: Any) -> str | None:
+    charge = invoice["charge"] if invoice is not None and "charge" in invoice else None
+    if charge is None and intent is not None and "latest_charge" in intent:
+        charge = intent["latest_charge"]
+    if charge is not None and not isinstance(charge, str):
+        charge = charge["id"]
+    return charge
+
+
+def period_end(subscription: Any) -> int | None:
+    """Both shapes: ``current_period_end`` (older APIs) or on the first item (current)."""
+    if "current_period_end" in subscription and subscription["current_period_end"]:
+        return int(subscription["current_period_end"])
+    items = subscription["items"]["data"] if "items" in subscription else []
+    if items and "current_period_end" in items[0]:
+        return int(items[0]["current_period_end"])
+    return None
+
+
+def record_subscription(pending: Pending, subscription: Any) -> Payment | None:
+    choice = pending.choice
+    supporter = upsert_supporter(choice.email, choice.name, choice.locale, pending.customer_id)
+    membership = db.session.scalar(
+        select(Membership).where(Membership.stripe_subscription_id == subscription.id)
+    )
+    if membership is None:
+        membership = Membership(
+            supporter=supporter,
+            stripe_subscription_id=subscription.id,
+            amount=choice.total,
+            currency=choice.currency,
+            interval=Interval(choice.frequency),
+            covers_fees=choice.cover_fees,
+            campaign=choice.campaign,
+            utm=choice.utm or None,
+            status=MembershipStatus(subscription["status"]),
+        )
+        db.session.add(membership)
+    membership.status = MembershipStatus(subscription["status"])
+    membership.current_period_end = from_timestamp(period_end(subscription))
+    membership.stripe_state_at = utcnow()
+
+    invoice = subscription["latest_invoice"]
+    if invoice is None or invoice["status"] != "paid":
+        return None
+    intent = invoice["payment_intent"] if "payment_intent" in invoice else None
+    payment = db.session.scalar(select(Payment).where(Payment.stripe_invoice_id == invoice.id))
+    if payment is None:
+        payment = Payment(
+            supporter=supporter,
+            membership=membership,
+            stripe_invoice_id=invoice.id,
+            amount=invoice["amount_paid"] or choice.total,
+            currency=invoice["currency"],
+            fee_cover=choice.fee_cover,
+            status=PaymentStatus.SUCCEEDED,
+            campaign=choice.campaign,
+            utm=choice.utm or None,
+        )
+        db.session.add(payment)
+    payment.stripe_payment_intent_id = payment.stripe_payment_intent_id or _intent_id(intent)
+    payment.stripe_charge_id = payment.stripe_charge_id or _charge_id(invoice, intent)
+    payment.paid_at = payment.paid_at or utcnow()
+    _number(payment)
+    return payment
+
+
+def _intent_id(intent: Any) -> str | None:
+    if intent is None:
+        return None
+    return intent if isinstance(intent, str) else intent.id
+
+
+def record_one_time(pending: Pending, intent: Any) -> Payment:
+    choice = pending.choice
+    supporter = upsert_supporter(choice.email, choice.name, choice.locale, pending.customer_id)
+    payment = db.session.scalar(select(Payment).where(Payment.stripe_payment_intent_id == intent.id))
+    if payment is None:
+        payment = Payment(
+            supporter=supporter,
+            stripe_payment_intent_id=intent.id,
+            amount=intent["amount"],
+            currency=intent["currency"],
+            fee_cover=choice.fee_cover,
+            status=PaymentStatus.SUCCEEDED,
+            campaign=choice.campaign,
+            utm=choice.utm or None,
+            paid_at=utcnow(),
+        )
+        db.session.add(payment)
+    payment.stripe_charge_id = payment.stripe_charge_id or _charge_id(None, intent)
+    _number(payment)
+    return payment
+
+
+def _number(payment: Payment) -> None:
+    """Receipt numbers are the year and the row id: unique, gap-tolerant, short."""
+    if payment.receipt_number:
+        return
+    db.session.flush()
+    year = (payment.paid_at or utcnow()).year
+    payment.receipt_number = f"{year}-{payment.id:07d}"

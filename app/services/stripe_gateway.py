@@ -1,0 +1,203 @@
+"""The one place that talks to Stripe.
+
+Built from config (key, API base, version), never at import.  It paces its
+calls below Stripe's rate limit, lets the SDK back off on 429, and turns
+Stripe's errors into domain errors.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import stripe
+from flask import current_app
+
+from app.services.errors import PaymentDeclined, PaymentServiceUnavailable
+
+T = TypeVar("T")
+
+#: One product per frequency; plans (amount x currency x interval) hang off it.
+PRODUCT_NAMES = {"month": "Monthly support", "year": "Yearly support"}
+
+
+class Pacer:
+    """Spaces calls at least ``1/rate`` seconds apart across threads."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self._lock = threading.Lock()
+        self._next = 0.0
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + self.interval
+        if start > now:
+            time.sleep(start - now)
+
+
+class StripeGateway:
+    def __init__(
+        self,
+        secret_key: str,
+        api_base: str = "",
+        api_version: str = "",
+        max_requests_per_second: float = 20.0,
+        max_network_retries: int = 3,
+    ) -> None:
+        base_addresses: Any = {"api": api_base} if api_base else None
+        self.client = stripe.StripeClient(
+            secret_key,
+            base_addresses=base_addresses,
+            stripe_version=api_version or None,
+            # The SDK retries 429 and network errors with exponential backoff.
+            max_network_retries=max_network_retries,
+        )
+        self.pacer = Pacer(max_requests_per_second)
+        self.calls = 0
+        self._known_plans: set[str] = set()
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> StripeGateway:
+        return cls(
+            secret_key=config["STRIPE_SECRET_KEY"],
+            api_base=config.get("STRIPE_API_BASE", ""),
+            api_version=config.get("STRIPE_API_VERSION", ""),
+            max_requests_per_second=config.get("STRIPE_MAX_REQUESTS_PER_SECOND", 20.0),
+        )
+
+    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        self.pacer.wait()
+        self.calls += 1
+        try:
+            return fn(*args, **kwargs)
+        except stripe.CardError as exc:
+            code = (exc.error and (exc.error.decline_code or exc.error.code)) or exc.code
+            raise PaymentDeclined(code or "card_declined", detail=str(exc.user_message or "")) from exc
+        except stripe.StripeError as exc:
+            if exc.http_status == 402:
+                raise PaymentDeclined(exc.code or "card_declined") from exc
+            current_app.logger.warning(
+                "stripe error %s (%s) request %s", type(exc).__name__, exc.code, exc.request_id
+            )
+            raise PaymentServiceUnavailable("stripe_error", detail=type(exc).__name__) from exc
+
+    # customers -------------------------------------------------------------
+    def create_customer(self, email: str, name: str, locale: str, metadata: dict[str, str]) -> Any:
+        params: dict[str, Any] = {
+            "email": email,
+            "preferred_locales": [locale],
+            "metadata": metadata,
+        }
+        if name:
+            params["name"] = name
+        return self._call(self.client.v1.customers.create, params=params)
+
+    def update_customer(self, customer_id: str, **params: Any) -> Any:
+        return self._call(self.client.v1.customers.update, customer_id, params=params)
+
+    # card collection ---------------------------------------------------------
+    def create_setup_intent(self, customer_id: str, metadata: dict[str, str]) -> Any:
+        return self._call(
+            self.client.v1.setup_intents.create,
+            params={
+                "customer": customer_id,
+                "usage": "off_session",
+                "payment_method_types": ["card"],
+                "metadata": metadata,
+            },
+        )
+
+    def retrieve_setup_intent(self, setup_intent_id: str) -> Any:
+        return self._call(self.client.v1.setup_intents.retrieve, setup_intent_id)
+
+    def make_default_payment_method(self, customer_id: str, payment_method_id: str) -> None:
+        method = self._call(self.client.v1.payment_methods.retrieve, payment_method_id)
+        if method["customer"] != customer_id:
+            self._call(
+                self.client.v1.payment_methods.attach,
+                payment_method_id,
+                params={"customer": customer_id},
+            )
+        self.update_customer(
+            customer_id, invoice_settings={"default_payment_method": payment_method_id}
+        )
+
+    # recurring ---------------------------------------------------------------
+    def ensure_plan(self, amount: int, currency: str, interval: str) -> str:
+        """The plan for this amount, creating it the first time it is asked for.
+
+        Plans (not Prices) because localstripe knows only plans; Stripe still
+        serves plans and treats each as a Price.
+        """
+        plan_id = f"support-{currency}-{amount}-{interval}"
+        if plan_id in self._known_plans:
+            return plan_id
+        try:
+            self._call(self.client.v1.plans.retrieve, plan_id)
+        except PaymentServiceUnavailable as exc:
+            if not isinstance(exc.__cause__, stripe.InvalidRequestError):
+                raise
+            self._call(
+                self.client.v1.plans.create,
+                params={
+                    "id": plan_id,
+                    "amount": amount,
+                    "currency": currency,
+                    "interval": interval,
+                    "product": {"name": PRODUCT_NAMES[interval]},
+                },
+            )
+        self._known_plans.add(plan_id)
+        return plan_id
+
+    def create_subscription(self, customer_id: str, plan_id: str, metadata: dict[str, str]) -> Any:
+        return self._call(
+            self.client.v1.subscriptions.create,
+            params={
+                "customer": customer_id,
+                "items": [{"plan": plan_id}],
+                "metadata": metadata,
+                "expand": ["latest_invoice.payment_intent"],
+            },
+        )
+
+    def retrieve_subscription(self, subscription_id: str) -> Any:
+        return self._call(
+            self.client.v1.subscriptions.retrieve,
+            subscription_id,
+            params={"expand": ["latest_invoice.payment_intent"]},
+        )
+
+    # one-time ---------------------------------------------------------------
+    def create_payment_intent(
+        self, customer_id: str, amount: int, currency: str, metadata: dict[str, str]
+    ) -> Any:
+        return self._call(
+            self.client.v1.payment_intents.create,
+            params={
+                "customer": customer_id,
+                "amount": amount,
+                "currency": currency,
+                "payment_method_types": ["card"],
+                "metadata": metadata,
+            },
+        )
+
+    def retrieve_payment_intent(self, payment_intent_id: str) -> Any:
+        return self._call(self.client.v1.payment_intents.retrieve, payment_intent_id)
+
+
+def get_gateway() -> StripeGateway:
+    """The app's gateway, built once per app from its config."""
+    gateway: StripeGateway | None = current_app.extensions.get("stripe_gateway")
+    if gateway is None:
+        gateway = StripeGateway.from_config(current_app.config)
+        current_app.extensions["stripe_gateway"] = gateway
+    return gateway

@@ -1,0 +1,162 @@
+/* The support page: totals as the reader chooses, then pay with Stripe.js.
+   Card data goes from Stripe's card element straight to Stripe. */
+(function () {
+  "use strict";
+  var form = document.getElementById("support-form");
+  var cfg = JSON.parse(document.getElementById("support-config").textContent);
+  var $ = function (id) { return document.getElementById(id); };
+  var digits = { "٠": 0, "١": 1, "٢": 2, "٣": 3, "٤": 4, "٥": 5, "٦": 6, "٧": 7, "٨": 8, "٩": 9,
+                 "۰": 0, "۱": 1, "۲": 2, "۳": 3, "۴": 4, "۵": 5, "۶": 6, "۷": 7, "۸": 8, "۹": 9 };
+  var stripe = null, card = null, busy = false;
+
+  function value(name) {
+    var el = form.querySelector("[name=" + name + "]:checked") || form.elements[name];
+    return el ? el.value : "";
+  }
+  function money(minor, currency, short) {
+    var whole = minor % 100 === 0 && short;
+    return new Intl.NumberFormat(cfg.numberLocale, { style: "currency", currency: currency.toUpperCase(),
+      minimumFractionDigits: whole ? 0 : 2, maximumFractionDigits: 2 }).format(minor / 100);
+  }
+  function typedMinor() {  // same reading as the server: Arabic digits, decimal comma
+    var text = $("custom_amount").value.trim().replace(/[٠-٩۰-۹]/g, function (d) { return digits[d]; })
+      .replace(/[٫,]/g, ".").replace(/\s/g, "");
+    if (!/^\d+(\.\d{1,2})?$/.test(text)) return null;
+    return Math.round(parseFloat(text) * 100);
+  }
+  function amountMinor() {
+    var chosen = form.querySelector("[name=amount]:checked");
+    if (!chosen || chosen.value === "other") return typedMinor();
+    return parseInt(chosen.getAttribute("data-minor"), 10);
+  }
+  function feeCover(minor, currency) {  // same integer formula as the server
+    var fixed = cfg.feeFixed[currency] || 0;
+    return Math.ceil((minor + fixed) * 10000 / (10000 - cfg.feeBps)) - minor;
+  }
+  function refresh() {
+    var currency = value("currency"), frequency = value("frequency"), minor = amountMinor();
+    if (minor === null || minor <= 0) return;
+    var total = minor + ($("cover_fees").checked ? feeCover(minor, currency) : 0);
+    $("total").textContent = cfg.totals[frequency].replace("{amount}", money(total, currency, false));
+    $("submit").textContent = cfg.buttons[frequency].replace("{amount}", money(total, currency, true));
+    var sw = $("lang-switch"), url = new URL(sw.href, location.href);
+    ["frequency", "currency", "amount", "custom_amount"].forEach(function (k) {
+      var v = value(k); if (v) url.searchParams.set(k, v); else url.searchParams.delete(k);
+    });
+    if ($("cover_fees").checked) url.searchParams.set("cover_fees", "1"); else url.searchParams.delete("cover_fees");
+    sw.href = url.pathname + url.search;
+  }
+  function relabelPresets() {
+    var c = cfg.currencies[value("currency")], inputs = $("presets").querySelectorAll("input[data-minor]");
+    for (var i = 0; i < inputs.length && i < c.presets.length; i++) {
+      inputs[i].value = c.presets[i][0];
+      inputs[i].setAttribute("data-minor", c.presets[i][1]);
+      inputs[i].parentNode.querySelector("bdi").textContent = c.labels[i];
+    }
+  }
+  function showError(message) {
+    var box = $("form-error");
+    box.textContent = message; box.hidden = !message;
+  }
+  function fieldErrors(errors) {
+    ["amount", "email", "name"].forEach(function (f) {
+      var out = $(f + "-error"), input = f === "amount" ? $("custom_amount") : $(f);
+      out.textContent = errors[f] || "";
+      if (errors[f]) input.setAttribute("aria-invalid", "true"); else input.removeAttribute("aria-invalid");
+    });
+    var first = Object.keys(errors)[0];
+    if (first) ($(first === "amount" ? "custom_amount" : first) || form).focus();
+    showError(Object.keys(errors).length ? cfg.texts.check_fields : "");
+  }
+  function declineText(error) {
+    return cfg.declines[error && (error.decline_code || error.code)] || cfg.declines.payment_error;
+  }
+  function post(url, data) {
+    return fetch(url, { method: "POST", body: data, credentials: "same-origin",
+      headers: { "Accept": "application/json" } }).then(function (r) {
+      return r.json().then(function (body) { return { ok: r.ok, body: body }; });
+    });
+  }
+  function setBusy(on, label) {
+    busy = on; $("submit").disabled = on;
+    if (on) { $("submit").setAttribute("data-label", $("submit").textContent); $("submit").textContent = label; }
+    else if ($("submit").getAttribute("data-label")) $("submit").textContent = $("submit").getAttribute("data-label");
+  }
+  function mountStripe() {
+    if (stripe || !window.Stripe) return !!stripe;
+    stripe = window.Stripe(cfg.publishableKey, { locale: cfg.locale });
+    var elements = stripe.elements({ locale: cfg.locale });
+    card = elements.create("card", { hidePostalCode: false, style: { base: { fontSize: "16px" } } });
+    card.mount("#card-element");
+    $("pay").hidden = false;
+    mountPaymentRequest();
+    return true;
+  }
+  function mountPaymentRequest() {
+    if (typeof stripe.paymentRequest !== "function") return;
+    var currency = value("currency"), minor = amountMinor() || 100;
+    var pr = stripe.paymentRequest({ country: "US", currency: currency,
+      total: { label: document.title, amount: minor }, requestPayerEmail: true, requestPayerName: true });
+    pr.canMakePayment().then(function (ok) {
+      if (!ok) return;
+      var button = stripe.elements().create("paymentRequestButton", { paymentRequest: pr });
+      button.mount("#payment-request");
+    });
+    pr.on("paymentmethod", function (ev) {
+      if (!form.elements.email.value && ev.payerEmail) form.elements.email.value = ev.payerEmail;
+      pay(ev.paymentMethod.id).then(function (ok) { ev.complete(ok ? "success" : "fail"); });
+    });
+  }
+  function confirmStep(intentId) {
+    var data = new FormData();
+    data.append("csrf_token", form.elements.csrf_token.value);
+    data.append("intent_id", intentId);
+    return post(cfg.confirmUrl, data).then(function (res) {
+      if (res.body.redirect) { location.assign(res.body.redirect); return true; }
+      if (res.body.requires_action) {
+        return stripe.confirmCardPayment(res.body.client_secret).then(function (r) {
+          if (r.error) { showError(declineText(r.error)); return false; }
+          return confirmStep(intentId);
+        });
+      }
+      showError((res.body.error && res.body.error.message) || cfg.declines.payment_error);
+      return false;
+    });
+  }
+  function pay(paymentMethodId) {
+    setBusy(true, cfg.texts.working); showError(""); fieldErrors({});
+    return post(cfg.startUrl, new FormData(form)).then(function (res) {
+      if (!res.ok) {
+        if (res.body.errors) fieldErrors(res.body.errors); else showError(res.body.error.message);
+        return false;
+      }
+      var start = res.body, method = paymentMethodId ||
+        { card: card, billing_details: { email: start.billing.email, name: start.billing.name || undefined } };
+      var confirm = start.kind === "setup"
+        ? stripe.confirmCardSetup(start.client_secret, { payment_method: method })
+        : stripe.confirmCardPayment(start.client_secret, { payment_method: method });
+      return confirm.then(function (r) {
+        if (r.error) { showError(declineText(r.error)); return false; }
+        var intent = r.setupIntent || r.paymentIntent;
+        return confirmStep(intent.id);
+      });
+    }).catch(function () { showError(cfg.declines.payment_error); return false; })
+      .then(function (ok) { if (!ok) setBusy(false); return ok; });
+  }
+
+  form.addEventListener("change", function (e) {
+    if (e.target.name === "currency") relabelPresets();
+    if (e.target.id === "custom_amount") $("amount-other").checked = true;
+    refresh();
+  });
+  $("custom_amount").addEventListener("input", function () { $("amount-other").checked = true; refresh(); });
+  form.addEventListener("submit", function (e) {
+    e.preventDefault();
+    if (busy) return;
+    if (!mountStripe()) { showError(cfg.texts.no_stripe); return; }
+    pay(null);
+  });
+  var stripeTag = $("stripe-js");
+  if (window.Stripe) mountStripe(); else if (stripeTag) stripeTag.addEventListener("load", mountStripe);
+  relabelPresets(); refresh();
+})();
