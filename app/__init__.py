@@ -17,6 +17,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if config:
         app.config.from_mapping(config)
     settings.check_production(app.config)
+    if app.config["APP_ENV"] == "production":
+        app.config["SESSION_COOKIE_SECURE"] = True
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)

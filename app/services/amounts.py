@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from app.services.errors import InvalidDonation
 
@@ -33,7 +33,7 @@ FREQUENCIES = ("month", "year", "once")
 DEFAULT_FREQUENCY = "month"
 
 _DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
-_AMOUNT = re.compile(r"^\d+(?:\.\d+)?$")
+_AMOUNT = re.compile(r"^(\d+)(?:\.(\d+))?$")
 
 
 def currency_rule(code: str) -> CurrencyRule:
@@ -57,16 +57,13 @@ def parse_amount(text: str, currency: str) -> int:
     cleaned = cleaned.replace("\u066b", ".").replace(",", ".").replace(" ", "").replace("\u00a0", "")
     if not cleaned:
         raise InvalidDonation("amount_missing", field="amount")
-    if not _AMOUNT.match(cleaned):
+    match = _AMOUNT.match(cleaned)
+    if not match:
         raise InvalidDonation("amount_not_a_number", field="amount")
-    try:
-        value = Decimal(cleaned)
-    except InvalidOperation:
-        raise InvalidDonation("amount_not_a_number", field="amount") from None
-    minor = value.scaleb(rule.exponent)
-    if minor != minor.to_integral_value():
+    # "1,000" reads as 1.000: refuse it instead of taking one dollar for a thousand.
+    if match.group(2) is not None and len(match.group(2)) > rule.exponent:
         raise InvalidDonation("amount_too_precise", field="amount")
-    return int(minor)
+    return int(Decimal(cleaned).scaleb(rule.exponent))
 
 
 def check_limits(amount: int, currency: str) -> None:

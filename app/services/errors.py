@@ -25,3 +25,7 @@ class PaymentServiceUnavailable(DomainError):
 
 class DonationStateError(DomainError):
     """A confirm step does not match what this browser started (replayed or stale)."""
+
+
+class NotFound(DomainError):
+    """Stripe has no such object."""

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import stripe
 from flask import current_app
 
-from app.services.errors import PaymentDeclined, PaymentServiceUnavailable
+from app.services.errors import NotFound, PaymentDeclined, PaymentServiceUnavailable
 
 T = TypeVar("T")
 
@@ -77,16 +77,25 @@ class StripeGateway:
         self.calls += 1
         try:
             return fn(*args, **kwargs)
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:
+                raise NotFound(exc.code or "resource_missing") from exc
+            raise self._unavailable(exc) from exc
         except stripe.CardError as exc:
             code = (exc.error and (exc.error.decline_code or exc.error.code)) or exc.code
             raise PaymentDeclined(code or "card_declined", detail=str(exc.user_message or "")) from exc
         except stripe.StripeError as exc:
             if exc.http_status == 402:
                 raise PaymentDeclined(exc.code or "card_declined") from exc
-            current_app.logger.warning(
-                "stripe error %s (%s) request %s", type(exc).__name__, exc.code, exc.request_id
-            )
-            raise PaymentServiceUnavailable("stripe_error", detail=type(exc).__name__) from exc
+            raise self._unavailable(exc) from exc
+
+    @staticmethod
+    def _unavailable(exc: stripe.StripeError) -> PaymentServiceUnavailable:
+        # Type, code and request id only: messages may quote what was sent.
+        current_app.logger.warning(
+            "stripe error %s (%s) request %s", type(exc).__name__, exc.code, exc.request_id
+        )
+        return PaymentServiceUnavailable("stripe_error", detail=type(exc).__name__)
 
     # customers -------------------------------------------------------------
     def create_customer(self, email: str, name: str, locale: str, metadata: dict[str, str]) -> Any:
@@ -141,9 +150,7 @@ class StripeGateway:
             return plan_id
         try:
             self._call(self.client.v1.plans.retrieve, plan_id)
-        except PaymentServiceUnavailable as exc:
-            if not isinstance(exc.__cause__, stripe.InvalidRequestError):
-                raise
+        except NotFound:
             self._call(
                 self.client.v1.plans.create,
                 params={

@@ -1,0 +1,163 @@
+"""The support page as a reader meets it: language, choices, errors."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.conftest import count_rows, csrf_token
+
+ALLOWED_LATIN = {"Stripe", "CVC", "US", "TRY", "USD", "EUR"}
+
+
+def visible_text(html: str) -> str:
+    html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S)
+    html = re.sub(r'<a[^>]*hreflang="en"[^>]*>.*?</a>', " ", html, flags=re.S)  # the switch to English
+    return re.sub(r"<[^>]+>", " ", html)
+
+
+def latin_words(html: str) -> set[str]:
+    return set(re.findall(r"[A-Za-z]{2,}", visible_text(html))) - ALLOWED_LATIN
+
+
+def test_root_redirects_by_accept_language_arabic_by_default(client: FlaskClient) -> None:
+    assert client.get("/").location == "/ar/support"
+    assert client.get("/", headers={"Accept-Language": "en-GB,en;q=0.9"}).location == "/en/support"
+    assert client.get("/", headers={"Accept-Language": "ar-EG,ar;q=0.9,en;q=0.5"}).location == "/ar/support"
+    assert client.get("/", headers={"Accept-Language": "fr-FR"}).location == "/ar/support"
+    kept = client.get("/?campaign=spring&utm_source=article", headers={"Accept-Language": "en"})
+    assert kept.location == "/en/support?campaign=spring&utm_source=article"
+
+
+def test_arabic_page_is_right_to_left_and_has_no_english(client: FlaskClient) -> None:
+    html = client.get("/ar/support").get_data(as_text=True)
+    assert '<html lang="ar" dir="rtl">' in html
+    assert "الصحافة الحرة" in html
+    assert latin_words(html) == set(), latin_words(html)
+
+
+def test_english_page_is_left_to_right(client: FlaskClient) -> None:
+    html = client.get("/en/support").get_data(as_text=True)
+    assert '<html lang="en" dir="ltr">' in html
+    assert "Free press needs you to stay independent" in html
+
+
+def test_one_dollar_monthly_is_preselected(client: FlaskClient) -> None:
+    html = client.get("/en/support").get_data(as_text=True)
+    assert re.search(r'name="frequency" value="month" checked', html)
+    assert re.search(r'name="amount" value="1" data-minor="100" checked', html)
+    assert re.search(r'<option value="usd" selected>', html)
+    assert "Give $1 a month" in html
+
+
+def test_unknown_language_is_not_found(client: FlaskClient) -> None:
+    assert client.get("/fr/support").status_code == 404
+
+
+def test_language_switch_keeps_the_readers_choices(client: FlaskClient) -> None:
+    html = client.get("/ar/support?amount=5&currency=eur&frequency=year&campaign=gaza").get_data(as_text=True)
+    switch = re.search(r'href="([^"]+)" hreflang="en"', html)
+    assert switch
+    link = switch.group(1).replace("&amp;", "&")
+    assert link.startswith("/en/support?")
+    for part in ("amount=5", "currency=eur", "frequency=year", "campaign=gaza"):
+        assert part in link
+    english = client.get(link).get_data(as_text=True)
+    assert re.search(r'name="frequency" value="year" checked', english)
+    assert re.search(r'<option value="eur" selected>', english)
+    assert 'name="campaign" value="gaza"' in english
+
+
+def test_campaign_and_utm_ride_along_in_the_form(client: FlaskClient) -> None:
+    html = client.get("/en/support?campaign=spring&utm_source=newsletter&utm_medium=email").get_data(as_text=True)
+    assert 'name="campaign" value="spring"' in html
+    assert 'name="utm_source" value="newsletter"' in html
+    assert 'name="utm_medium" value="email"' in html
+
+
+def test_fee_cover_total_is_shown_exactly(client: FlaskClient) -> None:
+    html = client.get("/en/support?cover_fees=1").get_data(as_text=True)
+    assert "Total: $1.34 a month" in html  # 2.9% + 30c grossed up on $1
+
+
+def _start(client: FlaskClient, lang: str = "ar", **fields: str):  # type: ignore[no-untyped-def]
+    token = csrf_token(client, lang)
+    form = {"csrf_token": token, "frequency": "month", "currency": "usd", "amount": "1",
+            "email": "reader@example.org", **fields}
+    return client.post(f"/{lang}/support/start", data=form, headers={"Accept": "application/json"})
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "arabic"),
+    [
+        ({"amount": "other", "custom_amount": "0.50"}, "amount", "أصغر"),
+        ({"amount": "other", "custom_amount": "١٠٠٠٠"}, "amount", "أكبر"),
+        ({"amount": "other", "custom_amount": "خمسة"}, "amount", "رقم"),
+        ({"currency": "gbp"}, "currency", "العملات"),
+        ({"frequency": "weekly"}, "frequency", "شهري"),
+        ({"email": "not-an-email"}, "email", "البريد"),
+        ({"email": ""}, "email", "البريد"),
+    ],
+)
+def test_bad_input_is_refused_in_arabic_and_nothing_happens(
+    app: Flask, client: FlaskClient, stripe_client, fields: dict[str, str], field: str, arabic: str  # type: ignore[no-untyped-def]
+) -> None:
+    before = len(stripe_client.v1.customers.list(params={"limit": 100}).data)
+    response = _start(client, **fields)
+    assert response.status_code == 400
+    message = response.get_json()["errors"][field]
+    assert arabic in message
+    assert not re.search(r"[A-Za-z]{3,}", message.replace("US$", ""))
+    assert sum(count_rows(app).values()) == 0
+    assert len(stripe_client.v1.customers.list(params={"limit": 100}).data) == before
+
+
+def test_minimum_message_names_the_minimum_in_the_currency(client: FlaskClient) -> None:
+    response = _start(client, "en", currency="try", amount="other", custom_amount="10")
+    assert response.status_code == 400
+    assert "TRY" in response.get_json()["errors"]["amount"] and "50" in response.get_json()["errors"]["amount"]
+
+
+def test_missing_csrf_token_is_refused(app: Flask, client: FlaskClient) -> None:
+    response = client.post(
+        "/ar/support/start",
+        data={"frequency": "month", "currency": "usd", "amount": "1", "email": "a@example.org"},
+        headers={"Accept": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "csrf"
+    assert "النموذج" in response.get_json()["error"]["message"]
+    assert sum(count_rows(app).values()) == 0
+
+
+def test_oversized_body_is_refused_in_the_pages_language(app: Flask, client: FlaskClient) -> None:
+    token = csrf_token(client, "ar")
+    response = client.post(
+        "/ar/support/start",
+        data={"csrf_token": token, "email": "a@example.org", "name": "x" * 100_000},
+    )
+    assert response.status_code == 413
+    assert 'lang="ar"' in response.get_data(as_text=True)
+    assert sum(count_rows(app).values()) == 0
+
+
+def test_form_without_javascript_checks_the_choice_and_says_paying_needs_it(client: FlaskClient) -> None:
+    token = csrf_token(client, "en")
+    bad = client.post("/en/support", data={"csrf_token": token, "amount": "other", "custom_amount": "abc",
+                                           "email": "a@example.org"})
+    assert bad.status_code == 400
+    assert "Please type the amount as a number" in bad.get_data(as_text=True)
+    assert 'value="abc"' in bad.get_data(as_text=True)  # nothing the reader typed is lost
+    good = client.post("/en/support", data={"csrf_token": token, "amount": "5", "email": "a@example.org"})
+    assert good.status_code == 200
+    assert "Paying by card needs JavaScript" in good.get_data(as_text=True)
+
+
+def test_confirm_without_a_started_donation_is_refused(client: FlaskClient) -> None:
+    token = csrf_token(client, "en")
+    response = client.post("/en/support/confirm", data={"csrf_token": token, "intent_id": "seti_x"})
+    assert response.status_code == 409
+    assert "expired" in response.get_json()["error"]["message"]

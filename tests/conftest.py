@@ -1,0 +1,126 @@
+"""One database and one localstripe per test session; a fresh app per test.
+
+Tests run on PostgreSQL when ``TEST_DATABASE_URL`` is set and on SQLite
+otherwise.  The schema comes from the Alembic migrations, as in production.
+Each test ends by emptying every table.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+import stripe
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import create_app
+from app.extensions import db
+from tests.harness import StripeJs, start_localstripe
+
+WEBHOOK_SECRET = "whsec_test_secret"
+
+
+@pytest.fixture(scope="session")
+def localstripe_url() -> Iterator[str]:
+    proc, url = start_localstripe()
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+            conn.execute(sa.text("CREATE SCHEMA public"))
+        engine.dispose()
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
+    with app.app_context():
+        from flask_migrate import upgrade
+
+        upgrade()
+    yield url
+
+
+def make_app(database_url: str, localstripe_url: str, **overrides: Any) -> Flask:
+    return create_app(
+        {
+            "TESTING": True,
+            "APP_ENV": "test",
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "SECRET_KEY": "test-secret-key",
+            "STRIPE_API_BASE": localstripe_url,
+            "STRIPE_JS_URL": f"{localstripe_url}/js.stripe.com/v3/",
+            "STRIPE_SECRET_KEY": "sk_test_suite",
+            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "STRIPE_MAX_REQUESTS_PER_SECOND": 0,
+            **overrides,
+        }
+    )
+
+
+def empty_tables(app: Flask) -> None:
+    with app.app_context():
+        db.session.remove()
+        with db.engine.begin() as conn:
+            for table in reversed(db.metadata.sorted_tables):
+                conn.execute(table.delete())
+        db.engine.dispose()
+
+
+@pytest.fixture()
+def app(database_url: str, localstripe_url: str) -> Iterator[Flask]:
+    app = make_app(database_url, localstripe_url)
+    yield app
+    empty_tables(app)
+
+
+@pytest.fixture()
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture()
+def stripe_js(localstripe_url: str) -> StripeJs:
+    return StripeJs(localstripe_url)
+
+
+@pytest.fixture()
+def stripe_client(localstripe_url: str) -> stripe.StripeClient:
+    """Our own look at localstripe's state, to check what reached Stripe."""
+    return stripe.StripeClient("sk_test_suite", base_addresses={"api": localstripe_url})
+
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_token(client: FlaskClient, lang: str = "ar") -> str:
+    page = client.get(f"/{lang}/support").get_data(as_text=True)
+    match = CSRF.search(page)
+    assert match, "support page has no CSRF token"
+    return match.group(1)
+
+
+def count_rows(app: Flask) -> dict[str, int]:
+    with app.app_context():
+        return {
+            t.name: db.session.scalar(sa.select(sa.func.count()).select_from(t)) or 0
+            for t in db.metadata.sorted_tables
+        }
+
+
+def screenshot_dir() -> Path:
+    path = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

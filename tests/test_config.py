@@ -1,0 +1,41 @@
+import pytest
+
+from app import config, create_app
+
+
+def test_demo_defaults_run_without_any_environment() -> None:
+    settings = config.load({})
+    assert settings["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///")
+    assert settings["STRIPE_JS_URL"] == "https://js.stripe.com/v3/"
+    assert settings["FEE_FIXED"] == {"usd": 30, "eur": 25, "try": 300}
+
+
+def test_stripe_api_base_points_stripe_js_at_localstripe_too() -> None:
+    settings = config.load({"STRIPE_API_BASE": "http://127.0.0.1:8420/"})
+    assert settings["STRIPE_API_BASE"] == "http://127.0.0.1:8420"
+    assert settings["STRIPE_JS_URL"] == "http://127.0.0.1:8420/js.stripe.com/v3/"
+
+
+def test_production_refuses_demo_secrets() -> None:
+    with pytest.raises(config.ConfigError) as caught:
+        create_app({"APP_ENV": "production"})
+    message = str(caught.value)
+    for name in ("SECRET_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "DATABASE_URL"):
+        assert name in message
+    assert config.DEMO_SECRET_KEY not in message  # names the settings, never a value
+
+
+def test_production_starts_with_real_settings() -> None:
+    app = create_app(
+        {
+            "APP_ENV": "production",
+            "SECRET_KEY": "x" * 40,
+            "STRIPE_SECRET_KEY": "sk_live_realkey",
+            "STRIPE_PUBLISHABLE_KEY": "pk_live_realkey",
+            "STRIPE_WEBHOOK_SECRET": "whsec_realsecret",
+            "STRIPE_API_BASE": "",
+            "DATABASE_URL": "postgresql+psycopg://db.internal/support",
+            "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://db.internal/support",
+        }
+    )
+    assert app.config["SESSION_COOKIE_SECURE"] is True
