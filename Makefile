@@ -1,0 +1,43 @@
+# Everyday commands.  `make help` lists them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+.PHONY: help install demo test test-sqlite test-postgres browser lint translations
+
+help:  ## show this help
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-14s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+install: $(BIN)/python  ## install the service and its tools into .venv
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/pybabel compile -d app/translations >/dev/null
+
+demo: install  ## install, then run the demo (SQLite, localstripe, a worker, the web app)
+	$(BIN)/python -m devtools.demo
+
+browser:  ## install Debian's Chromium for the browser tests (as root)
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+test: install browser  ## install, then run the whole suite on SQLite and on PostgreSQL
+	$(MAKE) --no-print-directory test-sqlite
+	$(MAKE) --no-print-directory test-postgres
+
+test-sqlite:
+	env -u TEST_DATABASE_URL $(BIN)/pytest -q -p no:cacheprovider
+
+test-postgres:
+	TEST_DATABASE_URL='$(TEST_DATABASE_URL)' $(BIN)/pytest -q -p no:cacheprovider
+
+lint:  ## ruff, ruff format --check and mypy
+	$(BIN)/ruff check app workers devtools tests
+	$(BIN)/ruff format --check app workers devtools tests
+	$(BIN)/mypy app workers
+
+translations:  ## extract strings, update both catalogs, compile
+	$(BIN)/flask --app app translate update
+	$(BIN)/flask --app app translate compile
