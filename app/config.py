@@ -15,10 +15,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
 
-DEMO_SECRET_KEY = "demo-only-secret-key"
-DEMO_STRIPE_SECRET_KEY = "sk_test_demo"
+DEMO_SECRET_KEY = "demo-only-secret-key"  # noqa: S105 (demo default, refused in production)
+DEMO_STRIPE_SECRET_KEY = "sk_test_demo"  # noqa: S105
 DEMO_STRIPE_PUBLISHABLE_KEY = "pk_test_demo"
-DEMO_STRIPE_WEBHOOK_SECRET = "whsec_demo"
+DEMO_STRIPE_WEBHOOK_SECRET = "whsec_demo"  # noqa: S105
 
 #: name -> (default, what it is).  The README's settings table mirrors this.
 SETTINGS: dict[str, tuple[str, str]] = {
@@ -30,9 +30,18 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "STRIPE_PUBLISHABLE_KEY": (DEMO_STRIPE_PUBLISHABLE_KEY, "Stripe publishable key for Stripe.js"),
     "STRIPE_WEBHOOK_SECRET": (DEMO_STRIPE_WEBHOOK_SECRET, "signing secret of the webhook endpoint"),
     "STRIPE_API_BASE": ("", "Stripe API address; empty means Stripe itself (set it to localstripe)"),
-    "STRIPE_API_VERSION": ("2024-06-20", "Stripe API version the gateway speaks (responses then have one shape)"),
-    "STRIPE_JS_URL": ("", "Stripe.js address; empty means Stripe's, or localstripe's when STRIPE_API_BASE is set"),
-    "STRIPE_MAX_REQUESTS_PER_SECOND": ("20", "pace of calls to Stripe (Stripe allows about 25/s per endpoint)"),
+    "STRIPE_API_VERSION": (
+        "2024-06-20",
+        "Stripe API version the gateway speaks (responses then have one shape)",
+    ),
+    "STRIPE_JS_URL": (
+        "",
+        "Stripe.js address; empty means Stripe's, or localstripe's when STRIPE_API_BASE is set",
+    ),
+    "STRIPE_MAX_REQUESTS_PER_SECOND": (
+        "20",
+        "pace of calls to Stripe (Stripe allows about 25/s per endpoint)",
+    ),
     "CELERY_BROKER_URL": (f"sqla+sqlite:///{VAR / 'broker.db'}", "Celery broker (redis://... in production)"),
     "SMTP_HOST": ("127.0.0.1", "SMTP server for receipts"),
     "SMTP_PORT": ("8025", "SMTP port"),

@@ -28,23 +28,31 @@ MESSAGES = {
     "invalid_expiry_year": _l("The card's expiry year is not valid."),
     "invalid_expiry_month": _l("The card's expiry month is not valid."),
     "processing_error": _l("An error occurred while processing your card. Please try again."),
-    "authentication_failed": _l("Your bank could not confirm this payment. Please try again or use another card."),
+    "authentication_failed": _l(
+        "Your bank could not confirm this payment. Please try again or use another card."
+    ),
     "payment_intent_authentication_failure": _l(
         "Your bank could not confirm this payment. Please try again or use another card."
     ),
-    "stripe_error": _l("Payments are not available right now. Nothing was charged. Please try again in a few minutes."),
+    "stripe_error": _l(
+        "Payments are not available right now. Nothing was charged. Please try again in a few minutes."
+    ),
     "payment_error": _l("The payment could not be completed. Nothing was charged. Please try again."),
     # the flow itself
     "intent_mismatch": _l("This payment page has expired. Please start again; nothing was charged twice."),
     "customer_mismatch": _l("This payment page has expired. Please start again; nothing was charged twice."),
     "card_not_confirmed": _l("Your card has not been confirmed yet. Please enter it again."),
-    "no_pending_donation": _l("This payment page has expired. Please start again; nothing was charged twice."),
+    "no_pending_donation": _l(
+        "This payment page has expired. Please start again; nothing was charged twice."
+    ),
     # HTTP
     "csrf": _l("This form has expired. Please reload the page and try again; nothing was charged."),
     "too_large": _l("What was sent is too large. Please shorten it and try again."),
     "not_found": _l("This page does not exist."),
     "method_not_allowed": _l("This page cannot be used that way."),
-    "server_error": _l("Something went wrong on our side. Nothing was charged. Please try again in a few minutes."),
+    "server_error": _l(
+        "Something went wrong on our side. Nothing was charged. Please try again in a few minutes."
+    ),
     "bad_request": _l("This request could not be understood. Please reload the page and try again."),
 }
 

@@ -64,17 +64,27 @@ def main() -> None:
         secret = env.get("STRIPE_WEBHOOK_SECRET", "whsec_demo")
         request = urllib.request.Request(
             f"http://127.0.0.1:{stripe_port}/_config/webhooks/demo",
-            data=json.dumps({"url": f"http://127.0.0.1:{web_port}/webhooks/stripe", "secret": secret}).encode(),
+            data=json.dumps(
+                {"url": f"http://127.0.0.1:{web_port}/webhooks/stripe", "secret": secret}
+            ).encode(),
             headers={"Content-Type": "application/json"},
             method="POST",
         )
         urllib.request.urlopen(request, timeout=10).close()  # noqa: S310 (loopback only)
 
-        subprocess.run([str(VENV_BIN / "flask"), "--app", "app", "db", "upgrade"], cwd=ROOT, env=env, check=True)
+        subprocess.run(
+            [str(VENV_BIN / "flask"), "--app", "app", "db", "upgrade"], cwd=ROOT, env=env, check=True
+        )
         spawn(str(VENV_BIN / "celery"), "-A", "workers", "worker", "--loglevel=INFO", "--pool=solo")
         spawn(
-            str(VENV_BIN / "gunicorn"), "--bind", f"127.0.0.1:{web_port}", "--workers", "2",
-            "--access-logfile", "-", "app:create_app()",
+            str(VENV_BIN / "gunicorn"),
+            "--bind",
+            f"127.0.0.1:{web_port}",
+            "--workers",
+            "2",
+            "--access-logfile",
+            "-",
+            "app:create_app()",
         )
         wait_for(web_port)
         print(

@@ -74,7 +74,9 @@ class StripeJs:
     def _card(number: str) -> dict[str, str]:
         return {"number": number, "exp_month": "12", "exp_year": "2034", "cvc": "123"}
 
-    def confirm_card_setup(self, client_secret: str, number: str, authenticate: bool = True) -> dict[str, Any]:
+    def confirm_card_setup(
+        self, client_secret: str, number: str, authenticate: bool = True
+    ) -> dict[str, Any]:
         seti = re.match(r"^(seti_\w+)_secret_", client_secret)
         assert seti, client_secret
         path = f"/v1/setup_intents/{seti.group(1)}/confirm"
@@ -94,7 +96,9 @@ class StripeJs:
             )
         return body if status == 200 else {"error": body.get("error", body)}
 
-    def confirm_card_payment(self, client_secret: str, number: str | None = None, authenticate: bool = True) -> dict[str, Any]:
+    def confirm_card_payment(
+        self, client_secret: str, number: str | None = None, authenticate: bool = True
+    ) -> dict[str, Any]:
         pi = re.match(r"^(pi_\w+)_secret_", client_secret)
         assert pi, client_secret
         if number is not None:

@@ -35,12 +35,21 @@ root_bp = Blueprint("root", __name__)
 bp = Blueprint("donate", __name__, url_prefix="/<lang>")
 
 PENDING_KEY = "donation"
-KEPT_ARGS = ("amount", "custom_amount", "currency", "frequency", "cover_fees", "campaign", *donations.UTM_FIELDS)
+KEPT_ARGS = (
+    "amount",
+    "custom_amount",
+    "currency",
+    "frequency",
+    "cover_fees",
+    "campaign",
+    *donations.UTM_FIELDS,
+)
 
 
 @root_bp.get("/")
 def root() -> Response:
-    return redirect(url_for("donate.support", lang=best_locale(), **request.args), code=302)
+    args: dict[str, Any] = request.args.to_dict()
+    return redirect(url_for("donate.support", lang=best_locale(), **args), code=302)
 
 
 @bp.url_value_preprocessor
@@ -127,11 +136,19 @@ def _page_context(values: dict[str, str], currency: str, frequency: str) -> dict
     # The total shown before any JavaScript runs: the chosen or first preset.
     try:
         chosen = values.get("amount") or ""
-        text = values.get("custom_amount", "") if chosen in ("", "other") and values.get("custom_amount") else (chosen or presets[currency][0][0])
+        text = (
+            values.get("custom_amount", "")
+            if chosen in ("", "other") and values.get("custom_amount")
+            else (chosen or presets[currency][0][0])
+        )
         amount = amounts.parse_amount(text, currency)
     except DomainError:
         amount = amounts.CURRENCIES[currency].presets[0]
-    cover = amounts.fee_cover(amount, currency, config["FEE_PERCENT_BPS"], config["FEE_FIXED"]) if values.get("cover_fees") else 0
+    cover = (
+        amounts.fee_cover(amount, currency, config["FEE_PERCENT_BPS"], config["FEE_FIXED"])
+        if values.get("cover_fees")
+        else 0
+    )
     shown = format_money(amount + cover, currency)
     locale = g.lang
     return {
@@ -140,7 +157,8 @@ def _page_context(values: dict[str, str], currency: str, frequency: str) -> dict
         "minimum_for": lambda code: amounts.CURRENCIES[code].minimum,
         "maximum_for": lambda code: amounts.CURRENCIES[code].maximum,
         "total_line": TOTAL_LINES[frequency] % {"amount": shown},
-        "button_label": BUTTON_LABELS[frequency] % {"amount": format_money(amount + cover, currency, short=True)},
+        "button_label": BUTTON_LABELS[frequency]
+        % {"amount": format_money(amount + cover, currency, short=True)},
         "js_config": {
             "publishableKey": config["STRIPE_PUBLISHABLE_KEY"],
             "locale": locale,
@@ -167,9 +185,18 @@ def _page_context(values: dict[str, str], currency: str, frequency: str) -> dict
 
 
 DECLINE_CODES = (
-    "card_declined", "generic_decline", "insufficient_funds", "expired_card", "incorrect_cvc",
-    "incorrect_number", "invalid_expiry_year", "invalid_expiry_month", "processing_error",
-    "payment_intent_authentication_failure", "authentication_failed", "payment_error",
+    "card_declined",
+    "generic_decline",
+    "insufficient_funds",
+    "expired_card",
+    "incorrect_cvc",
+    "incorrect_number",
+    "invalid_expiry_year",
+    "invalid_expiry_month",
+    "processing_error",
+    "payment_intent_authentication_failure",
+    "authentication_failed",
+    "payment_error",
 )
 
 
@@ -265,11 +292,11 @@ def thanks(token: str):  # type: ignore[no-untyped-def]
 def other_locale_url(other: str) -> str:
     """The same page in the other language, keeping the reader's choices."""
     if request.endpoint and request.endpoint.startswith("donate.") and request.method == "GET":
-        return url_for(request.endpoint, **{**(request.view_args or {}), "lang": other}, **request.args)
+        args: dict[str, Any] = {**request.args.to_dict(), **(request.view_args or {}), "lang": other}
+        return url_for(request.endpoint, **args)
     return url_for("donate.support", lang=other)
 
 
 @bp.app_template_global()
 def lang_name(code: str) -> str:
     return {"ar": "العربية", "en": "English"}[code]
-

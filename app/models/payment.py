@@ -29,9 +29,7 @@ class Payment(db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (
         sa.CheckConstraint("amount > 0", name="amount_positive"),
         sa.CheckConstraint("fee IS NULL OR fee >= 0", name="fee_not_negative"),
-        sa.CheckConstraint(
-            "refunded_amount >= 0 AND refunded_amount <= amount", name="refund_within_amount"
-        ),
+        sa.CheckConstraint("refunded_amount >= 0 AND refunded_amount <= amount", name="refund_within_amount"),
         sa.CheckConstraint("currency IN ('usd', 'eur', 'try')", name="currency_supported"),
         sa.CheckConstraint(
             "stripe_invoice_id IS NOT NULL OR stripe_payment_intent_id IS NOT NULL"

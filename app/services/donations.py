@@ -153,9 +153,7 @@ def choice_from_form(
         raise InvalidChoice(errors)
 
     cover_fees = form.get("cover_fees") in ("1", "on", "true", "yes")
-    fee_cover = (
-        amounts.fee_cover(amount, currency, fee_percent_bps, fee_fixed) if cover_fees else 0
-    )
+    fee_cover = amounts.fee_cover(amount, currency, fee_percent_bps, fee_fixed) if cover_fees else 0
     utm = {k: v for k in UTM_FIELDS if (v := _clean_tag(form.get(k)))}
     return DonationChoice(
         amount=amount,
@@ -188,9 +186,7 @@ def start(choice: DonationChoice, gateway: StripeGateway, reuse_customer: str | 
         intent = gateway.create_setup_intent(customer_id, choice.metadata())
         kind = "setup"
     else:
-        intent = gateway.create_payment_intent(
-            customer_id, choice.total, choice.currency, choice.metadata()
-        )
+        intent = gateway.create_payment_intent(customer_id, choice.total, choice.currency, choice.metadata())
         kind = "payment"
     pending = Pending(choice=choice, customer_id=customer_id, intent_id=intent.id)
     return Started(kind=kind, client_secret=intent.client_secret, pending=pending)

@@ -20,18 +20,29 @@ JSON = {"Accept": "application/json"}
 
 def start(client: FlaskClient, lang: str, **fields: str):  # type: ignore[no-untyped-def]
     token = csrf_token(client, lang)
-    form = {"csrf_token": token, "frequency": "month", "currency": "usd", "amount": "1",
-            "email": "Reader@Example.org", "name": "ليلى", **fields}
+    form = {
+        "csrf_token": token,
+        "frequency": "month",
+        "currency": "usd",
+        "amount": "1",
+        "email": "Reader@Example.org",
+        "name": "ليلى",
+        **fields,
+    }
     response = client.post(f"/{lang}/support/start", data=form, headers=JSON)
     assert response.status_code == 200, response.get_json()
     return token, response.get_json()
 
 
 def confirm(client: FlaskClient, lang: str, token: str, intent_id: str):  # type: ignore[no-untyped-def]
-    return client.post(f"/{lang}/support/confirm", data={"csrf_token": token, "intent_id": intent_id}, headers=JSON)
+    return client.post(
+        f"/{lang}/support/confirm", data={"csrf_token": token, "intent_id": intent_id}, headers=JSON
+    )
 
 
-def test_one_dollar_a_month_in_arabic(app: Flask, client: FlaskClient, stripe_js: StripeJs, stripe_client) -> None:  # type: ignore[no-untyped-def]
+def test_one_dollar_a_month_in_arabic(
+    app: Flask, client: FlaskClient, stripe_js: StripeJs, stripe_client
+) -> None:  # type: ignore[no-untyped-def]
     token, started = start(client, "ar", campaign="gaza-2026", utm_source="article")
     assert started["kind"] == "setup"
     setup = stripe_js.confirm_card_setup(started["client_secret"], CARDS["visa"])
@@ -74,7 +85,9 @@ def test_one_dollar_a_month_in_arabic(app: Flask, client: FlaskClient, stripe_js
     assert subscription["items"]["data"][0]["plan"]["amount"] == 100
 
 
-def test_confirming_twice_makes_one_subscription(app: Flask, client: FlaskClient, stripe_js: StripeJs) -> None:
+def test_confirming_twice_makes_one_subscription(
+    app: Flask, client: FlaskClient, stripe_js: StripeJs
+) -> None:
     token, started = start(client, "en")
     setup = stripe_js.confirm_card_setup(started["client_secret"], CARDS["visa"])
     first = confirm(client, "en", token, setup["id"])
@@ -85,7 +98,9 @@ def test_confirming_twice_makes_one_subscription(app: Flask, client: FlaskClient
     assert count_rows(app)["payment"] == 1
 
 
-def test_covering_fees_charges_the_grossed_up_total(app: Flask, client: FlaskClient, stripe_js: StripeJs) -> None:
+def test_covering_fees_charges_the_grossed_up_total(
+    app: Flask, client: FlaskClient, stripe_js: StripeJs
+) -> None:
     token, started = start(client, "en", amount="5", cover_fees="1")
     setup = stripe_js.confirm_card_setup(started["client_secret"], CARDS["visa"])
     assert confirm(client, "en", token, setup["id"]).status_code == 200
@@ -96,8 +111,12 @@ def test_covering_fees_charges_the_grossed_up_total(app: Flask, client: FlaskCli
         assert db.session.scalars(sa.select(Membership)).one().covers_fees
 
 
-def test_yearly_in_euros_with_a_custom_amount_in_arabic_digits(app: Flask, client: FlaskClient, stripe_js: StripeJs) -> None:
-    token, started = start(client, "ar", frequency="year", currency="eur", amount="other", custom_amount="٢٥٫٥")
+def test_yearly_in_euros_with_a_custom_amount_in_arabic_digits(
+    app: Flask, client: FlaskClient, stripe_js: StripeJs
+) -> None:
+    token, started = start(
+        client, "ar", frequency="year", currency="eur", amount="other", custom_amount="٢٥٫٥"
+    )
     setup = stripe_js.confirm_card_setup(started["client_secret"], CARDS["visa"])
     response = confirm(client, "ar", token, setup["id"])
     assert response.status_code == 200
@@ -108,7 +127,9 @@ def test_yearly_in_euros_with_a_custom_amount_in_arabic_digits(app: Flask, clien
         assert (membership.amount, membership.currency, membership.interval) == (2550, "eur", "year")
 
 
-def test_one_time_gift_in_english(app: Flask, client: FlaskClient, stripe_js: StripeJs, stripe_client) -> None:  # type: ignore[no-untyped-def]
+def test_one_time_gift_in_english(
+    app: Flask, client: FlaskClient, stripe_js: StripeJs, stripe_client
+) -> None:  # type: ignore[no-untyped-def]
     token, started = start(client, "en", frequency="once", amount="10", name="Sam")
     assert started["kind"] == "payment"
     intent = stripe_js.confirm_card_payment(started["client_secret"], CARDS["visa"])
@@ -142,14 +163,19 @@ def test_three_d_secure_card_for_a_membership(app: Flask, client: FlaskClient, s
     assert count_rows(app)["membership"] == 1 and count_rows(app)["payment"] == 1
 
 
-def test_failed_authentication_is_explained_and_nothing_is_recorded(app: Flask, client: FlaskClient, stripe_js: StripeJs) -> None:
+def test_failed_authentication_is_explained_and_nothing_is_recorded(
+    app: Flask, client: FlaskClient, stripe_js: StripeJs
+) -> None:
     token, started = start(client, "ar")
     setup = stripe_js.confirm_card_setup(started["client_secret"], CARDS["3ds"])
     body = confirm(client, "ar", token, setup["id"]).get_json()
     stripe_js.confirm_card_payment(body["client_secret"], authenticate=False)
     response = confirm(client, "ar", token, setup["id"])
     assert response.status_code == 402
-    assert "البنك" in response.get_json()["error"]["message"] or "بطاقت" in response.get_json()["error"]["message"]
+    assert (
+        "البنك" in response.get_json()["error"]["message"]
+        or "بطاقت" in response.get_json()["error"]["message"]
+    )
     assert count_rows(app)["payment"] == 0
 
 
@@ -162,7 +188,9 @@ def test_card_refused_at_setup_never_reaches_our_server(client: FlaskClient, str
     assert declines and "رُفضت" in declines.group(1).encode().decode("unicode_escape")
 
 
-def test_card_that_fails_the_first_charge_gets_an_arabic_decline(app: Flask, client: FlaskClient, stripe_js: StripeJs) -> None:
+def test_card_that_fails_the_first_charge_gets_an_arabic_decline(
+    app: Flask, client: FlaskClient, stripe_js: StripeJs
+) -> None:
     token, started = start(client, "ar")
     setup = stripe_js.confirm_card_setup(started["client_secret"], CARDS["fails_charge"])
     response = confirm(client, "ar", token, setup["id"])

@@ -72,7 +72,9 @@ def test_language_switch_keeps_the_readers_choices(client: FlaskClient) -> None:
 
 
 def test_campaign_and_utm_ride_along_in_the_form(client: FlaskClient) -> None:
-    html = client.get("/en/support?campaign=spring&utm_source=newsletter&utm_medium=email").get_data(as_text=True)
+    html = client.get("/en/support?campaign=spring&utm_source=newsletter&utm_medium=email").get_data(
+        as_text=True
+    )
     assert 'name="campaign" value="spring"' in html
     assert 'name="utm_source" value="newsletter"' in html
     assert 'name="utm_medium" value="email"' in html
@@ -85,8 +87,14 @@ def test_fee_cover_total_is_shown_exactly(client: FlaskClient) -> None:
 
 def _start(client: FlaskClient, lang: str = "ar", **fields: str):  # type: ignore[no-untyped-def]
     token = csrf_token(client, lang)
-    form = {"csrf_token": token, "frequency": "month", "currency": "usd", "amount": "1",
-            "email": "reader@example.org", **fields}
+    form = {
+        "csrf_token": token,
+        "frequency": "month",
+        "currency": "usd",
+        "amount": "1",
+        "email": "reader@example.org",
+        **fields,
+    }
     return client.post(f"/{lang}/support/start", data=form, headers={"Accept": "application/json"})
 
 
@@ -103,7 +111,12 @@ def _start(client: FlaskClient, lang: str = "ar", **fields: str):  # type: ignor
     ],
 )
 def test_bad_input_is_refused_in_arabic_and_nothing_happens(
-    app: Flask, client: FlaskClient, stripe_client, fields: dict[str, str], field: str, arabic: str  # type: ignore[no-untyped-def]
+    app: Flask,
+    client: FlaskClient,
+    stripe_client,
+    fields: dict[str, str],
+    field: str,
+    arabic: str,  # type: ignore[no-untyped-def]
 ) -> None:
     before = len(stripe_client.v1.customers.list(params={"limit": 100}).data)
     response = _start(client, **fields)
@@ -118,7 +131,9 @@ def test_bad_input_is_refused_in_arabic_and_nothing_happens(
 def test_minimum_message_names_the_minimum_in_the_currency(client: FlaskClient) -> None:
     response = _start(client, "en", currency="try", amount="other", custom_amount="10")
     assert response.status_code == 400
-    assert "TRY" in response.get_json()["errors"]["amount"] and "50" in response.get_json()["errors"]["amount"]
+    assert (
+        "TRY" in response.get_json()["errors"]["amount"] and "50" in response.get_json()["errors"]["amount"]
+    )
 
 
 def test_missing_csrf_token_is_refused(app: Flask, client: FlaskClient) -> None:
@@ -146,8 +161,10 @@ def test_oversized_body_is_refused_in_the_pages_language(app: Flask, client: Fla
 
 def test_form_without_javascript_checks_the_choice_and_says_paying_needs_it(client: FlaskClient) -> None:
     token = csrf_token(client, "en")
-    bad = client.post("/en/support", data={"csrf_token": token, "amount": "other", "custom_amount": "abc",
-                                           "email": "a@example.org"})
+    bad = client.post(
+        "/en/support",
+        data={"csrf_token": token, "amount": "other", "custom_amount": "abc", "email": "a@example.org"},
+    )
     assert bad.status_code == 400
     assert "Please type the amount as a number" in bad.get_data(as_text=True)
     assert 'value="abc"' in bad.get_data(as_text=True)  # nothing the reader typed is lost

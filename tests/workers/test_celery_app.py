@@ -17,8 +17,19 @@ def test_celery_is_built_from_the_flask_app() -> None:
 def test_worker_starts_without_a_broker_server(tmp_path: Path) -> None:
     env = {**os.environ, "CELERY_BROKER_URL": f"sqla+sqlite:///{tmp_path / 'broker.db'}"}
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "celery"), "-A", "workers", "worker", "--pool=solo", "--loglevel=INFO"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            str(Path(sys.executable).parent / "celery"),
+            "-A",
+            "workers",
+            "worker",
+            "--pool=solo",
+            "--loglevel=INFO",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 60
