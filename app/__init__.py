@@ -28,22 +28,34 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def register_extensions(app: Flask) -> None:
     from app import models  # noqa: F401  (tables known to Alembic)
+    from app.celery import celery_init_app
     from app.extensions import babel, csrf, db, migrate
     from app.i18n import best_locale, register_template_helpers
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(settings.ROOT / "migrations"), render_as_batch=True, compare_type=True)
+    migrate.init_app(
+        app, db, directory=str(settings.ROOT / "migrations"), render_as_batch=True, compare_type=True
+    )
     babel.init_app(app, locale_selector=best_locale)
     csrf.init_app(app)
     register_template_helpers(app)
+    celery_init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
     from app.donate.views import bp as donate_bp
     from app.donate.views import root_bp
+    from app.extensions import csrf
+    from app.webhooks.views import bp as webhooks_bp
 
     app.register_blueprint(root_bp)
     app.register_blueprint(donate_bp)
+    if app.config.get("DEMO_MAIL_DIR"):
+        from app.demo.views import bp as demo_bp
+
+        app.register_blueprint(demo_bp)
+    app.register_blueprint(webhooks_bp)
+    csrf.exempt(webhooks_bp)  # Stripe signs its events instead
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -29,6 +29,24 @@ def register(app: Flask) -> None:
         """Compile the catalogs (run after editing a .po file)."""
         _babel("compile", "-d", "app/translations", "--statistics")
 
+    @app.cli.group()
+    def stripe() -> None:
+        """Stripe webhooks and reconciliation."""
+
+    @stripe.command("apply-pending")
+    @click.option("--limit", default=500, show_default=True, help="events to try in this run")
+    def apply_pending(limit: int) -> None:
+        """Apply stored Stripe events that are not applied yet (oldest first)."""
+        from app.services import webhooks
+
+        counts = webhooks.apply_pending(limit)
+        for outcome, count in sorted(counts.items()):
+            click.echo(f"{outcome}: {count}")
+        state = webhooks.event_counts()
+        click.echo(f"stored: {state['stored']}, waiting: {state['waiting']}, failing: {state['failing']}")
+        if state["failing"]:
+            raise SystemExit(1)
+
 
 def _babel(*args: str) -> None:
     result = subprocess.run([sys.executable, "-m", "babel.messages.frontend", *args], cwd=ROOT)

@@ -45,6 +45,18 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "CELERY_BROKER_URL": (f"sqla+sqlite:///{VAR / 'broker.db'}", "Celery broker (redis://... in production)"),
     "SMTP_HOST": ("127.0.0.1", "SMTP server for receipts"),
     "SMTP_PORT": ("8025", "SMTP port"),
+    "SMTP_USERNAME": ("", "SMTP user name, if the server asks for one"),
+    "SMTP_PASSWORD": ("", "SMTP password, if the server asks for one"),
+    "SMTP_STARTTLS": ("0", "1 to upgrade the SMTP connection with STARTTLS"),
+    "EMAIL_MAX_ATTEMPTS": ("6", "tries before an email is logged as failed"),
+    "EMAIL_RETRY_SECONDS": ("30", "first retry delay; it doubles on every try"),
+    "NEWSROOM_LEGAL_NAME": ("Independent Newsroom Media Ltd.", "legal name printed on receipts"),
+    "NEWSROOM_ADDRESS": ("1 Press Street, Beirut, Lebanon", "postal address printed on receipts"),
+    "NEWSROOM_LEGAL_NAME_AR": (
+        "شركة غرفة الأخبار المستقلة للإعلام المحدودة",
+        "legal name on Arabic receipts",
+    ),
+    "NEWSROOM_ADDRESS_AR": ("1 شارع الصحافة، بيروت، لبنان", "postal address on Arabic receipts"),
     "MAIL_FROM": ("Independent Newsroom <support@newsroom.example>", "From: of every email"),
     "NEWSROOM_NAME": ("Independent Newsroom", "the newsroom's name in English pages and emails"),
     "NEWSROOM_NAME_AR": ("غرفة الأخبار المستقلة", "the newsroom's name in Arabic pages and emails"),
@@ -52,6 +64,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "FEE_PERCENT_BPS": ("290", "card fee rate in basis points (290 = 2.9%), for 'I'll cover the fees'"),
     "FEE_FIXED": ("usd:30,eur:25,try:300", "fixed card fee per charge, in minor units per currency"),
     "MAX_CONTENT_LENGTH": ("65536", "largest request body accepted, in bytes"),
+    "DEMO_MAIL_DIR": ("", "demo only: folder of caught emails, shown at /demo/mail"),
 }
 
 
@@ -82,6 +95,9 @@ def load(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "STRIPE_JS_URL": js_url,
         "STRIPE_MAX_REQUESTS_PER_SECOND": float(raw["STRIPE_MAX_REQUESTS_PER_SECOND"]),
         "SMTP_PORT": int(raw["SMTP_PORT"]),
+        "SMTP_STARTTLS": raw["SMTP_STARTTLS"] == "1",
+        "EMAIL_MAX_ATTEMPTS": int(raw["EMAIL_MAX_ATTEMPTS"]),
+        "EMAIL_RETRY_SECONDS": float(raw["EMAIL_RETRY_SECONDS"]),
         "FEE_PERCENT_BPS": int(raw["FEE_PERCENT_BPS"]),
         "FEE_FIXED": _fees(raw["FEE_FIXED"]),
         "MAX_CONTENT_LENGTH": int(raw["MAX_CONTENT_LENGTH"]),
@@ -109,6 +125,8 @@ def check_production(config: Mapping[str, Any]) -> None:
     bad = [name for name, value in demo.items() if not config.get(name) or config[name] == value]
     if len(str(config.get("SECRET_KEY", ""))) < 32 and "SECRET_KEY" not in bad:
         bad.append("SECRET_KEY (shorter than 32 characters)")
+    if config.get("DEMO_MAIL_DIR"):
+        bad.append("DEMO_MAIL_DIR (the demo mailbox must not exist in production)")
     if config.get("STRIPE_API_BASE"):
         bad.append("STRIPE_API_BASE (must be unset in production)")
     if str(config.get("DATABASE_URL", "")).startswith("sqlite"):

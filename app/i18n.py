@@ -35,6 +35,10 @@ def format_money(amount: int, currency: str, locale: str | None = None, short: b
     text = format_currency(to_decimal(amount, currency), currency.upper(), locale=locale)
     if short and amount % 100 == 0:
         text = text.replace(get_decimal_symbol(locale) + "00", "")
+    if locale in RTL_LOCALES:
+        # A left-to-right mark after "US$" keeps the "$" with "US" inside Arabic text
+        # (otherwise the bidi algorithm shows "$US").
+        text += "\u200e"
     return text
 
 
@@ -42,6 +46,13 @@ def format_day(value: date | datetime | None, locale: str | None = None) -> str:
     if value is None:
         return ""
     return babel_format_date(value, "long", locale=locale or best_locale())
+
+
+def format_month(year: int | None, month: int | None, locale: str | None = None) -> str:
+    """ "December 2026" / "ديسمبر 2026"."""
+    if not year or not month:
+        return ""
+    return babel_format_date(date(year, month, 1), "LLLL y", locale=locale or best_locale())
 
 
 def register_template_helpers(app: Flask) -> None:
@@ -53,6 +64,7 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_global(best_locale, "get_locale")
     app.add_template_global(format_money)
     app.add_template_global(format_day)
+    app.add_template_global(format_month)
     app.add_template_global(text_direction)
 
     @app.template_global()

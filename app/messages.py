@@ -17,6 +17,7 @@ MESSAGES = {
     ),
     "email_missing": _l("Please enter your email address so we can send your receipt."),
     "email_invalid": _l("This email address does not look right. Please check it."),
+    "unknown_delay": _l("Please choose when we should remind you."),
     "name_too_long": _l("Please shorten your name to 200 characters."),
     # the card and Stripe
     "card_declined": _l("Your card was declined. Please try another card or contact your bank."),

@@ -40,6 +40,9 @@ def main() -> None:
         **os.environ,
         "STRIPE_API_BASE": os.environ.get("STRIPE_API_BASE", f"http://127.0.0.1:{stripe_port}"),
         "BASE_URL": os.environ.get("BASE_URL", f"http://127.0.0.1:{web_port}"),
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": os.environ.get("SMTP_PORT", "8025"),
+        "DEMO_MAIL_DIR": str(ROOT / "var" / "mail"),
     }
     procs: list[subprocess.Popen[bytes]] = []
 
@@ -58,6 +61,15 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, stop)
     try:
+        spawn(
+            sys.executable,
+            "-m",
+            "devtools.mail_sink",
+            "--port",
+            env["SMTP_PORT"],
+            "--dir",
+            env["DEMO_MAIL_DIR"],
+        )
         spawn(sys.executable, "-m", "devtools.localstripe_server", "--port", str(stripe_port))
         wait_for(stripe_port)
         # localstripe signs and delivers its events to our webhook endpoint.
@@ -75,7 +87,18 @@ def main() -> None:
         subprocess.run(
             [str(VENV_BIN / "flask"), "--app", "app", "db", "upgrade"], cwd=ROOT, env=env, check=True
         )
-        spawn(str(VENV_BIN / "celery"), "-A", "workers", "worker", "--loglevel=INFO", "--pool=solo")
+        # One process runs the tasks and the beat schedule (enough for the demo).
+        spawn(
+            str(VENV_BIN / "celery"),
+            "-A",
+            "workers",
+            "worker",
+            "--beat",
+            "--loglevel=INFO",
+            "--pool=solo",
+            "--schedule",
+            str(ROOT / "var" / "celerybeat-schedule"),
+        )
         spawn(
             str(VENV_BIN / "gunicorn"),
             "--bind",
@@ -93,6 +116,7 @@ def main() -> None:
             f"  Support page (English): http://127.0.0.1:{web_port}/en/support\n"
             "  Test card: 4242 4242 4242 4242, any future date, any CVC\n"
             "  (4000 0025 0000 3155 asks for 3-D Secure; 4000 0000 0000 0002 is declined)\n"
+            f"  Emails it sends:        http://127.0.0.1:{web_port}/demo/mail  (files in var/mail/)\n"
             "  Ctrl-C stops everything.\n",
             flush=True,
         )

@@ -50,6 +50,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         from flask_migrate import upgrade
 
         upgrade()
+        db.engine.dispose()
     yield url
 
 
@@ -65,6 +66,8 @@ def make_app(database_url: str, localstripe_url: str, **overrides: Any) -> Flask
             "STRIPE_SECRET_KEY": "sk_test_suite",
             "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
             "STRIPE_MAX_REQUESTS_PER_SECOND": 0,
+            # Published tasks stay in memory unless a test runs a real worker.
+            "CELERY_BROKER_URL": "memory://",
             **overrides,
         }
     )
@@ -124,3 +127,12 @@ def screenshot_dir() -> Path:
     path = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@pytest.fixture()
+def smtp() -> Iterator[Any]:
+    from tests.mail import SmtpServer
+
+    server = SmtpServer().start()
+    yield server
+    server.stop()

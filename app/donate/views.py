@@ -23,11 +23,11 @@ from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeSerializer
 from werkzeug.wrappers import Response
 
-from app.extensions import db
-from app.i18n import LOCALES, best_locale, format_money
+from app.extensions import csrf, db
+from app.i18n import LOCALES, best_locale, format_day, format_money
 from app.messages import message_for
 from app.models import Payment
-from app.services import amounts, donations
+from app.services import amounts, donations, reminders
 from app.services.errors import DomainError, PaymentDeclined, PaymentServiceUnavailable
 from app.services.stripe_gateway import get_gateway
 
@@ -87,7 +87,9 @@ def _choice(form: Any) -> donations.DonationChoice:
     )
 
 
-def _render_support(values: dict[str, str], errors: dict[str, str] | None = None, status: int = 200):  # type: ignore[no-untyped-def]
+def _render_support(  # type: ignore[no-untyped-def]
+    values: dict[str, str], errors: dict[str, str] | None = None, status: int = 200, **extra: Any
+):
     currency = values.get("currency", "").lower()
     if currency not in amounts.CURRENCIES:
         currency = amounts.DEFAULT_CURRENCY
@@ -102,6 +104,7 @@ def _render_support(values: dict[str, str], errors: dict[str, str] | None = None
             frequency=frequency,
             errors=_error_texts(errors or {}, currency),
             **_page_context(values, currency, frequency),
+            **extra,
         ),
         status,
     )
@@ -300,3 +303,29 @@ def other_locale_url(other: str) -> str:
 @bp.app_template_global()
 def lang_name(code: str) -> str:
     return {"ar": "العربية", "en": "English"}[code]
+
+
+@bp.post("/support/remind")
+def remind():  # type: ignore[no-untyped-def]
+    """ "Remind me later": one email in a week or a month, with the choices filled in."""
+    values = {k: v for k in KEPT_ARGS if (v := request.form.get(k, "").strip())}
+    values["remind_email"] = request.form.get("email", "").strip()
+    try:
+        remind_at = reminders.request_reminder(request.form, g.lang)
+        db.session.commit()
+    except donations.InvalidChoice as exc:
+        return _render_support(values, exc.errors, status=400)
+    return _render_support(values, reminded_on=format_day(remind_at))
+
+
+@bp.route("/reminders/unsubscribe/<token>", methods=["GET", "POST"])
+@csrf.exempt
+def unsubscribe(token: str):  # type: ignore[no-untyped-def]
+    """One click (RFC 8058 POST from the mail client, or the button on this page)."""
+    if request.method == "POST":
+        found = reminders.unsubscribe(token)
+        db.session.commit()
+        if not found:
+            abort(404)
+        return render_template("donate/unsubscribe.html", done=True)
+    return render_template("donate/unsubscribe.html", done=False, token=token)

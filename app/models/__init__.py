@@ -1,15 +1,23 @@
 """The tables, one module per concept."""
 
+from app.models.email_log import EmailKind, EmailLog, EmailStatus
 from app.models.membership import MEMBER_STATUSES, Interval, Membership, MembershipStatus
 from app.models.payment import Payment, PaymentStatus
+from app.models.reminder import Reminder
 from app.models.supporter import Supporter
+from app.models.webhook_event import WebhookEvent
 
 __all__ = [
+    "EmailKind",
+    "EmailLog",
+    "EmailStatus",
     "MEMBER_STATUSES",
     "Interval",
     "Membership",
     "MembershipStatus",
     "Payment",
     "PaymentStatus",
+    "Reminder",
     "Supporter",
+    "WebhookEvent",
 ]

@@ -17,9 +17,9 @@ import email_validator
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Interval, Membership, MembershipStatus, Payment, PaymentStatus, Supporter
+from app.models import EmailKind, Interval, Membership, MembershipStatus, Payment, PaymentStatus, Supporter
 from app.models.types import from_timestamp, utcnow
-from app.services import amounts
+from app.services import amounts, outbox
 from app.services.errors import (
     DomainError,
     DonationStateError,
@@ -84,6 +84,7 @@ class Pending:
     customer_id: str
     intent_id: str
     subscription_id: str | None = None
+    card: dict[str, Any] | None = None
 
     def to_session(self) -> dict[str, Any]:
         return {**asdict(self), "choice": asdict(self.choice)}
@@ -95,6 +96,7 @@ class Pending:
             customer_id=data["customer_id"],
             intent_id=data["intent_id"],
             subscription_id=data.get("subscription_id"),
+            card=data.get("card"),
         )
 
 
@@ -209,7 +211,8 @@ def _confirm_recurring(pending: Pending, gateway: StripeGateway) -> Outcome:
             raise DonationStateError("customer_mismatch")
         if setup["status"] != "succeeded" or not setup["payment_method"]:
             raise DonationStateError("card_not_confirmed")
-        gateway.make_default_payment_method(pending.customer_id, setup["payment_method"])
+        method = gateway.make_default_payment_method(pending.customer_id, setup["payment_method"])
+        pending.card = card_details(method)
         plan_id = gateway.ensure_plan(choice.total, choice.currency, choice.frequency)
         subscription = gateway.create_subscription(pending.customer_id, plan_id, choice.metadata())
         # Remember it at once: a second click or the 3-D Secure return must
@@ -276,9 +279,32 @@ def period_end(subscription: Any) -> int | None:
     return None
 
 
+def card_details(method: Any) -> dict[str, Any] | None:
+    """Brand, last four digits and expiry of a card payment method (never its number)."""
+    card = method["card"] if "card" in method else None
+    if not card:
+        return None
+    return {
+        "brand": card["brand"],
+        "last4": card["last4"],
+        "exp_month": int(card["exp_month"]),
+        "exp_year": int(card["exp_year"]),
+    }
+
+
+def remember_card(supporter: Supporter, card: Mapping[str, Any] | None) -> None:
+    if not card:
+        return
+    supporter.card_brand = card["brand"]
+    supporter.card_last4 = card["last4"]
+    supporter.card_exp_month = card["exp_month"]
+    supporter.card_exp_year = card["exp_year"]
+
+
 def record_subscription(pending: Pending, subscription: Any) -> Payment | None:
     choice = pending.choice
     supporter = upsert_supporter(choice.email, choice.name, choice.locale, pending.customer_id)
+    remember_card(supporter, pending.card)
     membership = db.session.scalar(
         select(Membership).where(Membership.stripe_subscription_id == subscription.id)
     )
@@ -321,6 +347,8 @@ def record_subscription(pending: Pending, subscription: Any) -> Payment | None:
     payment.stripe_charge_id = payment.stripe_charge_id or _charge_id(invoice, intent)
     payment.paid_at = payment.paid_at or utcnow()
     _number(payment)
+    outbox.queue(EmailKind.WELCOME, f"membership:{membership.id}", supporter)
+    outbox.queue(EmailKind.RECEIPT, f"payment:{payment.id}", supporter)
     return payment
 
 
@@ -349,6 +377,7 @@ def record_one_time(pending: Pending, intent: Any) -> Payment:
         db.session.add(payment)
     payment.stripe_charge_id = payment.stripe_charge_id or _charge_id(None, intent)
     _number(payment)
+    outbox.queue(EmailKind.RECEIPT, f"payment:{payment.id}", supporter)
     return payment
 
 

@@ -108,6 +108,10 @@ class StripeGateway:
             params["name"] = name
         return self._call(self.client.v1.customers.create, params=params)
 
+    def retrieve_customer(self, customer_id: str) -> Any:
+        """The customer as Stripe has it now (``deleted: true`` once deleted)."""
+        return self._call(self.client.v1.customers.retrieve, customer_id)
+
     def update_customer(self, customer_id: str, **params: Any) -> Any:
         return self._call(self.client.v1.customers.update, customer_id, params=params)
 
@@ -126,7 +130,8 @@ class StripeGateway:
     def retrieve_setup_intent(self, setup_intent_id: str) -> Any:
         return self._call(self.client.v1.setup_intents.retrieve, setup_intent_id)
 
-    def make_default_payment_method(self, customer_id: str, payment_method_id: str) -> None:
+    def make_default_payment_method(self, customer_id: str, payment_method_id: str) -> Any:
+        """Attach the card if needed and make it the customer's default; returns the card."""
         method = self._call(self.client.v1.payment_methods.retrieve, payment_method_id)
         if method["customer"] != customer_id:
             self._call(
@@ -134,9 +139,8 @@ class StripeGateway:
                 payment_method_id,
                 params={"customer": customer_id},
             )
-        self.update_customer(
-            customer_id, invoice_settings={"default_payment_method": payment_method_id}
-        )
+        self.update_customer(customer_id, invoice_settings={"default_payment_method": payment_method_id})
+        return method
 
     # recurring ---------------------------------------------------------------
     def ensure_plan(self, amount: int, currency: str, interval: str) -> str:

@@ -16,7 +16,8 @@
   function money(minor, currency, short) {
     var whole = minor % 100 === 0 && short;
     return new Intl.NumberFormat(cfg.numberLocale, { style: "currency", currency: currency.toUpperCase(),
-      minimumFractionDigits: whole ? 0 : 2, maximumFractionDigits: 2 }).format(minor / 100);
+      minimumFractionDigits: whole ? 0 : 2, maximumFractionDigits: 2 }).format(minor / 100) +
+      (cfg.locale === "ar" ? "\u200e" : "");  // keeps "US$" together inside Arabic text
   }
   function typedMinor() {  // same reading as the server: Arabic digits, decimal comma
     var text = $("custom_amount").value.trim().replace(/[٠-٩۰-۹]/g, function (d) { return digits[d]; })

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import db
+from app.models.types import UTCDateTime, utcnow
+
+
+class Reminder(db.Model):  # type: ignore[name-defined,misc]
+    """ "Remind me later" from the support page: one email, once, then never again."""
+
+    __tablename__ = "reminder"
+    __table_args__ = (sa.CheckConstraint("locale IN ('ar', 'en')", name="locale_known"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), index=True)
+    locale: Mapped[str] = mapped_column(sa.String(2))
+    #: The reader's choices on the page (amount, currency, frequency, campaign), to fill it in again.
+    choices: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    remind_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    token: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

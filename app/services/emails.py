@@ -1,0 +1,112 @@
+"""Compose an email from its outbox row, in the supporter's language, and send it by SMTP."""
+
+from __future__ import annotations
+
+import smtplib
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import make_msgid
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import current_app, render_template
+from flask_babel import force_locale
+from flask_babel import gettext as _
+
+from app.extensions import db
+from app.i18n import text_direction
+from app.models import EmailKind, EmailLog, Membership, Payment, Reminder, Supporter
+
+#: Kinds a reader can opt out of; receipts and account notices are not marketing.
+UNSUBSCRIBABLE = frozenset({EmailKind.REMINDER})
+
+
+def _subject(kind: EmailKind, context: dict[str, Any]) -> str:
+    subjects = {
+        EmailKind.RECEIPT: lambda: _("Your receipt %(number)s", number=context["payment"].receipt_number),
+        EmailKind.WELCOME: lambda: _("Welcome, and thank you for supporting independent journalism"),
+        EmailKind.PAYMENT_FAILED: lambda: _("Your payment did not go through"),
+        EmailKind.CANCELLATION: lambda: _("Your membership has been cancelled"),
+        EmailKind.REFUND: lambda: _("Your refund"),
+        EmailKind.CARD_EXPIRING: lambda: _("Your card expires soon"),
+        EmailKind.RENEWAL_UPCOMING: lambda: _("Your yearly membership renews soon"),
+        EmailKind.REMINDER: lambda: _("A reminder you asked for"),
+    }
+    return str(subjects[kind]())
+
+
+def _context(row: EmailLog) -> dict[str, Any]:
+    config = current_app.config
+    base = config["BASE_URL"].rstrip("/")
+    context: dict[str, Any] = {
+        "row": row,
+        "locale": row.locale,
+        "dir": text_direction(row.locale),
+        "supporter": row.supporter,
+        "support_url": f"{base}/{row.locale}/support",
+        "manage_url": f"{base}/{row.locale}/support",
+        "newsroom_name": config["NEWSROOM_NAME_AR" if row.locale == "ar" else "NEWSROOM_NAME"],
+        "legal_name": config["NEWSROOM_LEGAL_NAME_AR" if row.locale == "ar" else "NEWSROOM_LEGAL_NAME"],
+        "address": config["NEWSROOM_ADDRESS_AR" if row.locale == "ar" else "NEWSROOM_ADDRESS"],
+    }
+    kind, _sep, rest = row.about.partition(":")
+    object_id = int(rest.split(":")[0]) if rest else 0
+    if kind == "payment":
+        payment = db.session.get(Payment, object_id)
+        context["payment"] = payment
+        context["membership"] = payment.membership if payment else None
+    elif kind == "membership":
+        context["membership"] = db.session.get(Membership, object_id)
+    elif kind == "supporter":
+        supporter = db.session.get(Supporter, object_id)
+        context["supporter"] = supporter
+        context["membership"] = _current_membership(supporter)
+    elif kind == "reminder":
+        reminder = db.session.get(Reminder, object_id)
+        context["reminder"] = reminder
+        if reminder is not None:
+            query = urlencode(reminder.choices or {})
+            context["support_url"] = f"{base}/{row.locale}/support" + (f"?{query}" if query else "")
+            context["unsubscribe_url"] = f"{base}/{row.locale}/reminders/unsubscribe/{reminder.token}"
+    return context
+
+
+def _current_membership(supporter: Supporter | None) -> Membership | None:
+    if supporter is None:
+        return None
+    members = [m for m in supporter.memberships if m.is_member]
+    return max(members, key=lambda m: m.id) if members else None
+
+
+def compose(row: EmailLog) -> EmailMessage:
+    config = current_app.config
+    with force_locale(row.locale):
+        context = _context(row)
+        subject = _subject(row.kind, context)
+        context["subject"] = subject
+        text = render_template(f"emails/{row.kind.value}.txt", **context)
+        html = render_template(f"emails/{row.kind.value}.html", **context)
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = config["MAIL_FROM"]
+    message["To"] = str(Address(addr_spec=row.to_address)) if row.to_address else ""
+    message["Message-ID"] = make_msgid(idstring=f"{row.kind.value}.{row.id}")
+    if row.kind in UNSUBSCRIBABLE:
+        unsubscribe = context.get("unsubscribe_url") or context["support_url"]
+        message["List-Unsubscribe"] = f"<{unsubscribe}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
+    # After the bodies: set_content() drops Content-* headers set before it.
+    message["Content-Language"] = row.locale
+    return message
+
+
+def send(message: EmailMessage) -> None:
+    config = current_app.config
+    with smtplib.SMTP(config["SMTP_HOST"], config["SMTP_PORT"], timeout=20) as smtp:
+        if config["SMTP_STARTTLS"]:
+            smtp.starttls()
+        if config["SMTP_USERNAME"]:
+            smtp.login(config["SMTP_USERNAME"], config["SMTP_PASSWORD"])
+        smtp.send_message(message)

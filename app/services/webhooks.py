@@ -1,0 +1,209 @@
+"""Stripe events: store each once by its id, then apply it once.
+
+The stored event is the durable queue: ``store_event`` is all the endpoint
+must do before answering, and ``apply_event(stripe_event_id)`` can run right
+after, in a worker, or from a sweep of ``pending_events()``; it is safe to
+call any number of times, from any number of processes at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from app.extensions import db
+from app.models import WebhookEvent
+from app.models.types import from_timestamp, utcnow
+from app.services import memberships
+from app.services.errors import DomainError
+from app.services.stripe_gateway import StripeGateway, get_gateway
+
+#: Tries within one call when a concurrent writer wins a unique-key race: an
+#: event can lose one on each of supporter, membership and payment.
+RACE_TRIES = 4
+MAX_ERROR = 2000
+
+
+class MalformedEvent(DomainError):
+    """A correctly signed body that is not a Stripe event we can store."""
+
+
+@dataclass(frozen=True)
+class Stored:
+    stripe_event_id: str
+    new: bool
+
+
+class Applied(StrEnum):
+    APPLIED = "applied"
+    IGNORED = "ignored"  # a type we do not act on: stored and marked processed
+    ALREADY = "already"  # processed before (a duplicate, or another worker won)
+    FAILED = "failed"  # error kept on the row, left for a retry
+    MISSING = "missing"
+
+
+def livemode_expected(secret_key: str) -> bool:
+    """Live keys see live events; test keys (and localstripe) see test events."""
+    return secret_key.startswith(("sk_live_", "rk_live_"))
+
+
+def check_event(event: Any) -> Mapping[str, Any]:
+    """The parts we rely on, or ``MalformedEvent``."""
+    if not isinstance(event, Mapping):
+        raise MalformedEvent("not_an_object")
+    event_id, event_type, created = event.get("id"), event.get("type"), event.get("created")
+    if not (isinstance(event_id, str) and event_id.startswith("evt_") and len(event_id) <= 255):
+        raise MalformedEvent("bad_id")
+    if not (isinstance(event_type, str) and 0 < len(event_type) <= 100):
+        raise MalformedEvent("bad_type")
+    if not (isinstance(created, int) and not isinstance(created, bool) and created > 0):
+        raise MalformedEvent("bad_created")
+    data = event.get("data")
+    if not (isinstance(data, Mapping) and isinstance(data.get("object"), Mapping)):
+        raise MalformedEvent("no_object")
+    return event
+
+
+def store_event(event: Mapping[str, Any]) -> Stored:
+    """Insert the event unless its id is stored already; the caller commits.
+
+    One statement that cannot fail on a duplicate, so that two deliveries at
+    the same moment both succeed and only one row exists.  ``ON CONFLICT DO
+    NOTHING`` on the event id only (not SQLite's ``INSERT OR IGNORE``, which
+    would also swallow a failed CHECK).
+    """
+    check_event(event)
+    values = {
+        "stripe_event_id": event["id"],
+        "type": event["type"],
+        "livemode": bool(event.get("livemode")),
+        "created": from_timestamp(event["created"]),
+        "payload": dict(event),
+        "received_at": utcnow(),
+        "attempts": 0,
+    }
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        statement: Any = postgresql.insert(WebhookEvent).values(values)
+    elif dialect == "sqlite":
+        statement = sqlite.insert(WebhookEvent).values(values)
+    else:  # pragma: no cover - we run on PostgreSQL and SQLite only
+        raise RuntimeError(f"no duplicate-tolerant insert for {dialect}")
+    statement = statement.on_conflict_do_nothing(index_elements=["stripe_event_id"]).returning(
+        WebhookEvent.id
+    )
+    inserted = db.session.execute(statement).scalar_one_or_none()
+    return Stored(stripe_event_id=event["id"], new=inserted is not None)
+
+
+def _lock(stripe_event_id: str) -> WebhookEvent | None:
+    # FOR UPDATE: a second worker on the same event waits here, then sees it
+    # processed.  (SQLite has no row locks; its writes are serialised anyway.)
+    return db.session.scalar(
+        select(WebhookEvent)
+        .where(WebhookEvent.stripe_event_id == stripe_event_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, DomainError):
+        text = f"{type(exc).__name__}: {exc.code}" + (f" ({exc.detail})" if exc.detail else "")
+    elif isinstance(exc, DBAPIError):
+        text = f"{type(exc).__name__}: {type(exc.orig).__name__}: {str(exc.orig).splitlines()[0]}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return text[:MAX_ERROR]
+
+
+def apply_event(stripe_event_id: str, gateway: StripeGateway | None = None) -> Applied:
+    """Apply one stored event once: lock its row, skip it if processed, apply, mark.
+
+    Commits its own transactions: the work and the mark commit together; if
+    the work fails it is rolled back and the error is committed on the event
+    (``attempts``, ``last_error``), which stays unprocessed for a later try.
+    """
+    gateway = gateway or get_gateway()
+    for attempt in range(1, RACE_TRIES + 1):
+        event = _lock(stripe_event_id)
+        if event is None:
+            db.session.rollback()
+            return Applied.MISSING
+        if event.processed_at is not None:
+            db.session.rollback()
+            return Applied.ALREADY
+        try:
+            acted = memberships.apply(event, gateway)
+            event.processed_at = utcnow()
+            event.attempts += 1
+            event.last_error = None
+            db.session.commit()
+            return Applied.APPLIED if acted else Applied.IGNORED
+        except IntegrityError as exc:
+            # Another transaction inserted the same supporter/membership/payment
+            # first; run again and find its row.
+            db.session.rollback()
+            if attempt < RACE_TRIES:
+                continue
+            return _failed(stripe_event_id, exc)
+        except Exception as exc:
+            db.session.rollback()
+            return _failed(stripe_event_id, exc)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _failed(stripe_event_id: str, exc: BaseException) -> Applied:
+    if isinstance(exc, memberships.EventNotApplied):
+        current_app.logger.warning("stripe event %s not applied: %s", stripe_event_id, _describe(exc))
+    else:
+        current_app.logger.exception("stripe event %s failed", stripe_event_id)
+    event = _lock(stripe_event_id)
+    if event is not None and event.processed_at is None:
+        event.attempts += 1
+        event.last_error = _describe(exc)
+    db.session.commit()
+    return Applied.FAILED
+
+
+def pending_events(limit: int = 100) -> list[str]:
+    """Ids of stored events not applied yet, oldest first (for a sweep or a command)."""
+    return list(
+        db.session.scalars(
+            select(WebhookEvent.stripe_event_id)
+            .where(WebhookEvent.processed_at.is_(None))
+            .order_by(WebhookEvent.created, WebhookEvent.id)
+            .limit(limit)
+        )
+    )
+
+
+def apply_pending(limit: int = 100, gateway: StripeGateway | None = None) -> dict[Applied, int]:
+    """Apply what is left unapplied, oldest first; count the outcomes."""
+    counts: dict[Applied, int] = {}
+    ids = pending_events(limit)
+    db.session.rollback()
+    for stripe_event_id in ids:
+        outcome = apply_event(stripe_event_id, gateway)
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
+
+
+def event_counts() -> dict[str, int]:
+    """How many events are stored, applied, and waiting with an error."""
+    total, waiting, failing = db.session.execute(
+        select(
+            sa.func.count(),
+            sa.func.count().filter(WebhookEvent.processed_at.is_(None)),
+            sa.func.count().filter(WebhookEvent.processed_at.is_(None), WebhookEvent.last_error.is_not(None)),
+        )
+    ).one()
+    return {"stored": total, "waiting": waiting, "failing": failing}

@@ -1,0 +1,101 @@
+"""A real Celery worker on Redis mails the welcome and the receipt of a real donation."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import sqlalchemy as sa
+from flask import Flask
+
+from app.extensions import db
+from app.models import EmailLog, EmailStatus
+from tests import i18n
+from tests.blueprints.test_donation_flow import confirm, start
+from tests.conftest import empty_tables, make_app
+from tests.harness import CARDS, StripeJs
+from tests.mail import parts
+
+ROOT = Path(__file__).resolve().parents[2]
+BROKER = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+
+def start_worker(env: dict[str, str]) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "celery"),
+            "-A",
+            "workers",
+            "worker",
+            "--pool=solo",
+            "--loglevel=INFO",
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if " ready." in line:
+            return proc
+        if proc.poll() is not None:
+            break
+    proc.kill()
+    raise AssertionError("the Celery worker did not start")
+
+
+@pytest.fixture()
+def redis_app(database_url: str, localstripe_url: str) -> Iterator[Flask]:
+    redis.Redis.from_url(BROKER).flushdb()
+    app = make_app(database_url, localstripe_url, CELERY_BROKER_URL=BROKER)
+    yield app
+    empty_tables(app)
+
+
+def test_worker_mails_welcome_and_receipt_once_in_arabic(
+    redis_app: Flask, database_url: str, localstripe_url: str, smtp: Any
+) -> None:
+    worker = start_worker(
+        {
+            "DATABASE_URL": database_url,
+            "CELERY_BROKER_URL": BROKER,
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(smtp.port),
+            "STRIPE_API_BASE": localstripe_url,
+            "STRIPE_SECRET_KEY": "sk_test_suite",
+        }
+    )
+    try:
+        client = redis_app.test_client()
+        token, started = start(client, "ar")
+        setup = StripeJs(localstripe_url).confirm_card_setup(started["client_secret"], CARDS["visa"])
+        assert confirm(client, "ar", token, setup["id"]).status_code == 200
+
+        received = smtp.inbox.wait_for(2, timeout=30)
+        time.sleep(1)  # nothing more should arrive
+        assert len(smtp.inbox.messages) == 2
+        by_subject = {m["Subject"]: m for m in received}
+        receipt_subject = i18n.translate(redis_app, "Your receipt %(number)s", number="")
+        receipt = next(m for s, m in by_subject.items() if s.startswith(receipt_subject.strip()))
+        assert i18n.is_arabic(receipt["Subject"])
+        text, html = parts(receipt)
+        assert receipt["To"].addresses[0].addr_spec == "reader@example.org"
+        assert '<html lang="ar" dir="rtl">' in html
+        assert "1.00" in text and "US$" in text
+        with redis_app.app_context():
+            statuses = db.session.scalars(sa.select(EmailLog.status)).all()
+            assert statuses == [EmailStatus.SENT, EmailStatus.SENT]
+    finally:
+        worker.terminate()
+        worker.communicate(timeout=30)

@@ -1,0 +1,16 @@
+"""The beat schedule: every periodic job, in one table (times in UTC)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery.schedules import crontab
+
+BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    # Emails whose task never reached the broker (it was down at commit) or was lost.
+    "sweep-outbox": {"task": "workers.tasks.sweep_outbox", "schedule": 60.0},
+    # "Remind me later" emails that are due, once a day in the morning of the region.
+    "queue-reminders": {"task": "workers.tasks.queue_reminders", "schedule": crontab(hour=7, minute=0)},
+    # Cards that expire at the end of next month; the email log keeps it to one notice per card.
+    "card-expiring": {"task": "workers.tasks.queue_card_expiring", "schedule": crontab(hour=7, minute=30)},
+}

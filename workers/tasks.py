@@ -1,0 +1,76 @@
+"""Celery tasks.  Each takes ids, reloads rows and checks they still need doing."""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+from datetime import timedelta
+
+from celery import shared_task
+from celery.utils.log import get_task_logger
+from flask import current_app
+
+from app.extensions import db
+from app.models import EmailStatus
+from app.models.types import utcnow
+from app.services import emails, outbox, reminders
+
+logger = get_task_logger(__name__)
+
+SMTP_ERRORS = (smtplib.SMTPException, OSError, socket.timeout)
+
+
+@shared_task(bind=True, acks_late=True, name="workers.tasks.send_email", max_retries=None)
+def send_email(self, email_log_id: int) -> str:  # type: ignore[no-untyped-def]
+    """Send one email from the outbox, once; retry SMTP failures with backoff."""
+    row = outbox.lock_pending(email_log_id)
+    if row is None:
+        db.session.rollback()
+        return "nothing to do"
+    message = emails.compose(row)
+    row.attempts += 1
+    row.subject = str(message["Subject"])[:300]
+    try:
+        emails.send(message)
+    except SMTP_ERRORS as exc:
+        row.last_error = f"{type(exc).__name__}: {exc}"[:500]
+        attempts = row.attempts
+        if attempts >= current_app.config["EMAIL_MAX_ATTEMPTS"]:
+            row.status = EmailStatus.FAILED
+            db.session.commit()
+            logger.error("email %s failed after %s tries", email_log_id, attempts)
+            return "failed"
+        delay = current_app.config["EMAIL_RETRY_SECONDS"] * 2 ** (attempts - 1)
+        row.next_try_at = utcnow() + timedelta(seconds=delay)
+        db.session.commit()
+        raise self.retry(countdown=delay, exc=exc) from exc
+    row.status = EmailStatus.SENT
+    row.sent_at = utcnow()
+    row.message_id = str(message["Message-ID"])
+    row.last_error = None
+    db.session.commit()
+    return "sent"
+
+
+@shared_task(name="workers.tasks.sweep_outbox")
+def sweep_outbox() -> int:
+    """Publish emails whose task never reached the broker."""
+    ids = outbox.due_for_sweep()
+    db.session.rollback()
+    return outbox.publish(ids) if ids else 0
+
+
+@shared_task(name="workers.tasks.queue_reminders")
+def queue_reminders() -> int:
+    """Daily: "remind me later" emails that are due."""
+    count = reminders.queue_due_reminders()
+    db.session.commit()
+    return count
+
+
+@shared_task(name="workers.tasks.queue_card_expiring")
+def queue_card_expiring() -> int:
+    """Daily: members whose card expires at the end of next month."""
+    count = reminders.queue_card_expiring()
+    db.session.commit()
+    return count
