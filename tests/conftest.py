@@ -66,8 +66,10 @@ def make_app(database_url: str, localstripe_url: str, **overrides: Any) -> Flask
             "STRIPE_SECRET_KEY": "sk_test_suite",
             "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
             "STRIPE_MAX_REQUESTS_PER_SECOND": 0,
-            # Published tasks stay in memory unless a test runs a real worker.
+            # Published tasks stay in memory unless a test runs a real worker,
+            # so webhook tests apply events in the request.
             "CELERY_BROKER_URL": "memory://",
+            "WEBHOOK_APPLY": "inline",
             **overrides,
         }
     )

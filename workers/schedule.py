@@ -7,6 +7,9 @@ from typing import Any
 from celery.schedules import crontab
 
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    # Stripe events stored but not applied (a task lost, a worker stopped): the
+    # stored event is the queue; failures wait between tries, up to a limit.
+    "apply-pending-webhooks": {"task": "workers.tasks.apply_pending_webhooks", "schedule": 60.0},
     # Emails whose task never reached the broker (it was down at commit) or was lost.
     "sweep-outbox": {"task": "workers.tasks.sweep_outbox", "schedule": 60.0},
     # "Remind me later" emails that are due, once a day in the morning of the region.

@@ -9,11 +9,12 @@ from datetime import timedelta
 from celery import shared_task
 from celery.utils.log import get_task_logger
 from flask import current_app
+from sqlalchemy import select
 
 from app.extensions import db
-from app.models import EmailStatus
+from app.models import EmailStatus, WebhookEvent
 from app.models.types import utcnow
-from app.services import emails, outbox, reminders
+from app.services import emails, outbox, reminders, webhooks
 
 logger = get_task_logger(__name__)
 
@@ -74,3 +75,27 @@ def queue_card_expiring() -> int:
     count = reminders.queue_card_expiring()
     db.session.commit()
     return count
+
+
+@shared_task(bind=True, acks_late=True, name="workers.tasks.apply_webhook_event", max_retries=None)
+def apply_webhook_event(self, stripe_event_id: str) -> str:  # type: ignore[no-untyped-def]
+    """Apply one stored Stripe event; a failure keeps its error and retries with backoff."""
+    outcome = webhooks.apply_event(stripe_event_id)
+    if outcome == webhooks.Applied.FAILED:
+        event = db.session.scalar(select(WebhookEvent).where(WebhookEvent.stripe_event_id == stripe_event_id))
+        attempts = event.attempts if event else 0
+        db.session.rollback()
+        if attempts < current_app.config["WEBHOOK_MAX_ATTEMPTS"]:
+            raise self.retry(countdown=min(10 * 2**attempts, 3600))
+    return str(outcome)
+
+
+@shared_task(name="workers.tasks.apply_pending_webhooks")
+def apply_pending_webhooks() -> int:
+    """Apply stored events a lost task or a stopped worker left behind."""
+    counts = webhooks.apply_pending(
+        limit=500,
+        received_before=utcnow() - timedelta(seconds=30),
+        max_attempts=current_app.config["WEBHOOK_MAX_ATTEMPTS"],
+    )
+    return sum(counts.values())

@@ -23,6 +23,8 @@ class EmailKind(enum.StrEnum):
     CARD_EXPIRING = "card_expiring"
     RENEWAL_UPCOMING = "renewal_upcoming"
     REMINDER = "reminder"
+    #: To finance staff: Stripe ended a membership after failed payments.
+    MEMBERSHIP_LAPSED = "membership_lapsed"
 
 
 class EmailStatus(enum.StrEnum):

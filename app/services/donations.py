@@ -17,9 +17,9 @@ import email_validator
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import EmailKind, Interval, Membership, MembershipStatus, Payment, PaymentStatus, Supporter
+from app.models import Interval, Membership, MembershipStatus, Payment, PaymentStatus, Supporter
 from app.models.types import from_timestamp, utcnow
-from app.services import amounts, outbox
+from app.services import amounts, notices
 from app.services.errors import (
     DomainError,
     DonationStateError,
@@ -346,9 +346,8 @@ def record_subscription(pending: Pending, subscription: Any) -> Payment | None:
     payment.stripe_payment_intent_id = payment.stripe_payment_intent_id or _intent_id(intent)
     payment.stripe_charge_id = payment.stripe_charge_id or _charge_id(invoice, intent)
     payment.paid_at = payment.paid_at or utcnow()
-    _number(payment)
-    outbox.queue(EmailKind.WELCOME, f"membership:{membership.id}", supporter)
-    outbox.queue(EmailKind.RECEIPT, f"payment:{payment.id}", supporter)
+    notices.membership_changed(membership, None, False, started_at=utcnow())
+    notices.payment_succeeded(payment)
     return payment
 
 
@@ -376,15 +375,5 @@ def record_one_time(pending: Pending, intent: Any) -> Payment:
         )
         db.session.add(payment)
     payment.stripe_charge_id = payment.stripe_charge_id or _charge_id(None, intent)
-    _number(payment)
-    outbox.queue(EmailKind.RECEIPT, f"payment:{payment.id}", supporter)
+    notices.payment_succeeded(payment)
     return payment
-
-
-def _number(payment: Payment) -> None:
-    """Receipt numbers are the year and the row id: unique, gap-tolerant, short."""
-    if payment.receipt_number:
-        return
-    db.session.flush()
-    year = (payment.paid_at or utcnow()).year
-    payment.receipt_number = f"{year}-{payment.id:07d}"

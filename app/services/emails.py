@@ -31,6 +31,7 @@ def _subject(kind: EmailKind, context: dict[str, Any]) -> str:
         EmailKind.CARD_EXPIRING: lambda: _("Your card expires soon"),
         EmailKind.RENEWAL_UPCOMING: lambda: _("Your yearly membership renews soon"),
         EmailKind.REMINDER: lambda: _("A reminder you asked for"),
+        EmailKind.MEMBERSHIP_LAPSED: lambda: _("A membership ended after failed payments"),
     }
     return str(subjects[kind]())
 

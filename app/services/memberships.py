@@ -48,7 +48,8 @@ from app.models import (
     WebhookEvent,
 )
 from app.models.types import SUPPORTED_CURRENCIES, from_timestamp, utcnow
-from app.services.donations import UTM_FIELDS, period_end
+from app.services import notices
+from app.services.donations import UTM_FIELDS, card_details, period_end, remember_card
 from app.services.errors import DomainError
 from app.services.stripe_gateway import StripeGateway
 
@@ -258,6 +259,8 @@ def _write_membership(
     """Store what ``subscription`` says; it is at least as new as ``state_at``."""
     status = _status(subscription)
     amount, currency, interval = _terms(subscription)
+    before_status = membership.status if membership is not None else None
+    before_cancel = bool(membership.cancel_at_period_end) if membership is not None else False
     if membership is None:
         metadata = subscription.get("metadata") or {}
         supporter = supporter_for_customer(subscription["customer"], gateway)
@@ -282,6 +285,8 @@ def _write_membership(
         membership.cancellation_reason = str(reason)[:500]
     membership.stripe_state_at = state_at
     db.session.flush()
+    started = from_timestamp(subscription.get("start_date") or subscription.get("created"))
+    notices.membership_changed(membership, before_status, before_cancel, started)
     return membership
 
 
@@ -453,6 +458,7 @@ def invoice_paid(event: WebhookEvent, gateway: StripeGateway) -> None:
         if payment.membership_id is None and (subscription_id := invoice_subscription_id(invoice)):
             payment.membership = _membership_for(subscription_id, gateway)
     _link(payment, intent_id, charge_id)
+    notices.payment_succeeded(payment)
 
 
 def invoice_payment_failed(event: WebhookEvent, gateway: StripeGateway) -> None:
@@ -483,6 +489,8 @@ def invoice_payment_failed(event: WebhookEvent, gateway: StripeGateway) -> None:
         payment.amount = amount
     # else: already paid (this failure came late) or refunded/disputed: keep.
     _link(payment, intent_id, charge_id)
+    db.session.flush()
+    notices.renewal_failed(payment, invoice.get("billing_reason"), _event_time(event))
 
 
 def _charge_of_intent(intent: Obj) -> str | None:
@@ -544,6 +552,7 @@ def payment_intent_succeeded(event: WebhookEvent, gateway: StripeGateway) -> Non
         payment.amount = amount
         payment.paid_at = payment.paid_at or _event_time(event)
     _link(payment, intent["id"], charge_id)
+    notices.payment_succeeded(payment)
 
 
 def payment_intent_failed(event: WebhookEvent, gateway: StripeGateway) -> None:
@@ -600,6 +609,7 @@ def charge_refunded(event: WebhookEvent, gateway: StripeGateway) -> None:
     payment.refunded_amount = max(payment.refunded_amount or 0, refunded)
     if payment.refunded_amount >= payment.amount and payment.status != PaymentStatus.DISPUTED:
         payment.status = PaymentStatus.REFUNDED
+    notices.refunded(payment, _event_time(event))
 
 
 def dispute_created(event: WebhookEvent, gateway: StripeGateway) -> None:
@@ -629,6 +639,33 @@ def acknowledge(event: WebhookEvent, gateway: StripeGateway) -> None:
     """Stored for the record; nothing of ours changes (yet)."""
 
 
+def invoice_upcoming(event: WebhookEvent, gateway: StripeGateway) -> None:
+    """A yearly member hears about the renewal before it is charged (never a fetch)."""
+    invoice = event.object
+    subscription_id = invoice_subscription_id(invoice)
+    if not subscription_id:
+        return
+    membership = db.session.scalar(
+        select(Membership).where(Membership.stripe_subscription_id == subscription_id)
+    )
+    if membership is None:
+        return
+    renews_at = from_timestamp(invoice.get("next_payment_attempt") or invoice.get("period_end"))
+    notices.renewal_coming(membership, membership.current_period_end or renews_at)
+
+
+def card_updated(event: WebhookEvent, gateway: StripeGateway) -> None:
+    """The card network replaced an expiring card: the expiry notice follows the new date."""
+    method = event.object
+    customer_id = _id(method.get("customer"))
+    card = card_details(method)
+    if not customer_id or not card:
+        return
+    supporter = db.session.scalar(select(Supporter).where(Supporter.stripe_customer_id == customer_id))
+    if supporter is not None:
+        remember_card(supporter, card)
+
+
 HANDLERS: dict[str, Callable[[WebhookEvent, StripeGateway], None]] = {
     "customer.subscription.created": subscription_changed,
     "customer.subscription.updated": subscription_changed,
@@ -645,8 +682,8 @@ HANDLERS: dict[str, Callable[[WebhookEvent, StripeGateway], None]] = {
     "customer.deleted": customer_deleted,
     # Kept for the record; later issues act on them (card reminders,
     # renewal notices, payout reconciliation).
-    "payment_method.automatically_updated": acknowledge,
-    "invoice.upcoming": acknowledge,
+    "payment_method.automatically_updated": card_updated,
+    "invoice.upcoming": invoice_upcoming,
     "payout.paid": acknowledge,
 }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -174,22 +175,27 @@ def _failed(stripe_event_id: str, exc: BaseException) -> Applied:
     return Applied.FAILED
 
 
-def pending_events(limit: int = 100) -> list[str]:
+def pending_events(
+    limit: int = 100, received_before: datetime | None = None, max_attempts: int | None = None
+) -> list[str]:
     """Ids of stored events not applied yet, oldest first (for a sweep or a command)."""
-    return list(
-        db.session.scalars(
-            select(WebhookEvent.stripe_event_id)
-            .where(WebhookEvent.processed_at.is_(None))
-            .order_by(WebhookEvent.created, WebhookEvent.id)
-            .limit(limit)
-        )
-    )
+    query = select(WebhookEvent.stripe_event_id).where(WebhookEvent.processed_at.is_(None))
+    if received_before is not None:
+        query = query.where(WebhookEvent.received_at < received_before)
+    if max_attempts is not None:
+        query = query.where(WebhookEvent.attempts < max_attempts)
+    return list(db.session.scalars(query.order_by(WebhookEvent.created, WebhookEvent.id).limit(limit)))
 
 
-def apply_pending(limit: int = 100, gateway: StripeGateway | None = None) -> dict[Applied, int]:
+def apply_pending(
+    limit: int = 100,
+    gateway: StripeGateway | None = None,
+    received_before: datetime | None = None,
+    max_attempts: int | None = None,
+) -> dict[Applied, int]:
     """Apply what is left unapplied, oldest first; count the outcomes."""
     counts: dict[Applied, int] = {}
-    ids = pending_events(limit)
+    ids = pending_events(limit, received_before, max_attempts)
     db.session.rollback()
     for stripe_event_id in ids:
         outcome = apply_event(stripe_event_id, gateway)
@@ -207,3 +213,18 @@ def event_counts() -> dict[str, int]:
         )
     ).one()
     return {"stored": total, "waiting": waiting, "failing": failing}
+
+
+APPLY_TASK = "workers.tasks.apply_webhook_event"
+
+
+def publish_apply(stripe_event_id: str) -> bool:
+    """Ask a worker to apply the event; if the broker is down the sweep will."""
+    try:
+        current_app.extensions["celery"].send_task(APPLY_TASK, args=[stripe_event_id])
+    except Exception as exc:  # noqa: BLE001 - the stored event waits for the sweep
+        current_app.logger.warning(
+            "stripe event %s stored; broker unavailable (%s)", stripe_event_id, type(exc).__name__
+        )
+        return False
+    return True

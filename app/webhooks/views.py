@@ -60,9 +60,15 @@ def stripe_event() -> tuple[Response, int]:
         current_app.logger.exception("could not store stripe event %s", event["id"])
         return _answer(500, error="not_stored")  # Stripe will deliver it again
 
-    # Stored: Stripe gets its 2xx whatever happens next.  Applying here, right
-    # after the commit, stands in for the worker; apply_event is a no-op for an
-    # event already applied and keeps the error of one that fails.
+    # Stored: Stripe gets its 2xx whatever happens next.  A worker applies it
+    # (the stored event is the durable queue; a beat sweep applies what a lost
+    # task left).  WEBHOOK_APPLY=inline applies it here instead, after the
+    # commit: apply_event is a no-op for an event already applied and keeps
+    # the error of one that fails.
+    if current_app.config["WEBHOOK_APPLY"] != "inline":
+        if stored.new:
+            webhooks.publish_apply(stored.stripe_event_id)
+        return _answer(200, received=True, duplicate=not stored.new, outcome="queued")
     try:
         outcome = webhooks.apply_event(stored.stripe_event_id)
     except Exception:

@@ -14,7 +14,7 @@ depends_on = None
 
 KINDS = (
     "receipt", "welcome", "payment_failed", "cancellation", "refund",
-    "card_expiring", "renewal_upcoming", "reminder",
+    "card_expiring", "renewal_upcoming", "reminder", "membership_lapsed",
 )
 
 

@@ -16,8 +16,9 @@ import sqlalchemy as sa
 from flask import Flask
 
 from app.extensions import db
-from app.models import EmailLog, EmailStatus
+from app.models import EmailLog, EmailStatus, Membership, Payment, WebhookEvent
 from tests import i18n
+from tests import stripe_events as se
 from tests.blueprints.test_donation_flow import confirm, start
 from tests.conftest import empty_tables, make_app
 from tests.harness import CARDS, StripeJs
@@ -58,12 +59,12 @@ def start_worker(env: dict[str, str]) -> subprocess.Popen[str]:
 @pytest.fixture()
 def redis_app(database_url: str, localstripe_url: str) -> Iterator[Flask]:
     redis.Redis.from_url(BROKER).flushdb()
-    app = make_app(database_url, localstripe_url, CELERY_BROKER_URL=BROKER)
+    app = make_app(database_url, localstripe_url, CELERY_BROKER_URL=BROKER, WEBHOOK_APPLY="worker")
     yield app
     empty_tables(app)
 
 
-def test_worker_mails_welcome_and_receipt_once_in_arabic(
+def test_worker_applies_webhooks_and_mails_each_receipt_once_in_arabic(
     redis_app: Flask, database_url: str, localstripe_url: str, smtp: Any
 ) -> None:
     worker = start_worker(
@@ -74,6 +75,7 @@ def test_worker_mails_welcome_and_receipt_once_in_arabic(
             "SMTP_PORT": str(smtp.port),
             "STRIPE_API_BASE": localstripe_url,
             "STRIPE_SECRET_KEY": "sk_test_suite",
+            "STRIPE_WEBHOOK_SECRET": "whsec_test_secret",
         }
     )
     try:
@@ -96,6 +98,28 @@ def test_worker_mails_welcome_and_receipt_once_in_arabic(
         with redis_app.app_context():
             statuses = db.session.scalars(sa.select(EmailLog.status)).all()
             assert statuses == [EmailStatus.SENT, EmailStatus.SENT]
+            membership = db.session.scalars(sa.select(Membership)).one()
+            subscription_id, customer_id = (
+                membership.stripe_subscription_id,
+                membership.supporter.stripe_customer_id,
+            )
+
+        # A month later: Stripe reports the renewal three times; the worker applies it once.
+        renewal = se.invoice(
+            "in_renewal_e2e", customer_id, subscription_id, amount=100, paid_at=int(time.time())
+        )
+        event = se.event("invoice.paid", renewal, event_id="evt_renewal_e2e")
+        for _ in range(3):
+            response = se.post(client, event)
+            assert response.status_code == 200 and response.get_json()["outcome"] == "queued"
+        smtp.inbox.wait_for(3, timeout=30)
+        time.sleep(1.5)
+        assert len(smtp.inbox.messages) == 3
+        assert i18n.is_arabic(smtp.inbox.messages[2]["Subject"])
+        with redis_app.app_context():
+            assert db.session.scalar(sa.select(sa.func.count()).select_from(Payment)) == 2
+            stored = db.session.scalars(sa.select(WebhookEvent)).one()
+            assert stored.processed_at is not None
     finally:
         worker.terminate()
         worker.communicate(timeout=30)
