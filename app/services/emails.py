@@ -5,7 +5,7 @@ from __future__ import annotations
 import smtplib
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import formatdate, make_msgid
 from typing import Any
 from urllib.parse import urlencode
 
@@ -92,6 +92,7 @@ def compose(row: EmailLog) -> EmailMessage:
     message["From"] = config["MAIL_FROM"]
     message["To"] = str(Address(addr_spec=row.to_address)) if row.to_address else ""
     message["Message-ID"] = make_msgid(idstring=f"{row.kind.value}.{row.id}")
+    message["Date"] = formatdate(usegmt=True)
     if row.kind in UNSUBSCRIBABLE:
         unsubscribe = context.get("unsubscribe_url") or context["support_url"]
         message["List-Unsubscribe"] = f"<{unsubscribe}>"

@@ -33,6 +33,7 @@ def test_arabic_receipt_has_both_parts_rtl_and_arabic_amounts(app: Flask) -> Non
         message = emails.compose(db.session.get(EmailLog, email_id))
     text, html = parts(message)
     assert message["Content-Language"] == "ar"
+    assert message["Date"] and message["Message-ID"]
     with app.app_context():
         payment = db.session.get(Payment, int(db.session.get(EmailLog, email_id).about.split(":")[1]))
         number = payment.receipt_number
