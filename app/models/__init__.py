@@ -1,13 +1,16 @@
 """The tables, one module per concept."""
 
+from app.models.audit import AuditEntry
 from app.models.email_log import EmailKind, EmailLog, EmailStatus
 from app.models.membership import MEMBER_STATUSES, Interval, Membership, MembershipStatus
 from app.models.payment import Payment, PaymentStatus
 from app.models.reminder import Reminder
 from app.models.supporter import Supporter
+from app.models.sync_cursor import SyncCursor
 from app.models.webhook_event import WebhookEvent
 
 __all__ = [
+    "AuditEntry",
     "EmailKind",
     "EmailLog",
     "EmailStatus",
@@ -19,5 +22,6 @@ __all__ = [
     "PaymentStatus",
     "Reminder",
     "Supporter",
+    "SyncCursor",
     "WebhookEvent",
 ]

@@ -7,9 +7,12 @@ Stripe's errors into domain errors.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import stripe
@@ -22,6 +25,21 @@ T = TypeVar("T")
 #: One product per frequency; plans (amount x currency x interval) hang off it.
 PRODUCT_NAMES = {"month": "Monthly support", "year": "Yearly support"}
 
+#: Stripe's largest page: one call per hundred objects when listing everything.
+MAX_PAGE = 100
+
+
+#: On 429: tries in all, first wait and longest wait (seconds), with jitter.
+RATE_LIMIT_TRIES = 5
+RATE_LIMIT_BASE_DELAY = 0.5
+RATE_LIMIT_MAX_DELAY = 8.0
+
+
+class _RateLimited(Exception):
+    def __init__(self, error: stripe.RateLimitError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
 
 class Pacer:
     """Spaces calls at least ``1/rate`` seconds apart across threads."""
@@ -32,14 +50,17 @@ class Pacer:
         self._next = 0.0
 
     def wait(self) -> None:
-        if not self.interval:
-            return
         with self._lock:
             now = time.monotonic()
             start = max(now, self._next)
             self._next = start + self.interval
         if start > now:
             time.sleep(start - now)
+
+    def hold(self, seconds: float) -> None:
+        """No call starts for ``seconds`` (after a 429), in any thread."""
+        with self._lock:
+            self._next = max(self._next, time.monotonic() + seconds)
 
 
 class StripeGateway:
@@ -73,10 +94,23 @@ class StripeGateway:
         )
 
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        self.pacer.wait()
-        self.calls += 1
+        for attempt in range(RATE_LIMIT_TRIES):
+            self.pacer.wait()
+            self.calls += 1
+            try:
+                return self._translate(fn, *args, **kwargs)
+            except _RateLimited as limited:
+                if attempt == RATE_LIMIT_TRIES - 1:
+                    raise self._unavailable(limited.error) from limited.error
+                # Stripe said "too many": everyone here slows down, this call waits and tries again.
+                self.pacer.hold(min(RATE_LIMIT_BASE_DELAY * 2**attempt, RATE_LIMIT_MAX_DELAY) * random.uniform(0.5, 1.0))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _translate(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         try:
             return fn(*args, **kwargs)
+        except stripe.RateLimitError as exc:
+            raise _RateLimited(exc) from exc
         except stripe.InvalidRequestError as exc:
             if exc.http_status == 404:
                 raise NotFound(exc.code or "resource_missing") from exc
@@ -203,6 +237,90 @@ class StripeGateway:
 
     def retrieve_payment_intent(self, payment_intent_id: str) -> Any:
         return self._call(self.client.v1.payment_intents.retrieve, payment_intent_id)
+
+    # lists (reconciliation and replay) --------------------------------------
+    #
+    # One page per call, each through ``_call`` (paced, 429s backed off);
+    # ``pages`` walks them with ``starting_after``.  Stripe lists newest
+    # first, so objects created while a walk runs are not in it (their webhooks
+    # bring them).  ``expand`` saves a fetch per object where sync needs the
+    # related object (a new supporter's email, a gift's metadata, a card).
+
+    @staticmethod
+    def _page_params(starting_after: str | None, limit: int, **params: Any) -> dict[str, Any]:
+        params["limit"] = max(1, min(limit, MAX_PAGE))
+        if starting_after:
+            params["starting_after"] = starting_after
+        return params
+
+    def list_customers(self, starting_after: str | None = None, limit: int = MAX_PAGE) -> Any:
+        """A page of customers, each with its default card expanded."""
+        return self._call(
+            self.client.v1.customers.list,
+            params=self._page_params(
+                starting_after, limit, expand=["data.invoice_settings.default_payment_method"]
+            ),
+        )
+
+    def list_subscriptions(self, starting_after: str | None = None, limit: int = MAX_PAGE) -> Any:
+        """A page of subscriptions in every status (ended ones too), customer expanded."""
+        return self._call(
+            self.client.v1.subscriptions.list,
+            params=self._page_params(starting_after, limit, status="all", expand=["data.customer"]),
+        )
+
+    def list_invoices(self, starting_after: str | None = None, limit: int = MAX_PAGE) -> Any:
+        return self._call(self.client.v1.invoices.list, params=self._page_params(starting_after, limit))
+
+    def list_charges(self, starting_after: str | None = None, limit: int = MAX_PAGE) -> Any:
+        """A page of charges with their payment intent, customer and refunds expanded."""
+        return self._call(
+            self.client.v1.charges.list,
+            params=self._page_params(
+                starting_after,
+                limit,
+                expand=["data.payment_intent", "data.customer", "data.refunds"],
+            ),
+        )
+
+    def list_events(
+        self, created_gte: int | None = None, starting_after: str | None = None, limit: int = MAX_PAGE
+    ) -> Any:
+        """A page of events (Stripe keeps 30 days), newest first; ``created >= created_gte``."""
+        params = self._page_params(starting_after, limit)
+        if created_gte is not None:
+            params["created"] = {"gte": int(created_gte)}
+        return self._call(self.client.v1.events.list, params=params)
+
+    @staticmethod
+    def pages(
+        list_page: Callable[..., Any], starting_after: str | None = None, **params: Any
+    ) -> Iterator[Page]:
+        """Walk a list page by page from ``starting_after``; one paced call per page.
+
+        ``list_page`` is one of the ``list_*`` methods above.  Each page says
+        when it was asked for: what it holds is Stripe's state at that moment
+        or later.
+        """
+        while True:
+            requested_at = datetime.now(UTC)
+            page = list_page(starting_after=starting_after, **params)
+            # for_json: decimal strings (a plan's ``amount_decimal``) stay strings, as Stripe sent them.
+            objects = [
+                obj.to_dict(for_json=True) if hasattr(obj, "to_dict") else dict(obj) for obj in page["data"]
+            ]
+            yield Page(objects, requested_at)
+            if not objects or not page["has_more"]:
+                return
+            starting_after = objects[-1]["id"]
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a Stripe list, as plain dicts."""
+
+    objects: list[dict[str, Any]]
+    requested_at: datetime
 
 
 def get_gateway() -> StripeGateway:
