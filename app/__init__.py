@@ -46,14 +46,19 @@ def register_blueprints(app: Flask) -> None:
     from app.donate.views import bp as donate_bp
     from app.donate.views import root_bp
     from app.extensions import csrf
+    from app.staff.views import bp as staff_bp
     from app.webhooks.views import bp as webhooks_bp
 
     app.register_blueprint(root_bp)
     app.register_blueprint(donate_bp)
+    from app.account.views import bp as account_bp
+
+    app.register_blueprint(account_bp)
     if app.config.get("DEMO_MAIL_DIR"):
         from app.demo.views import bp as demo_bp
 
         app.register_blueprint(demo_bp)
+    app.register_blueprint(staff_bp)
     app.register_blueprint(webhooks_bp)
     csrf.exempt(webhooks_bp)  # Stripe signs its events instead
 

@@ -195,6 +195,10 @@ def register(app: Flask) -> None:
         else:
             click.echo(_summary(data))
 
+    from app.staff.commands import staff  # staff accounts (create, list, set-password, ...)
+
+    app.cli.add_command(staff)
+
 
 def _iso(when: datetime | None) -> str | None:
     """ISO 8601 in UTC, to the second: ``2026-11-25T21:17:40Z``."""

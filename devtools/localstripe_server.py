@@ -12,6 +12,14 @@ We add the missing step, the way Stripe does it: the card goes from the
 browser to the fake Stripe (never to our server), the intent is confirmed
 with it, and 3-D Secure follows if the card asks for it.
 
+A second one for the account pages: localstripe's subscription update
+refuses parameters the production path sends (``proration_behavior``,
+``default_payment_method``, ``cancellation_details``) with a 500, drops
+``metadata``, always adds an "Unused time" credit when the plan changes, and
+charges a new interval at once even when ``trial_end`` defers it.
+``_extend_subscription_update`` takes those parameters and does what Stripe
+does with them.
+
 Usage: ``python -m devtools.localstripe_server --port 8420``
 """
 
@@ -85,6 +93,67 @@ def _extend(app: Any) -> None:
             route._handler = stripe_js
 
 
+def _extend_subscription_update() -> None:
+    """Subscription update with Stripe's parameters (see the module docstring)."""
+    import time
+
+    from localstripe import resources
+    from localstripe.errors import UserError
+
+    subscription = resources.Subscription
+    original_update = subscription._update
+    period_end = subscription.current_period_end
+
+    def pending_items(customer: str) -> list[Any]:
+        items = resources.InvoiceItem._api_list_all(None, customer=customer, limit=99)._list
+        return [item for item in items if item.invoice is None]
+
+    def update(
+        self: Any,
+        proration_behavior: str | None = None,
+        default_payment_method: str | None = None,
+        cancellation_details: dict[str, Any] | None = None,
+        **data: Any,
+    ) -> None:
+        if proration_behavior not in (None, "none", "create_prorations", "always_invoice"):
+            raise UserError(400, "Bad request")
+        if cancellation_details is not None and not isinstance(cancellation_details, dict):
+            raise UserError(400, "Bad request")
+        if default_payment_method is not None:
+            resources.PaymentMethod._api_retrieve(default_payment_method)  # 404 if unknown
+        trial_end = resources.try_convert_to_int(data.get("trial_end"))
+        deferred = data.get("items") is not None and isinstance(trial_end, int) and trial_end > time.time()
+        before = {item.id for item in pending_items(self.customer)}
+        if deferred:
+            self._create_invoice = lambda: None  # the new plan is first charged at trial_end
+        try:
+            original_update(self, **data)
+        finally:
+            self.__dict__.pop("_create_invoice", None)
+        if deferred:
+            self.status = "trialing"
+            self._period_end = trial_end
+        if proration_behavior == "none":
+            for item in pending_items(self.customer):
+                if item.id not in before and item.proration:
+                    del resources.store[f"invoiceitem:{item.id}"]
+        if isinstance(data.get("metadata"), dict):  # localstripe takes it but drops it
+            self.metadata = {**(self.metadata or {}), **data["metadata"]}
+        if default_payment_method is not None:
+            self.default_payment_method = default_payment_method
+        if cancellation_details is not None:
+            self.cancellation_details = {
+                "comment": cancellation_details.get("comment"),
+                "feedback": cancellation_details.get("feedback"),
+                "reason": None,
+            }
+
+    subscription._update = update
+    subscription.current_period_end = property(  # type: ignore[assignment]
+        lambda self: self.__dict__.get("_period_end") or period_end.fget(self)
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -101,6 +170,7 @@ def main() -> None:
     from localstripe.server import app
 
     _extend(app)
+    _extend_subscription_update()
     logging.basicConfig(level=logging.WARNING)
     web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
 

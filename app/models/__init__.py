@@ -4,7 +4,11 @@ from app.models.audit import AuditEntry
 from app.models.email_log import EmailKind, EmailLog, EmailStatus
 from app.models.membership import MEMBER_STATUSES, Interval, Membership, MembershipStatus
 from app.models.payment import Payment, PaymentStatus
+from app.models.payout import Payout, PayoutTransaction
 from app.models.reminder import Reminder
+from app.models.report_indexes import REPORT_INDEXES
+from app.models.sign_in_token import SignInAttempt, SignInToken
+from app.models.staff_user import SignInOutcome, StaffRole, StaffSignInAttempt, StaffUser
 from app.models.supporter import Supporter
 from app.models.sync_cursor import SyncCursor
 from app.models.webhook_event import WebhookEvent
@@ -20,7 +24,16 @@ __all__ = [
     "MembershipStatus",
     "Payment",
     "PaymentStatus",
+    "Payout",
+    "PayoutTransaction",
+    "REPORT_INDEXES",
     "Reminder",
+    "SignInAttempt",
+    "SignInOutcome",
+    "SignInToken",
+    "StaffRole",
+    "StaffSignInAttempt",
+    "StaffUser",
     "Supporter",
     "SyncCursor",
     "WebhookEvent",

@@ -25,6 +25,10 @@ class EmailKind(enum.StrEnum):
     REMINDER = "reminder"
     #: To finance staff: Stripe ended a membership after failed payments.
     MEMBERSHIP_LAPSED = "membership_lapsed"
+    #: A supporter asked to sign in to their account (about ``sign_in:<token id>``).
+    SIGN_IN_LINK = "sign_in_link"
+    #: A supporter erased their data; sent to the address they had (``erasure:<supporter id>``).
+    ACCOUNT_ERASED = "account_erased"
 
 
 class EmailStatus(enum.StrEnum):

@@ -15,7 +15,8 @@ from flask_babel import gettext as _
 
 from app.extensions import db
 from app.i18n import text_direction
-from app.models import EmailKind, EmailLog, Membership, Payment, Reminder, Supporter
+from app.models import EmailKind, EmailLog, Membership, Payment, Reminder, SignInToken, Supporter
+from app.services import account, receipts_pdf
 
 #: Kinds a reader can opt out of; receipts and account notices are not marketing.
 UNSUBSCRIBABLE = frozenset({EmailKind.REMINDER})
@@ -32,6 +33,8 @@ def _subject(kind: EmailKind, context: dict[str, Any]) -> str:
         EmailKind.RENEWAL_UPCOMING: lambda: _("Your yearly membership renews soon"),
         EmailKind.REMINDER: lambda: _("A reminder you asked for"),
         EmailKind.MEMBERSHIP_LAPSED: lambda: _("A membership ended after failed payments"),
+        EmailKind.SIGN_IN_LINK: lambda: _("Your sign-in link"),
+        EmailKind.ACCOUNT_ERASED: lambda: _("Your data has been erased"),
     }
     return str(subjects[kind]())
 
@@ -45,7 +48,7 @@ def _context(row: EmailLog) -> dict[str, Any]:
         "dir": text_direction(row.locale),
         "supporter": row.supporter,
         "support_url": f"{base}/{row.locale}/support",
-        "manage_url": f"{base}/{row.locale}/support",
+        "manage_url": f"{base}/{row.locale}/account",
         "newsroom_name": config["NEWSROOM_NAME_AR" if row.locale == "ar" else "NEWSROOM_NAME"],
         "legal_name": config["NEWSROOM_LEGAL_NAME_AR" if row.locale == "ar" else "NEWSROOM_LEGAL_NAME"],
         "address": config["NEWSROOM_ADDRESS_AR" if row.locale == "ar" else "NEWSROOM_ADDRESS"],
@@ -62,6 +65,10 @@ def _context(row: EmailLog) -> dict[str, Any]:
         supporter = db.session.get(Supporter, object_id)
         context["supporter"] = supporter
         context["membership"] = _current_membership(supporter)
+    elif kind == "sign_in":
+        token = db.session.get(SignInToken, object_id)
+        context["sign_in_url"] = account.link_url(token, row.locale) if token else context["manage_url"]
+        context["valid_minutes"] = int(account.LINK_LIFETIME.total_seconds() // 60)
     elif kind == "reminder":
         reminder = db.session.get(Reminder, object_id)
         context["reminder"] = reminder
@@ -99,6 +106,14 @@ def compose(row: EmailLog) -> EmailMessage:
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(text)
     message.add_alternative(html, subtype="html")
+    payment = context.get("payment")
+    if row.kind == EmailKind.RECEIPT and payment is not None and payment.receipt_number:
+        message.add_attachment(
+            receipts_pdf.receipt_pdf(payment, row.locale),
+            maintype="application",
+            subtype="pdf",
+            filename=receipts_pdf.receipt_filename(payment),
+        )
     # After the bodies: set_content() drops Content-* headers set before it.
     message["Content-Language"] = row.locale
     return message

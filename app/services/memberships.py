@@ -639,6 +639,13 @@ def acknowledge(event: WebhookEvent, gateway: StripeGateway) -> None:
     """Stored for the record; nothing of ours changes (yet)."""
 
 
+def payout_paid(event: WebhookEvent, gateway: StripeGateway) -> None:
+    """Money reached the bank: record the payout and what it paid out (one list per payout)."""
+    from app.services import reconciliation
+
+    reconciliation.record_payout(event.object, gateway)
+
+
 def invoice_upcoming(event: WebhookEvent, gateway: StripeGateway) -> None:
     """A yearly member hears about the renewal before it is charged (never a fetch)."""
     invoice = event.object
@@ -684,7 +691,7 @@ HANDLERS: dict[str, Callable[[WebhookEvent, StripeGateway], None]] = {
     # renewal notices, payout reconciliation).
     "payment_method.automatically_updated": card_updated,
     "invoice.upcoming": invoice_upcoming,
-    "payout.paid": acknowledge,
+    "payout.paid": payout_paid,
 }
 
 

@@ -103,7 +103,9 @@ class StripeGateway:
                 if attempt == RATE_LIMIT_TRIES - 1:
                     raise self._unavailable(limited.error) from limited.error
                 # Stripe said "too many": everyone here slows down, this call waits and tries again.
-                self.pacer.hold(min(RATE_LIMIT_BASE_DELAY * 2**attempt, RATE_LIMIT_MAX_DELAY) * random.uniform(0.5, 1.0))
+                self.pacer.hold(
+                    min(RATE_LIMIT_BASE_DELAY * 2**attempt, RATE_LIMIT_MAX_DELAY) * random.uniform(0.5, 1.0)
+                )
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _translate(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -220,6 +222,62 @@ class StripeGateway:
             params={"expand": ["latest_invoice.payment_intent"]},
         )
 
+    # supporter self-service (the account pages) -------------------------------
+    def change_subscription_plan(
+        self,
+        subscription_id: str,
+        item_id: str,
+        plan_id: str,
+        metadata: dict[str, str],
+        trial_end: int | None = None,
+    ) -> Any:
+        """Move the subscription's one item to another plan, from the next charge on.
+
+        ``proration_behavior="none"``: no credit or extra charge for the current
+        period.  Within the same interval the billing date stays where it is.
+        A new interval would otherwise restart the cycle and charge at once, so
+        the caller passes ``trial_end`` = the next charge date: nothing is
+        charged until then, and the new cycle starts on that date.
+        """
+        params: dict[str, Any] = {
+            "items": [{"id": item_id, "plan": plan_id}],
+            "proration_behavior": "none",
+            "metadata": metadata,
+        }
+        if trial_end is not None:
+            params["trial_end"] = int(trial_end)
+        return self._call(self.client.v1.subscriptions.update, subscription_id, params=params)
+
+    def set_cancel_at_period_end(self, subscription_id: str, cancel: bool, comment: str = "") -> Any:
+        """Cancel at the end of the paid period (or take that back); the reader's reason as comment."""
+        params: dict[str, Any] = {"cancel_at_period_end": cancel}
+        if cancel and comment:
+            params["cancellation_details"] = {"comment": comment[:500]}
+        return self._call(self.client.v1.subscriptions.update, subscription_id, params=params)
+
+    def cancel_subscription_now(self, subscription_id: str) -> Any:
+        """End the subscription at once (no refund, no final invoice)."""
+        return self._call(self.client.v1.subscriptions.cancel, subscription_id)
+
+    def set_subscription_payment_method(self, subscription_id: str, payment_method_id: str) -> Any:
+        """The card Stripe charges (and retries) for this subscription, before the customer's default."""
+        return self._call(
+            self.client.v1.subscriptions.update,
+            subscription_id,
+            params={"default_payment_method": payment_method_id},
+        )
+
+    def list_open_invoices(self, customer_id: str) -> list[Any]:
+        """The customer's unpaid invoices (a failed renewal waits as ``open``), newest first."""
+        # Filtered here rather than with ``status="open"``, which localstripe refuses;
+        # a reader has a handful of invoices a year, so one page is plenty.
+        page: Any = self._call(self.client.v1.invoices.list, params={"customer": customer_id, "limit": 24})
+        return [invoice for invoice in page["data"] if invoice["status"] == "open"]
+
+    def pay_invoice(self, invoice_id: str) -> Any:
+        """Charge an open invoice now with the subscription's (or customer's) default card."""
+        return self._call(self.client.v1.invoices.pay, invoice_id, params={"expand": ["payment_intent"]})
+
     # one-time ---------------------------------------------------------------
     def create_payment_intent(
         self, customer_id: str, amount: int, currency: str, metadata: dict[str, str]
@@ -237,6 +295,58 @@ class StripeGateway:
 
     def retrieve_payment_intent(self, payment_intent_id: str) -> Any:
         return self._call(self.client.v1.payment_intents.retrieve, payment_intent_id)
+
+    # staff actions and payouts ------------------------------------------------
+    def refund(
+        self,
+        amount: int,
+        idempotency_key: str,
+        charge_id: str | None = None,
+        payment_intent_id: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> Any:
+        """Refund ``amount`` of a charge (or of a payment intent's charge); the charge comes expanded.
+
+        The idempotency key makes a repeated form post the same refund.
+        """
+        params: dict[str, Any] = {"amount": amount, "metadata": metadata or {}, "expand": ["charge"]}
+        if charge_id:
+            params["charge"] = charge_id
+        else:
+            params["payment_intent"] = payment_intent_id
+        return self._call(
+            self.client.v1.refunds.create, params=params, options={"idempotency_key": idempotency_key}
+        )
+
+    def cancel_subscription(
+        self, subscription_id: str, idempotency_key: str, at_period_end: bool = False
+    ) -> Any:
+        """End a subscription now, or let it run to the end of the period paid for."""
+        if at_period_end:
+            return self._call(
+                self.client.v1.subscriptions.update,
+                subscription_id,
+                params={"cancel_at_period_end": True},
+                options={"idempotency_key": idempotency_key},
+            )
+        return self._call(
+            self.client.v1.subscriptions.cancel, subscription_id, options={"idempotency_key": idempotency_key}
+        )
+
+    def payout_balance_transactions(self, payout_id: str) -> list[dict[str, Any]]:
+        """Every balance transaction paid out in an automatic payout, sources expanded.
+
+        One paced call per hundred transactions (Stripe's largest page).
+        """
+        found: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"payout": payout_id, "limit": 100, "expand": ["data.source"]}
+        while True:
+            page = self._call(self.client.v1.balance_transactions.list, params=params)
+            data: list[dict[str, Any]] = [t.to_dict() for t in page.data]
+            found.extend(data)
+            if not data or not page.has_more:
+                return found
+            params["starting_after"] = data[-1]["id"]
 
     # lists (reconciliation and replay) --------------------------------------
     #

@@ -25,8 +25,16 @@ class RateLimitedStripe(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         RateLimitedStripe.seen.append(time.monotonic())
         if len(RateLimitedStripe.seen) <= RateLimitedStripe.refusals:
-            status, body = 429, {"error": {"type": "invalid_request_error", "code": "rate_limit",
-                                           "message": "Too many requests"}}
+            status, body = (
+                429,
+                {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "code": "rate_limit",
+                        "message": "Too many requests",
+                    }
+                },
+            )
         else:
             status, body = 200, {"id": "cus_paced", "object": "customer", "email": "a@example.org"}
         payload = json.dumps(body).encode()
@@ -51,10 +59,14 @@ def fake_stripe() -> Iterator[str]:
     server.server_close()
 
 
-def test_429_is_retried_with_growing_waits(app: Flask, fake_stripe: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_429_is_retried_with_growing_waits(
+    app: Flask, fake_stripe: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(stripe_gateway, "RATE_LIMIT_BASE_DELAY", 0.1)
     RateLimitedStripe.refusals = 2
-    gateway = StripeGateway("sk_test_x", api_base=fake_stripe, max_requests_per_second=0, max_network_retries=0)
+    gateway = StripeGateway(
+        "sk_test_x", api_base=fake_stripe, max_requests_per_second=0, max_network_retries=0
+    )
     with app.app_context():
         customer = gateway.retrieve_customer("cus_paced")
     assert customer["id"] == "cus_paced"
@@ -69,7 +81,9 @@ def test_rate_limit_that_does_not_end_is_reported_as_unavailable(
 ) -> None:
     monkeypatch.setattr(stripe_gateway, "RATE_LIMIT_BASE_DELAY", 0.01)
     RateLimitedStripe.refusals = 100
-    gateway = StripeGateway("sk_test_x", api_base=fake_stripe, max_requests_per_second=0, max_network_retries=0)
+    gateway = StripeGateway(
+        "sk_test_x", api_base=fake_stripe, max_requests_per_second=0, max_network_retries=0
+    )
     with app.app_context(), pytest.raises(PaymentServiceUnavailable):
         gateway.retrieve_customer("cus_paced")
     assert len(RateLimitedStripe.seen) == stripe_gateway.RATE_LIMIT_TRIES

@@ -1,0 +1,266 @@
+"""Payouts: does the money that reached the bank match what readers gave?
+
+``record_payout`` runs when ``payout.paid`` is applied: it stores the payout
+and, once, the balance transactions Stripe paid out in it (fetched through the
+gateway, the only Stripe call here).  Everything else reads our tables.
+
+How a payout is checked.  Every transaction in it is valued twice: as Stripe
+reports it, and as our records say it should be:
+
+- a charge: the payment we recorded for that charge (converted at Stripe's
+  exchange rate when the payout's currency differs), or nothing if we have no
+  such payment;
+- a refund: Stripe's amount when the charge is one of our payments and we
+  recorded at least that much refunded on it, else nothing;
+- anything else (disputes, adjustments, Stripe's own fees): Stripe's word,
+  since we keep no record of it.
+
+Fees are Stripe's.  The payout's **difference** is its amount less the sum of
+what our records expect (amount less fee, for each transaction).  It is zero
+when every charge and refund in the payout is in our database with the same
+amount; a charge we never recorded shows up as its net amount.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Payment, Payout, PayoutTransaction, Supporter
+from app.models.types import from_timestamp
+from app.services.stripe_gateway import StripeGateway
+
+CHARGE_TYPES = ("charge", "payment")
+REFUND_TYPES = ("refund", "payment_refund")
+#: The payout's own entry in its list (money leaving the balance): not part of the sum.
+PAYOUT_TYPES = ("payout", "payout_cancel", "payout_failure")
+DISPUTE_CATEGORIES = ("dispute", "dispute_reversal")
+
+
+def _id(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return value.get("id") if isinstance(value, Mapping) else None
+
+
+def _charge_of(transaction: Mapping[str, Any]) -> str | None:
+    """The charge a balance transaction is about (its source, or the refunded / disputed charge)."""
+    source = transaction.get("source")
+    source_id = _id(source)
+    if source_id and source_id.startswith(("ch_", "py_")):
+        return source_id
+    if isinstance(source, Mapping):
+        return _id(source.get("charge"))
+    return None
+
+
+def record_payout(payout: Mapping[str, Any], gateway: StripeGateway) -> Payout:
+    """Store a paid payout and its transactions; a repeated event changes nothing."""
+    row = db.session.scalar(select(Payout).where(Payout.stripe_payout_id == payout["id"]).with_for_update())
+    if row is None:
+        row = Payout(stripe_payout_id=payout["id"], transactions_loaded=False)
+        db.session.add(row)
+    row.amount = int(payout.get("amount") or 0)
+    row.currency = str(payout.get("currency") or "").lower()
+    row.status = str(payout.get("status") or "paid")
+    row.automatic = bool(payout.get("automatic", True))
+    row.arrival_date = from_timestamp(payout.get("arrival_date")) or from_timestamp(payout.get("created"))
+    row.stripe_created = from_timestamp(payout.get("created"))
+    if row.transactions_loaded:
+        return row
+    db.session.flush()
+    if row.automatic:
+        # Stripe lists the transactions of automatic payouts only.
+        for transaction in gateway.payout_balance_transactions(payout["id"]):
+            if transaction.get("type") in PAYOUT_TYPES:
+                continue
+            source_id = _id(transaction.get("source"))
+            db.session.add(
+                PayoutTransaction(
+                    payout=row,
+                    stripe_balance_transaction_id=transaction["id"],
+                    type=str(transaction.get("type") or "")[:40],
+                    reporting_category=(str(transaction["reporting_category"])[:40])
+                    if transaction.get("reporting_category")
+                    else None,
+                    source_id=source_id,
+                    charge_id=_charge_of(transaction),
+                    amount=int(transaction.get("amount") or 0),
+                    fee=int(transaction.get("fee") or 0),
+                    net=int(transaction.get("net") or 0),
+                    currency=str(transaction.get("currency") or row.currency).lower(),
+                    exchange_rate=float(transaction["exchange_rate"])
+                    if transaction.get("exchange_rate")
+                    else None,
+                    stripe_created=from_timestamp(transaction.get("created")),
+                )
+            )
+    row.transactions_loaded = True
+    return row
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Line:
+    """One transaction of a payout, next to what our records say."""
+
+    transaction: PayoutTransaction
+    kind: str  # charge, refund, dispute, fee, other
+    expected: int  # what our records say the gross amount should be
+    #: matched, missing (no such payment of ours), differs (amounts disagree), stripe_only
+    state: str
+    payment_id: int | None = None
+    supporter_id: int | None = None
+    supporter_email: str | None = None
+
+    @property
+    def expected_net(self) -> int:
+        return self.expected - self.transaction.fee
+
+
+@dataclass
+class PayoutCheck:
+    payout: Payout
+    lines: list[Line] = field(default_factory=list)
+
+    def _sum(self, kind: str) -> int:
+        return sum(line.transaction.amount for line in self.lines if line.kind == kind)
+
+    @property
+    def charges(self) -> int:
+        return self._sum("charge")
+
+    @property
+    def charge_count(self) -> int:
+        return sum(1 for line in self.lines if line.kind == "charge")
+
+    @property
+    def refunds(self) -> int:
+        return self._sum("refund")
+
+    @property
+    def other(self) -> int:
+        """Disputes, adjustments and Stripe's fees billed as transactions."""
+        return sum(line.transaction.amount for line in self.lines if line.kind not in ("charge", "refund"))
+
+    @property
+    def fees(self) -> int:
+        return sum(line.transaction.fee for line in self.lines)
+
+    @property
+    def expected(self) -> int:
+        return sum(line.expected_net for line in self.lines)
+
+    @property
+    def difference(self) -> int:
+        return self.payout.amount - self.expected
+
+    @property
+    def unmatched(self) -> int:
+        return sum(1 for line in self.lines if line.state in ("missing", "differs"))
+
+
+def _kind(transaction: PayoutTransaction) -> str:
+    if transaction.type in CHARGE_TYPES:
+        return "charge"
+    if transaction.type in REFUND_TYPES:
+        return "refund"
+    if transaction.reporting_category in DISPUTE_CATEGORIES or (transaction.source_id or "").startswith(
+        "dp_"
+    ):
+        return "dispute"
+    if "fee" in transaction.type:
+        return "fee"
+    return "other"
+
+
+def _in_payout_currency(amount: int, currency: str, transaction: PayoutTransaction) -> int:
+    if currency == transaction.currency or not transaction.exchange_rate:
+        return amount
+    return round(amount * transaction.exchange_rate)
+
+
+def _line(transaction: PayoutTransaction, payment: Any) -> Line:
+    kind = _kind(transaction)
+    if kind not in ("charge", "refund"):
+        return Line(transaction, kind, transaction.amount, "stripe_only")
+    if payment is None:
+        return Line(transaction, kind, 0, "missing")
+    ids = {"payment_id": payment.id, "supporter_id": payment.supporter_id, "supporter_email": payment.email}
+    if kind == "charge":
+        ours = _in_payout_currency(payment.amount, payment.currency, transaction)
+        state = "matched" if ours == transaction.amount else "differs"
+        return Line(transaction, kind, ours, state, **ids)
+    refunded = _in_payout_currency(payment.refunded_amount, payment.currency, transaction)
+    if refunded <= 0:
+        return Line(transaction, kind, 0, "missing", **ids)
+    state = "matched" if refunded >= -transaction.amount else "differs"
+    return Line(transaction, kind, transaction.amount if state == "matched" else -refunded, state, **ids)
+
+
+def _checks(payouts: list[Payout]) -> list[PayoutCheck]:
+    if not payouts:
+        return []
+    by_id = {p.id: PayoutCheck(p) for p in payouts}
+    rows = db.session.execute(
+        select(
+            PayoutTransaction,
+            Payment.id,
+            Payment.amount,
+            Payment.currency,
+            Payment.refunded_amount,
+            Payment.supporter_id,
+            Supporter.email,
+        )
+        .outerjoin(Payment, Payment.stripe_charge_id == PayoutTransaction.charge_id)
+        .outerjoin(Supporter, Supporter.id == Payment.supporter_id)
+        .where(PayoutTransaction.payout_id.in_(list(by_id)))
+        .order_by(PayoutTransaction.payout_id, PayoutTransaction.id)
+    )
+    for transaction, payment_id, amount, currency, refunded, supporter_id, email in rows:
+        payment = (
+            None
+            if payment_id is None
+            else _PaymentFacts(payment_id, amount, currency, refunded or 0, supporter_id, email)
+        )
+        by_id[transaction.payout_id].lines.append(_line(transaction, payment))
+    return list(by_id.values())
+
+
+@dataclass(frozen=True)
+class _PaymentFacts:
+    id: int
+    amount: int
+    currency: str
+    refunded_amount: int
+    supporter_id: int
+    email: str
+
+
+def payouts_between(start: datetime, end: datetime) -> list[PayoutCheck]:
+    """Payouts that arrived in [start, end), newest first, each checked."""
+    payouts = list(
+        db.session.scalars(
+            select(Payout)
+            .where(Payout.arrival_date >= start, Payout.arrival_date < end)
+            .order_by(Payout.arrival_date.desc(), Payout.id.desc())
+        )
+    )
+    return _checks(payouts)
+
+
+def payout_check(payout_id: int) -> PayoutCheck | None:
+    payout = db.session.get(Payout, payout_id)
+    return None if payout is None else _checks([payout])[0]
+
+
+def payout_count() -> int:
+    return int(db.session.scalar(select(sa.func.count()).select_from(Payout)) or 0)

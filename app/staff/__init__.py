@@ -1,0 +1,1 @@
+"""Finance staff: sign-in with roles and two-factor, reports, exports, reconciliation, audit log."""

@@ -1,0 +1,130 @@
+"""Who may open which /staff page.
+
+Every view of the blueprint says who may open it with ``@allow(...)``; a view
+that says nothing is refused to everyone (fail closed), and the blueprint's
+``before_request`` enforces it before the view runs.
+
+The signed-in person lives in the (signed) session cookie as their id, the
+account's ``auth_version`` and two times: when they signed in and when they
+were last seen.  A session ends after ``STAFF_IDLE_MINUTES`` without a
+request or ``STAFF_SESSION_HOURS`` after sign-in, or when the account's
+``auth_version`` moves (password, role or two-factor changed, account disabled).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import current_app, g, session
+
+from app.extensions import db
+from app.models import StaffRole, StaffUser
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SESSION_KEY = "staff"
+PENDING_KEY = "staff_pending"
+LANG_KEY = "staff_lang"
+#: Anyone may open it (the sign-in form).
+PUBLIC = "public"
+#: Only between the password and the second factor.
+PENDING = "pending"
+#: How long the second step may wait after the password.
+PENDING_SECONDS = 300
+
+IDLE_MINUTES = 30
+SESSION_HOURS = 12
+
+
+def allow(who: StaffRole | str) -> Callable[[F], F]:
+    """Declare who may open a view: ``StaffRole.FINANCE`` (and admins), ``StaffRole.ADMIN``,
+    ``PUBLIC`` or ``PENDING``."""
+
+    def mark(view: F) -> F:
+        view.staff_access = who  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def access_of(view: Callable[..., Any] | None) -> StaffRole | str | None:
+    return getattr(view, "staff_access", None)
+
+
+def _limits() -> tuple[float, float]:
+    idle = float(current_app.config.get("STAFF_IDLE_MINUTES", IDLE_MINUTES)) * 60
+    total = float(current_app.config.get("STAFF_SESSION_HOURS", SESSION_HOURS)) * 3600
+    return idle, total
+
+
+def _forget() -> None:
+    # Only the staff keys: a reader's pending donation or account session in the
+    # same browser is left alone (a signed cookie cannot be fixated by anyone else).
+    session.pop(SESSION_KEY, None)
+    session.pop(PENDING_KEY, None)
+
+
+def start_session(user: StaffUser) -> None:
+    _forget()
+    now = time.time()
+    session[SESSION_KEY] = {"id": user.id, "v": user.auth_version, "at": now, "seen": now}
+
+
+def end_session() -> None:
+    _forget()
+
+
+def start_pending(user: StaffUser, enrol_secret: str | None = None, next_url: str = "") -> None:
+    """Between the password and the second factor."""
+    _forget()
+    session[PENDING_KEY] = {
+        "id": user.id,
+        "v": user.auth_version,
+        "at": time.time(),
+        "secret": enrol_secret,
+        "next": next_url,
+    }
+
+
+def pending_user() -> StaffUser | None:
+    data = session.get(PENDING_KEY)
+    if not isinstance(data, dict) or time.time() - float(data.get("at", 0)) > PENDING_SECONDS:
+        return None
+    user = db.session.get(StaffUser, data.get("id"))
+    if user is None or user.disabled_at is not None or user.auth_version != data.get("v"):
+        return None
+    return user
+
+
+def pending_secret() -> str | None:
+    data = session.get(PENDING_KEY)
+    return data.get("secret") if isinstance(data, dict) else None
+
+
+def current_staff() -> StaffUser | None:
+    """The signed-in person, or None (and the session ended) if it lapsed."""
+    if "staff_user" in g:
+        return g.staff_user  # type: ignore[no-any-return]
+    g.staff_user = None
+    data = session.get(SESSION_KEY)
+    if not isinstance(data, dict):
+        return None
+    idle, total = _limits()
+    now = time.time()
+    if now - float(data.get("seen", 0)) > idle or now - float(data.get("at", 0)) > total:
+        end_session()
+        g.staff_expired = True
+        return None
+    user = db.session.get(StaffUser, data.get("id"))
+    if user is None or user.disabled_at is not None or user.auth_version != data.get("v"):
+        end_session()
+        return None
+    if user.role == StaffRole.ADMIN and not user.has_two_factor:
+        end_session()  # made admin without a second factor: sign in again and enrol
+        return None
+    data["seen"] = now
+    session[SESSION_KEY] = data
+    g.staff_user = user
+    return user

@@ -1,0 +1,107 @@
+"""Steps the account tests share: become a member at localstripe, sign in, read CSRF tokens."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app.extensions import db
+from app.models import EmailKind, EmailLog, Membership, SignInToken, Supporter
+from app.services import account
+from tests.conftest import CSRF, csrf_token
+from tests.harness import CARDS, StripeJs
+
+JSON = {"Accept": "application/json"}
+EMAIL = "reader@example.org"
+LINK = re.compile(r"https?://\S+/(ar|en)/account/sign-in/[A-Za-z0-9_-]+")
+
+
+def give(
+    client: FlaskClient, stripe_js: StripeJs, lang: str = "ar", card: str = "visa", **fields: str
+) -> str:
+    """The support page's flow, as the browser runs it; returns the thank-you URL."""
+    token = csrf_token(client, lang)
+    form = {
+        "csrf_token": token,
+        "frequency": "month",
+        "currency": "usd",
+        "amount": "1",
+        "email": EMAIL,
+        "name": "ليلى حداد",
+        **fields,
+    }
+    started = client.post(f"/{lang}/support/start", data=form, headers=JSON)
+    assert started.status_code == 200, started.get_json()
+    body = started.get_json()
+    if body["kind"] == "setup":
+        intent = stripe_js.confirm_card_setup(body["client_secret"], CARDS[card])
+    else:
+        intent = stripe_js.confirm_card_payment(body["client_secret"], CARDS[card])
+    done = client.post(
+        f"/{lang}/support/confirm", data={"csrf_token": token, "intent_id": intent["id"]}, headers=JSON
+    )
+    assert done.status_code == 200, done.get_json()
+    url: str = done.get_json()["redirect"]
+    return url
+
+
+def page_csrf(client: FlaskClient, path: str) -> str:
+    page = client.get(path).get_data(as_text=True)
+    match = CSRF.search(page)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def latest_link(app: Flask, email: str = EMAIL, lang: str = "ar") -> str:
+    """The path of the newest link mailed to ``email`` (as the email task would write it)."""
+    with app.app_context():
+        token = db.session.scalars(
+            sa.select(SignInToken)
+            .join(Supporter)
+            .where(Supporter.email == email)
+            .order_by(SignInToken.id.desc())
+        ).first()
+        assert token is not None, f"no sign-in link for {email}"
+        return f"/{lang}/account/sign-in/{account.link_secret(token)}"
+
+
+def ask_for_link(client: FlaskClient, email: str = EMAIL, lang: str = "ar", **environ: Any) -> Any:
+    token = page_csrf(client, f"/{lang}/account/sign-in")
+    return client.post(
+        f"/{lang}/account/sign-in", data={"csrf_token": token, "email": email}, environ_base=environ
+    )
+
+
+def open_link(client: FlaskClient, path: str) -> Any:
+    """Open the link (a page with a button) and press the button."""
+    page = client.get(path)
+    assert page.status_code == 200, page.get_data(as_text=True)
+    match = CSRF.search(page.get_data(as_text=True))
+    assert match
+    return client.post(path, data={"csrf_token": match.group(1)})
+
+
+def sign_in(app: Flask, client: FlaskClient, email: str = EMAIL, lang: str = "ar") -> None:
+    assert ask_for_link(client, email, lang).status_code == 200
+    response = open_link(client, latest_link(app, email, lang))
+    assert response.status_code == 302 and response.headers["Location"].endswith(f"/{lang}/account")
+
+
+def membership(app: Flask) -> Membership:
+    with app.app_context():
+        row = db.session.scalars(sa.select(Membership)).one()
+        db.session.expunge(row)
+        return row
+
+
+def sign_in_emails(app: Flask) -> list[int]:
+    with app.app_context():
+        return list(
+            db.session.scalars(
+                sa.select(EmailLog.id).where(EmailLog.kind == EmailKind.SIGN_IN_LINK).order_by(EmailLog.id)
+            )
+        )

@@ -1,0 +1,186 @@
+"""Receipts and statements to download, one's data as JSON, erasure, and "give again"."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import sqlalchemy as sa
+import stripe
+from flask import Flask
+from flask.testing import FlaskClient
+from pypdf import PdfReader
+
+from app.extensions import db
+from app.models import (
+    AuditEntry,
+    EmailKind,
+    EmailLog,
+    EmailStatus,
+    Membership,
+    MembershipStatus,
+    Payment,
+    SignInToken,
+    Supporter,
+)
+from app.services import receipts_pdf
+from tests import i18n
+from tests.account_helpers import EMAIL, give, membership, page_csrf, sign_in
+from tests.factories import PaymentFactory
+from tests.harness import StripeJs
+from tests.mail import parts
+from workers.tasks import send_email
+
+
+def the_payment(app: Flask) -> Payment:
+    with app.app_context():
+        row = db.session.scalars(sa.select(Payment)).one()
+        db.session.expunge(row)
+        return row
+
+
+def test_receipt_and_statement_download_in_arabic(
+    app: Flask, client: FlaskClient, stripe_js: StripeJs
+) -> None:
+    give(client, stripe_js, "ar")
+    sign_in(app, client, EMAIL, "ar")
+    payment = the_payment(app)
+    home = client.get("/ar/account").get_data(as_text=True)
+    assert f"/ar/account/payments/{payment.id}/receipt.pdf" in home
+    assert payment.receipt_number in home
+
+    response = client.get(f"/ar/account/payments/{payment.id}/receipt.pdf")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    assert f'filename="receipt-{payment.receipt_number}.pdf"' in response.headers["Content-Disposition"]
+    text = PdfReader(io.BytesIO(response.data)).pages[0].extract_text()
+    assert "ليلى حداد" in text and payment.receipt_number in text
+    with app.app_context():
+        assert receipts_pdf.plain_money(100, "usd", "ar") in text
+
+    year = payment.paid_at.year
+    statement = client.get(f"/ar/account/statement?year={year}")
+    assert statement.status_code == 200 and statement.mimetype == "application/pdf"
+    assert client.get(f"/ar/account/statement?year={year - 1}").status_code == 404
+    with app.app_context():
+        actions = db.session.scalars(sa.select(AuditEntry.action)).all()
+    assert "receipt.download" in actions and "statement.download" in actions
+
+
+def test_only_ones_own_receipts(app: Flask, client: FlaskClient, stripe_js: StripeJs) -> None:
+    give(client, stripe_js, "en")
+    sign_in(app, client, EMAIL, "en")
+    with app.app_context():
+        other = PaymentFactory()
+        db.session.commit()
+        other_id = other.id
+    assert client.get(f"/en/account/payments/{other_id}/receipt.pdf").status_code == 404
+    assert app.test_client().get(f"/en/account/payments/{other_id}/receipt.pdf").status_code == 302
+
+
+def test_my_data_as_json(app: Flask, client: FlaskClient, stripe_js: StripeJs) -> None:
+    give(client, stripe_js, "en", campaign="spring")
+    sign_in(app, client, EMAIL, "en")
+    response = client.get("/en/account/data.json")
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    assert "attachment" in response.headers["Content-Disposition"]
+    data = json.loads(response.data)
+    assert data["supporter"]["email"] == EMAIL and data["supporter"]["name"] == "ليلى حداد"
+    assert data["supporter"]["card"]["last4"] == "4242"
+    (row,) = data["memberships"]
+    assert (row["amount"], row["interval"], row["status"], row["campaign"]) == (
+        100,
+        "month",
+        "active",
+        "spring",
+    )
+    (payment,) = data["payments"]
+    assert payment["receipt_number"] and payment["amount"] == 100
+    assert {e["kind"] for e in data["emails"]} >= {"receipt", "welcome", "sign_in_link"}
+    assert [a["action"] for a in data["activity"]][:2] == ["account.sign_in_link", "account.sign_in"]
+    assert "ليلى" in response.get_data(as_text=True)  # UTF-8, not \\u escapes
+
+
+def test_erasure_ends_the_membership_at_stripe_and_keeps_the_payments(
+    app: Flask, client: FlaskClient, stripe_js: StripeJs, stripe_client: stripe.StripeClient, smtp: Any
+) -> None:
+    app.config.update(SMTP_PORT=smtp.port)
+    give(client, stripe_js, "ar")
+    sign_in(app, client, EMAIL, "ar")
+    row = membership(app)
+    with app.app_context():
+        supporter = db.session.scalars(sa.select(Supporter)).one()
+        supporter_id, customer_id = supporter.id, supporter.stripe_customer_id
+
+    unconfirmed = client.post(
+        "/ar/account/erase", data={"csrf_token": page_csrf(client, "/ar/account/erase")}
+    )
+    assert unconfirmed.status_code == 400
+    token = page_csrf(client, "/ar/account/erase")
+    erased = client.post("/ar/account/erase", data={"csrf_token": token, "confirm": "1"})
+    assert erased.status_code == 200
+    assert i18n.translate(app, "Your data has been erased") in erased.get_data(as_text=True)
+    assert client.get("/ar/account").status_code == 302  # signed out
+
+    with app.app_context():
+        supporter = db.session.get(Supporter, supporter_id)
+        assert supporter.email == f"erased-{supporter_id}@invalid" and supporter.name == ""
+        assert supporter.card_last4 is None and supporter.card_brand is None and supporter.erased_at
+        assert supporter.stripe_customer_id == customer_id  # a late event finds the tombstone
+        assert db.session.get(Membership, row.id).status == MembershipStatus.CANCELED
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Payment)) == 1
+        assert all(t.session_ended_at for t in db.session.scalars(sa.select(SignInToken)))
+        logs = db.session.scalars(sa.select(EmailLog).order_by(EmailLog.id)).all()
+        confirmation = [e for e in logs if e.kind == EmailKind.ACCOUNT_ERASED]
+        assert len(confirmation) == 1 and confirmation[0].to_address == EMAIL
+        others = [e for e in logs if e.kind != EmailKind.ACCOUNT_ERASED]
+        assert all(e.to_address != EMAIL and e.status != EmailStatus.PENDING for e in others)
+        assert db.session.scalars(sa.select(AuditEntry.action).order_by(AuditEntry.id.desc())).first() == (
+            "supporter.erase"
+        )
+        assert send_email.run(confirmation[0].id) == "sent"
+    (message,) = smtp.inbox.wait_for(1)
+    assert message["To"] == EMAIL
+    assert message["Subject"] == i18n.translate(app, "Your data has been erased")
+    text, _ = parts(message)
+    assert "ليلى" not in text
+
+    assert stripe_client.v1.subscriptions.retrieve(row.stripe_subscription_id)["status"] == "canceled"
+    customer = stripe_client.v1.customers.retrieve(customer_id)
+    assert not customer["email"] and not customer["name"]
+
+    # The address can ask for links again, but nobody answers to it any more.
+    token = page_csrf(client, "/ar/account/sign-in")
+    client.post("/ar/account/sign-in", data={"csrf_token": token, "email": EMAIL})
+    with app.app_context():
+        assert (
+            db.session.scalar(
+                sa.select(sa.func.count())
+                .select_from(EmailLog)
+                .where(EmailLog.kind == EmailKind.SIGN_IN_LINK)
+            )
+            == 0
+        )
+
+
+def test_a_one_time_donor_can_give_again_with_the_same_choices(
+    app: Flask, client: FlaskClient, stripe_js: StripeJs
+) -> None:
+    give(client, stripe_js, "en", frequency="once", amount="other", custom_amount="7.50", currency="eur")
+    sign_in(app, client, EMAIL, "en")
+    page = client.get("/en/account").get_data(as_text=True)
+    assert "You have no membership running." not in page
+    assert "Would you like to give again?" in page
+    start = page.index('id="give-again"')
+    href = page[page.rindex('href="', 0, start) + 6 :]
+    url = urlparse(href[: href.index('"')].replace("&amp;", "&"))
+    assert url.path == "/en/support"
+    assert parse_qs(url.query) == {
+        "currency": ["eur"],
+        "frequency": ["once"],
+        "amount": ["other"],
+        "custom_amount": ["7.5"],
+    }
+    support = client.get(f"{url.path}?{url.query}").get_data(as_text=True)
+    assert 'value="7.5"' in support and 'value="once" checked' in support

@@ -1,0 +1,192 @@
+"""Signing in to the account by an emailed link: end to end through the outbox and a real SMTP server."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app.extensions import db
+from app.i18n import format_money
+from app.models import AuditEntry, EmailLog, SignInAttempt, SignInToken
+from app.models.types import utcnow
+from app.services import account
+from tests import i18n
+from tests.account_helpers import (
+    EMAIL,
+    LINK,
+    ask_for_link,
+    give,
+    latest_link,
+    open_link,
+    page_csrf,
+    sign_in,
+    sign_in_emails,
+)
+from tests.conftest import count_rows
+from tests.harness import StripeJs
+from tests.mail import parts
+from workers.tasks import send_email
+
+
+def test_link_by_email_opens_the_account_in_arabic(
+    app: Flask, client: FlaskClient, stripe_js: StripeJs, smtp: Any
+) -> None:
+    give(client, stripe_js, "ar")
+    app.config.update(SMTP_PORT=smtp.port)
+    page = ask_for_link(client, "Reader@Example.org", "ar")
+    assert page.status_code == 200
+    assert '<html lang="ar" dir="rtl">' in page.get_data(as_text=True)
+    (email_id,) = sign_in_emails(app)
+    with app.app_context():
+        assert send_email.run(email_id) == "sent"
+    (message,) = smtp.inbox.wait_for(1)
+    assert message["To"] == EMAIL
+    assert message["Subject"] == i18n.translate(app, "Your sign-in link")
+    text, html = parts(message)
+    assert '<html lang="ar" dir="rtl">' in html
+    link = LINK.search(text)
+    assert link, text
+    path = link.group(0).split("127.0.0.1:5000", 1)[1]
+    assert path.startswith("/ar/account/sign-in/")
+
+    # Before the link: no account page.
+    assert client.get("/ar/account").headers["Location"].endswith("/ar/account/sign-in")
+    button = client.get(path)
+    assert i18n.translate(app, "You are signing in as %(email)s.", email=EMAIL) in button.get_data(
+        as_text=True
+    )
+    response = open_link(client, path)
+    assert response.status_code == 302
+    home = client.get("/ar/account")
+    assert home.status_code == 200
+    body = home.get_data(as_text=True)
+    assert '<html lang="ar" dir="rtl">' in body
+    assert i18n.translate(app, "Active") in body
+    with app.test_request_context("/ar/account"):
+        assert format_money(100, "usd", "ar") in body
+    assert i18n.translate(app, "Monthly") in body
+
+    with app.app_context():
+        actions = db.session.scalars(sa.select(AuditEntry.action).order_by(AuditEntry.id)).all()
+        assert actions == ["account.sign_in_link", "account.sign_in"]
+
+
+def test_only_a_hash_of_the_link_is_stored(app: Flask, client: FlaskClient, stripe_js: StripeJs) -> None:
+    give(client, stripe_js, "en")
+    ask_for_link(client, EMAIL, "en")
+    secret = latest_link(app, EMAIL, "en").rsplit("/", 1)[1]
+    with app.app_context():
+        token = db.session.scalars(sa.select(SignInToken)).one()
+        assert token.token_hash == hashlib.sha256(secret.encode()).hexdigest()
+        row = {c.name: getattr(token, c.key) for c in SignInToken.__table__.columns}
+        assert secret not in {str(v) for v in row.values()}
+        assert token.expires_at - token.created_at == timedelta(minutes=30)
+        email = db.session.scalars(sa.select(EmailLog).where(EmailLog.about == f"sign_in:{token.id}")).one()
+        assert email.locale == "en"
+
+
+def test_an_unknown_address_gets_the_same_answer_and_no_email(
+    app: Flask, client: FlaskClient, stripe_js: StripeJs
+) -> None:
+    give(client, stripe_js, "en")
+    known = ask_for_link(client, EMAIL, "en")
+    unknown = ask_for_link(client, "stranger@example.org", "en")
+    assert known.status_code == unknown.status_code == 200
+    assert "a sign-in link is on its way" in known.get_data(as_text=True)
+    # Word for word the same page, but for the address the reader typed.
+    assert unknown.get_data(as_text=True).replace("stranger@example.org", EMAIL) == known.get_data(
+        as_text=True
+    )
+    assert len(sign_in_emails(app)) == 1
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(SignInAttempt)) == 2
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(SignInToken)) == 1
+
+
+def test_a_link_works_once(app: Flask, client: FlaskClient, stripe_js: StripeJs) -> None:
+    give(client, stripe_js, "en")
+    sign_in(app, client, EMAIL, "en")
+    path = latest_link(app, EMAIL, "en")
+    other = app.test_client()
+    page = other.get(path)
+    assert page.status_code == 410
+    assert "has been used already" in page.get_data(as_text=True)
+    token = page_csrf(other, "/en/account/sign-in")
+    assert other.post(path, data={"csrf_token": token}).status_code == 410
+    assert other.get("/en/account").status_code == 302
+
+
+def test_an_expired_or_forged_link_is_refused(app: Flask, client: FlaskClient, stripe_js: StripeJs) -> None:
+    give(client, stripe_js, "en")
+    ask_for_link(client, EMAIL, "en")
+    path = latest_link(app, EMAIL, "en")
+    with app.app_context():
+        token = db.session.scalars(sa.select(SignInToken)).one()
+        token.expires_at = utcnow() - timedelta(seconds=1)
+        db.session.commit()
+    expired = client.get(path)
+    assert expired.status_code == 410
+    assert "has expired" in expired.get_data(as_text=True)
+    assert client.get("/en/account/sign-in/" + "A" * 43).status_code == 410
+    assert "is not valid" in client.get("/en/account/sign-in/forged").get_data(as_text=True)
+
+
+def test_signing_out_ends_the_session_even_for_a_copied_cookie(
+    app: Flask, client: FlaskClient, stripe_js: StripeJs
+) -> None:
+    give(client, stripe_js, "en")
+    sign_in(app, client, EMAIL, "en")
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    copied = cookie.value
+    token = page_csrf(client, "/en/account")
+    out = client.post("/en/account/sign-out", data={"csrf_token": token})
+    assert out.headers["Location"].endswith("/en/account/sign-in")
+    assert "You are signed out." in client.get("/en/account/sign-in").get_data(as_text=True)
+    assert client.get("/en/account").status_code == 302
+    client.set_cookie("session", copied)  # someone kept the old cookie
+    assert client.get("/en/account").status_code == 302
+
+
+def test_a_session_lasts_two_hours(app: Flask, client: FlaskClient, stripe_js: StripeJs) -> None:
+    give(client, stripe_js, "en")
+    sign_in(app, client, EMAIL, "en")
+    assert client.get("/en/account").status_code == 200
+    with app.app_context():
+        token = db.session.scalars(sa.select(SignInToken)).one()
+        token.used_at = utcnow() - account.SESSION_LIFETIME - timedelta(seconds=1)
+        db.session.commit()
+    response = client.get("/en/account")
+    assert response.status_code == 302
+    assert "Your session has ended" in client.get(response.headers["Location"]).get_data(as_text=True)
+
+
+def test_links_are_rate_limited_per_address_and_per_ip(
+    app: Flask, client: FlaskClient, stripe_js: StripeJs
+) -> None:
+    give(client, stripe_js, "en")
+    for _ in range(account.MAX_LINKS_PER_EMAIL + 2):
+        page = ask_for_link(client, EMAIL, "en", REMOTE_ADDR="10.0.0.1")
+        assert page.status_code == 200  # the same answer, past the limit too
+    assert len(sign_in_emails(app)) == account.MAX_LINKS_PER_EMAIL
+    # Another address from a new IP still gets its link.
+    assert ask_for_link(client, "other@example.org", "en", REMOTE_ADDR="10.0.0.2").status_code == 200
+    for n in range(account.MAX_REQUESTS_PER_IP - 1):
+        ask_for_link(client, f"nobody{n}@example.org", "en", REMOTE_ADDR="10.0.0.2")
+    limited = ask_for_link(client, EMAIL, "en", REMOTE_ADDR="10.0.0.2")
+    assert limited.status_code == 429
+    assert "Too many sign-in links" in limited.get_data(as_text=True)
+    assert len(sign_in_emails(app)) == account.MAX_LINKS_PER_EMAIL
+
+
+def test_asking_needs_a_valid_address_and_a_csrf_token(app: Flask, client: FlaskClient) -> None:
+    bad = ask_for_link(client, "not-an-address", "en")
+    assert bad.status_code == 400
+    assert i18n.message(app, "email_invalid", "en") in bad.get_data(as_text=True)
+    assert client.post("/en/account/sign-in", data={"email": EMAIL}).status_code == 400
+    assert count_rows(app)["sign_in_attempt"] == 0

@@ -1,0 +1,203 @@
+"""Payouts from ``payout.paid`` with the charges, refunds and fees in each, checked against our payments.
+
+localstripe has no payouts with transactions (its balance history takes no
+``payout`` filter), so Stripe's answer to the gateway's one list call per
+payout is played by a fake gateway built from Stripe's documented shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app.extensions import db
+from app.models import Payout, PayoutTransaction
+from tests import stripe_events as se
+from tests.factories import MembershipFactory, PaymentFactory, SupporterFactory
+
+ARRIVAL = int(datetime(2026, 11, 20, tzinfo=UTC).timestamp())
+
+
+class PayoutGateway(se.FakeGateway):
+    def __init__(self) -> None:
+        super().__init__()
+        self.payouts: dict[str, list[dict[str, Any]]] = {}
+
+    def payout_balance_transactions(self, payout_id: str) -> list[dict[str, Any]]:
+        self.calls.append(("payout_balance_transactions", payout_id))
+        return [dict(t) for t in self.payouts[payout_id]]
+
+
+@pytest.fixture()
+def gateway(app: Flask) -> Iterator[PayoutGateway]:
+    fake = PayoutGateway()
+    app.extensions["stripe_gateway"] = fake
+    yield fake
+
+
+def txn(
+    txn_id: str, kind: str, amount: int, fee: int, source: Any, category: str | None = None
+) -> dict[str, Any]:
+    return {
+        "id": txn_id,
+        "object": "balance_transaction",
+        "type": kind,
+        "reporting_category": category or kind,
+        "amount": amount,
+        "fee": fee,
+        "net": amount - fee,
+        "currency": "usd",
+        "exchange_rate": None,
+        "source": source,
+        "created": ARRIVAL - 86400 * 3,
+    }
+
+
+def payout(payout_id: str, amount: int, automatic: bool = True) -> dict[str, Any]:
+    return {
+        "id": payout_id,
+        "object": "payout",
+        "amount": amount,
+        "currency": "usd",
+        "status": "paid",
+        "automatic": automatic,
+        "arrival_date": ARRIVAL,
+        "created": ARRIVAL - 86400 * 2,
+    }
+
+
+@pytest.fixture()
+def payments(app: Flask) -> dict[str, int]:
+    """Three charges of ours: 10.00, 5.00 (half refunded later) and a 20.00 EUR gift."""
+    with app.app_context():
+        reader = SupporterFactory(email="layla@example.org")
+        membership = MembershipFactory(supporter=reader)
+        ten = PaymentFactory(membership=membership, amount=1000, stripe_charge_id="ch_ten")
+        five = PaymentFactory(
+            membership=membership, amount=500, stripe_charge_id="ch_five", refunded_amount=250
+        )
+        euros = PaymentFactory(
+            membership=None, supporter=reader, amount=2000, currency="eur", stripe_charge_id="ch_euros"
+        )
+        db.session.commit()
+        return {"ten": ten.id, "five": five.id, "euros": euros.id, "supporter": reader.id}
+
+
+def matching_payout(gateway: PayoutGateway) -> dict[str, Any]:
+    gateway.payouts["po_week47"] = [
+        txn("txn_1", "charge", 1000, 59, "ch_ten"),
+        txn("txn_2", "charge", 500, 45, "ch_five"),
+        # 20.00 EUR converted to USD at 1.08 by Stripe.
+        {**txn("txn_3", "charge", 2160, 93, "ch_euros"), "exchange_rate": 1.08},
+        txn("txn_4", "refund", -250, 0, {"id": "re_1", "object": "refund", "charge": "ch_five"}),
+        txn(
+            "txn_5",
+            "adjustment",
+            -1500,
+            1500,
+            {"id": "dp_1", "object": "dispute", "charge": "ch_other"},
+            "dispute",
+        ),
+        txn("txn_6", "payout", -1768, 0, "po_week47"),  # the payout itself: not part of the sum
+    ]
+    # Gross 1000 + 500 + 2160 - 250 - 1500 = 1910; fees 59 + 45 + 93 + 0 + 1500 (the dispute's) = 1697;
+    # the bank gets 1910 - 1697 = 213.
+    return payout("po_week47", 213)
+
+
+def test_payout_paid_records_the_payout_and_its_transactions_once(
+    app: Flask, client: FlaskClient, gateway: PayoutGateway, payments: dict[str, int]
+) -> None:
+    event = se.event("payout.paid", matching_payout(gateway))
+    assert se.post(client, event).status_code == 200
+    assert se.post(client, event).status_code == 200  # delivered twice
+    se.post(client, se.event("payout.paid", payout("po_week47", 213)))  # and a second event about it
+    assert gateway.calls == [("payout_balance_transactions", "po_week47")]
+    with app.app_context():
+        row = db.session.scalars(sa.select(Payout)).one()
+        assert (row.amount, row.currency, row.transactions_loaded) == (213, "usd", True)
+        lines = list(db.session.scalars(sa.select(PayoutTransaction).order_by(PayoutTransaction.id)))
+        assert [(t.type, t.charge_id, t.amount, t.fee) for t in lines] == [
+            ("charge", "ch_ten", 1000, 59),
+            ("charge", "ch_five", 500, 45),
+            ("charge", "ch_euros", 2160, 93),
+            ("refund", "ch_five", -250, 0),
+            ("adjustment", "ch_other", -1500, 1500),
+        ]
+
+
+def test_a_payout_that_matches_our_records_has_no_difference(
+    app: Flask,
+    client: FlaskClient,
+    gateway: PayoutGateway,
+    payments: dict[str, int],
+    finance_client: FlaskClient,
+) -> None:
+    se.post(client, se.event("payout.paid", matching_payout(gateway)))
+    page = finance_client.get("/staff/reconciliation?from=2026-11-01&to=2026-11-30&lang=en").get_data(
+        as_text=True
+    )
+    row = page.split('data-payout="po_week47"')[1].split("</tr>")[0]
+    assert 'class="ok"' in page.split('data-payout="po_week47"')[1][:20]
+    cells = [c.split(">", 1)[1].split("<")[0] for c in row.split("<td")[1:]]
+    # arrival, id, amount, charges, refunds, disputes and other, fees, expected, difference
+    assert cells[2] == "$2.13"
+    assert cells[3].startswith("$36.60")
+    assert cells[4] == "-$2.50"
+    assert cells[5] == "-$15.00"
+    assert cells[6] == "-$16.97"
+    assert cells[7] == "$2.13"
+    assert cells[8].startswith("$0.00")
+
+    with app.app_context():
+        payout_id = db.session.scalar(sa.select(Payout.id))
+    detail = finance_client.get(f"/staff/reconciliation/{payout_id}?lang=en").get_data(as_text=True)
+    assert detail.count('data-state="matched"') == 4
+    assert detail.count('data-state="stripe_only"') == 1
+    assert 'id="payout-difference" class="ok">$0.00' in detail
+    assert f"/staff/supporters/{payments['supporter']}" in detail
+
+
+def test_a_charge_missing_from_our_records_shows_as_the_difference(
+    app: Flask,
+    client: FlaskClient,
+    gateway: PayoutGateway,
+    payments: dict[str, int],
+    finance_client: FlaskClient,
+) -> None:
+    gateway.payouts["po_odd"] = [
+        txn("txn_a", "charge", 1000, 59, "ch_ten"),
+        txn("txn_b", "charge", 700, 50, "ch_nobody_knows"),  # never recorded here
+        txn("txn_c", "charge", 600, 47, "ch_five"),  # Stripe says 6.00, we recorded 5.00
+    ]
+    se.post(client, se.event("payout.paid", payout("po_odd", 941 + 650 + 553)))
+    with app.app_context():
+        from app.services import reconciliation
+
+        payout_id = db.session.scalar(sa.select(Payout.id))
+        check = reconciliation.payout_check(payout_id)
+        assert check is not None
+        assert [line.state for line in check.lines] == ["matched", "missing", "differs"]
+        # Ours: 941 + (0 - 50) + (500 - 47) = 1344; the bank got 2144.
+        assert check.expected == 1344
+        assert check.difference == 800  # the unknown charge's 7.00 and the 1.00 that differs
+        assert check.unmatched == 2
+    detail = finance_client.get(f"/staff/reconciliation/{payout_id}?lang=en").get_data(as_text=True)
+    assert 'id="payout-difference" class="off">$8.00' in detail
+
+
+def test_a_manual_payout_is_recorded_without_transactions(
+    app: Flask, client: FlaskClient, gateway: PayoutGateway, finance_client: FlaskClient
+) -> None:
+    se.post(client, se.event("payout.paid", payout("po_manual", 5000, automatic=False)))
+    assert gateway.calls == []  # Stripe lists no transactions for manual payouts: nothing to ask
+    page = finance_client.get("/staff/reconciliation?from=2026-11-01&to=2026-11-30&lang=en").get_data(
+        as_text=True
+    )
+    assert "manual payout" in page
