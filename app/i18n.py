@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from babel.dates import format_date as babel_format_date
 from babel.numbers import format_currency, get_currency_name, get_decimal_symbol
-from flask import Flask, current_app, g, has_request_context, request
+from flask import Blueprint, Flask, abort, current_app, g, has_request_context, request
 
 from app.services.amounts import to_decimal
 
@@ -70,3 +71,18 @@ def register_template_helpers(app: Flask) -> None:
     @app.template_global()
     def currency_name(code: str) -> str:
         return get_currency_name(code.upper(), locale=best_locale())
+
+
+def language_prefix(bp: Blueprint) -> None:
+    """Routes under ``/<lang>``: an unknown language is 404, ``url_for`` keeps the current one."""
+
+    @bp.url_value_preprocessor
+    def take_lang(endpoint: str | None, values: dict[str, Any] | None) -> None:
+        lang = (values or {}).pop("lang", None)
+        if lang not in LOCALES:
+            abort(404)
+        g.lang = lang
+
+    @bp.url_defaults
+    def give_lang(endpoint: str, values: dict[str, Any]) -> None:
+        values.setdefault("lang", g.get("lang") or best_locale())

@@ -33,7 +33,7 @@ from werkzeug.wrappers import Response
 from app.account.messages import CHANGE_SUMMARIES, message
 from app.errors import wants_json
 from app.extensions import db
-from app.i18n import LOCALES, best_locale, format_day, format_money
+from app.i18n import format_day, format_money, language_prefix
 from app.models import Membership, Payment, PaymentStatus, Supporter
 from app.services import account as service
 from app.services import amounts, audit, receipts_pdf
@@ -70,17 +70,7 @@ JS_TEXTS = {
 # -- language, session ----------------------------------------------------------------------
 
 
-@bp.url_value_preprocessor
-def take_lang(endpoint: str | None, values: dict[str, Any] | None) -> None:
-    lang = (values or {}).pop("lang", None)
-    if lang not in LOCALES:
-        abort(404)
-    g.lang = lang
-
-
-@bp.url_defaults
-def give_lang(endpoint: str, values: dict[str, Any]) -> None:
-    values.setdefault("lang", g.get("lang") or best_locale())
+language_prefix(bp)
 
 
 def _other_locale_url(other: str) -> str:

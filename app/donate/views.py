@@ -24,7 +24,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from werkzeug.wrappers import Response
 
 from app.extensions import csrf, db
-from app.i18n import LOCALES, best_locale, format_day, format_money
+from app.i18n import best_locale, format_day, format_money, language_prefix
 from app.messages import message_for
 from app.models import Payment
 from app.services import amounts, donations, reminders
@@ -52,17 +52,7 @@ def root() -> Response:
     return redirect(url_for("donate.support", lang=best_locale(), **args), code=302)
 
 
-@bp.url_value_preprocessor
-def take_lang(endpoint: str | None, values: dict[str, Any] | None) -> None:
-    lang = (values or {}).pop("lang", None)
-    if lang not in LOCALES:
-        abort(404)
-    g.lang = lang
-
-
-@bp.url_defaults
-def give_lang(endpoint: str, values: dict[str, Any]) -> None:
-    values.setdefault("lang", g.get("lang") or best_locale())
+language_prefix(bp)
 
 
 def _thanks_signer() -> URLSafeSerializer:
