@@ -22,6 +22,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
+    register_security_headers(app)
     register_commands(app)
     return app
 
@@ -65,6 +66,12 @@ def register_blueprints(app: Flask) -> None:
 
 def register_errorhandlers(app: Flask) -> None:
     from app.errors import register
+
+    register(app)
+
+
+def register_security_headers(app: Flask) -> None:
+    from app.security import register
 
     register(app)
 

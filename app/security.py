@@ -1,0 +1,73 @@
+"""Response headers that keep pages to our origin and Stripe's.
+
+The Content-Security-Policy lets a page load scripts, frames and connections
+from our own origin and from Stripe.js only (``STRIPE_JS_URL``'s origin, plus
+``STRIPE_API_BASE``'s when an offline Stripe such as localstripe stands in:
+its Stripe.js calls it from the browser).  No inline script runs anywhere; the
+only inline styles allowed are on the demo mailbox, which shows emails as they
+are sent (emails need inline CSS).  Pages about a person (the account and staff
+pages) are never cached.  HSTS is sent in production only, where the service is
+served over HTTPS.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, request
+
+#: Stripe.js opens frames on these (3-D Secure, Elements) and talks to the API.
+STRIPE_FRAMES = ("https://js.stripe.com", "https://hooks.stripe.com")
+STRIPE_CONNECT = ("https://api.stripe.com",)
+PRIVATE_BLUEPRINTS = frozenset({"account", "staff", "demo"})
+HSTS = "max-age=63072000; includeSubDomains"
+
+
+def _origin(url: str) -> str | None:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+
+
+def content_security_policy(app: Flask, *, inline_styles: bool = False) -> str:
+    stripe = [o for o in (_origin(app.config.get("STRIPE_JS_URL") or ""),) if o]
+    offline = [o for o in (_origin(app.config.get("STRIPE_API_BASE") or ""),) if o]
+    scripts = ["'self'", *stripe]
+    frames = ["'self'", *STRIPE_FRAMES, *stripe, *offline]
+    connect = ["'self'", *STRIPE_CONNECT, *stripe, *offline]
+    styles = ["'self'", "'unsafe-inline'"] if inline_styles else ["'self'"]
+    directives = {
+        "default-src": ["'self'"],
+        "script-src": scripts,
+        "style-src": styles,
+        "img-src": ["'self'", "data:", *stripe],
+        "font-src": ["'self'"],
+        "frame-src": frames,
+        "connect-src": connect,
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    }
+    return "; ".join(f"{name} {' '.join(dict.fromkeys(values))}" for name, values in directives.items())
+
+
+def register(app: Flask) -> None:
+    policies = {
+        False: content_security_policy(app),
+        True: content_security_policy(app, inline_styles=True),
+    }
+    production = app.config["APP_ENV"] == "production"
+
+    @app.after_request
+    def add_security_headers(response: Response) -> Response:
+        headers = response.headers
+        blueprint = request.blueprint or ""
+        headers.setdefault("Content-Security-Policy", policies[blueprint == "demo"])
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        if production:
+            headers.setdefault("Strict-Transport-Security", HSTS)
+        if blueprint in PRIVATE_BLUEPRINTS:
+            headers["Cache-Control"] = "no-store"
+        return response
