@@ -71,8 +71,44 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "WEBHOOK_APPLY": ("worker", "worker: a Celery task applies each stored event; inline: the request does"),
     "WEBHOOK_MAX_ATTEMPTS": ("10", "tries to apply a Stripe event before it waits for an operator"),
     "MAX_CONTENT_LENGTH": ("65536", "largest request body accepted, in bytes"),
+    "ATTEMPTS_PER_IP": ("10", "unfinished payment attempts allowed per IP address per hour"),
+    "ATTEMPTS_PER_EMAIL": ("5", "unfinished payment attempts allowed per email address per hour"),
+    "DECLINES_PER_CARD": ("3", "declines of one card (by Stripe fingerprint) allowed per day"),
+    "DECLINES_PER_SESSION": ("3", "declined cards allowed per browser session per day"),
+    "ATTEMPTS_SPIKE": ("100", "refused attempts within an hour that email finance staff (once an hour)"),
+    "PROXY_COUNT": ("0", "reverse proxies in front of the app whose X-Forwarded-For is trusted"),
+    "STAFF_IDLE_MINUTES": ("30", "a staff session ends after this many minutes without a request"),
+    "STAFF_SESSION_HOURS": ("12", "a staff session ends this many hours after sign-in, however busy"),
+    "STAFF_LOCK_AFTER": ("5", "failed staff sign-in tries for one email that lock it"),
+    "STAFF_LOCK_MINUTES": (
+        "15",
+        "how long failed staff sign-in tries count, and so how long a lockout lasts",
+    ),
+    "STAFF_IP_LIMIT": (
+        "30",
+        "refused staff sign-in tries from one address within STAFF_LOCK_MINUTES that block it",
+    ),
+    "STAFF_EXPORT_BATCH": ("1000", "rows read and written per chunk of a streamed CSV export"),
+    "STAFF_TOTP_KEY": (
+        "",
+        "keys that encrypt staff TOTP secrets and hash recovery codes, comma-separated, the first "
+        "for new ones (32+ characters each); empty: derived from SECRET_KEY",
+    ),
+    "ARABIC_DIGITS": (
+        "0",
+        "1 to write money, dates and counts with Arabic-Indic digits (٠١٢٣) on Arabic pages and emails",
+    ),
     "DEMO_MAIL_DIR": ("", "demo only: folder of caught emails, shown at /demo/mail"),
 }
+
+
+ATTEMPT_LIMITS = (
+    "ATTEMPTS_PER_IP",
+    "ATTEMPTS_PER_EMAIL",
+    "DECLINES_PER_CARD",
+    "DECLINES_PER_SESSION",
+    "ATTEMPTS_SPIKE",
+)
 
 
 class ConfigError(RuntimeError):
@@ -109,6 +145,15 @@ def load(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "FEE_PERCENT_BPS": int(raw["FEE_PERCENT_BPS"]),
         "FEE_FIXED": _fees(raw["FEE_FIXED"]),
         "MAX_CONTENT_LENGTH": int(raw["MAX_CONTENT_LENGTH"]),
+        **{name: int(raw[name]) for name in ATTEMPT_LIMITS},
+        "PROXY_COUNT": int(raw["PROXY_COUNT"]),
+        "STAFF_IDLE_MINUTES": float(raw["STAFF_IDLE_MINUTES"]),
+        "STAFF_SESSION_HOURS": float(raw["STAFF_SESSION_HOURS"]),
+        "STAFF_LOCK_AFTER": int(raw["STAFF_LOCK_AFTER"]),
+        "STAFF_LOCK_MINUTES": float(raw["STAFF_LOCK_MINUTES"]),
+        "STAFF_IP_LIMIT": int(raw["STAFF_IP_LIMIT"]),
+        "STAFF_EXPORT_BATCH": int(raw["STAFF_EXPORT_BATCH"]),
+        "ARABIC_DIGITS": raw["ARABIC_DIGITS"] == "1",
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": raw["APP_ENV"] == "production",
@@ -118,6 +163,12 @@ def load(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     }
     return config
+
+
+def staff_totp_keys(config: Mapping[str, Any]) -> list[str]:
+    """The key strings of ``STAFF_TOTP_KEY`` (the first for new secrets), or ``SECRET_KEY`` alone."""
+    keys = [k.strip() for k in str(config.get("STAFF_TOTP_KEY") or "").split(",") if k.strip()]
+    return keys or [str(config.get("SECRET_KEY") or "")]
 
 
 def check_production(config: Mapping[str, Any]) -> None:
@@ -133,6 +184,10 @@ def check_production(config: Mapping[str, Any]) -> None:
     bad = [name for name, value in demo.items() if not config.get(name) or config[name] == value]
     if len(str(config.get("SECRET_KEY", ""))) < 32 and "SECRET_KEY" not in bad:
         bad.append("SECRET_KEY (shorter than 32 characters)")
+    # Unset, the TOTP keys derive from SECRET_KEY, which is checked above.
+    totp_keys = staff_totp_keys(config) if str(config.get("STAFF_TOTP_KEY") or "").strip() else []
+    if any(len(key) < 32 or key == DEMO_SECRET_KEY for key in totp_keys):
+        bad.append("STAFF_TOTP_KEY (each key needs 32+ characters and none may be a demo value)")
     if config.get("DEMO_MAIL_DIR"):
         bad.append("DEMO_MAIL_DIR (the demo mailbox must not exist in production)")
     if config.get("STRIPE_API_BASE"):

@@ -40,6 +40,9 @@ MESSAGES = {
     ),
     "payment_error": _l("The payment could not be completed. Nothing was charged. Please try again."),
     # the flow itself
+    "too_many_attempts": _l(
+        "We have seen too many payment attempts from here. Nothing was charged. Please try again in an hour."
+    ),
     "intent_mismatch": _l("This payment page has expired. Please start again; nothing was charged twice."),
     "customer_mismatch": _l("This payment page has expired. Please start again; nothing was charged twice."),
     "card_not_confirmed": _l("Your card has not been confirmed yet. Please enter it again."),

@@ -15,6 +15,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 #: Stripe.js opens frames on these (3-D Secure, Elements) and talks to the API.
 STRIPE_FRAMES = ("https://js.stripe.com", "https://hooks.stripe.com")
@@ -52,6 +53,10 @@ def content_security_policy(app: Flask, *, inline_styles: bool = False) -> str:
 
 
 def register(app: Flask) -> None:
+    proxies = int(app.config.get("PROXY_COUNT") or 0)
+    if proxies:
+        # The reader's address (for the card-testing limits) is the one the proxies saw.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
     policies = {
         False: content_security_policy(app),
         True: content_security_policy(app, inline_styles=True),

@@ -35,9 +35,11 @@ def _locked() -> Iterator[None]:
 
 
 def _flask(*args: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "app", *args], cwd=ROOT, check=True, capture_output=True
+    done = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", *args], cwd=ROOT, capture_output=True, text=True
     )
+    if done.returncode:
+        sys.exit(f"flask {' '.join(args)} failed (does the app import?):\n{done.stderr[-3000:]}")
 
 
 def _path(locale: str) -> Path:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import EmailStatus, WebhookEvent
 from app.models.types import utcnow
-from app.services import emails, outbox, reminders, webhooks
+from app.services import attempts, emails, outbox, reminders, reports, webhooks
 
 logger = get_task_logger(__name__)
 
@@ -77,6 +77,14 @@ def queue_card_expiring() -> int:
     return count
 
 
+@shared_task(name="workers.tasks.purge_payment_attempts")
+def purge_payment_attempts() -> int:
+    """Daily: forget payment attempts older than a week (card-testing defence)."""
+    count = attempts.purge()
+    db.session.commit()
+    return count
+
+
 @shared_task(bind=True, acks_late=True, name="workers.tasks.apply_webhook_event", max_retries=None)
 def apply_webhook_event(self, stripe_event_id: str) -> str:  # type: ignore[no-untyped-def]
     """Apply one stored Stripe event; a failure keeps its error and retries with backoff."""
@@ -99,3 +107,13 @@ def apply_pending_webhooks() -> int:
         max_attempts=current_app.config["WEBHOOK_MAX_ATTEMPTS"],
     )
     return sum(counts.values())
+
+
+@shared_task(name="workers.tasks.refresh_report_summaries")
+def refresh_report_summaries() -> dict[str, int]:
+    """Rebuild the dashboard's daily summaries of dirty days and of days not built yet.
+
+    Skips (``busy``) while another build holds the lock; the next run catches up.
+    """
+    done = reports.refresh(wait=False)
+    return {"dirty": done.dirty, "missing": done.missing, "built": done.built, "busy": int(done.busy)}

@@ -24,10 +24,10 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from werkzeug.wrappers import Response
 
 from app.extensions import csrf, db
-from app.i18n import best_locale, format_day, format_money, language_prefix
+from app.i18n import arabic_digits, best_locale, format_day, format_money, language_prefix
 from app.messages import message_for
-from app.models import Payment
-from app.services import amounts, donations, reminders
+from app.models import AttemptOutcome, Payment
+from app.services import amounts, attempts, donations, reminders
 from app.services.errors import DomainError, PaymentDeclined, PaymentServiceUnavailable
 from app.services.stripe_gateway import get_gateway
 
@@ -35,6 +35,9 @@ root_bp = Blueprint("root", __name__)
 bp = Blueprint("donate", __name__, url_prefix="/<lang>")
 
 PENDING_KEY = "donation"
+ATTEMPT_KEY = "attempt_id"
+#: A field people never see (hidden by CSS and from screen readers); bots fill every field.
+HONEYPOT = "website"
 KEPT_ARGS = (
     "amount",
     "custom_amount",
@@ -155,7 +158,10 @@ def _page_context(values: dict[str, str], currency: str, frequency: str) -> dict
         "js_config": {
             "publishableKey": config["STRIPE_PUBLISHABLE_KEY"],
             "locale": locale,
-            "numberLocale": "ar-u-nu-latn" if locale == "ar" else "en",
+            # Intl's "arab" numbering system gives ٠-٩ and ٫, as format_money does with ARABIC_DIGITS.
+            "numberLocale": ("ar-u-nu-arab" if arabic_digits(locale) else "ar-u-nu-latn")
+            if locale == "ar"
+            else "en",
             "startUrl": url_for("donate.start"),
             "confirmUrl": url_for("donate.confirm"),
             "feeBps": config["FEE_PERCENT_BPS"],
@@ -222,6 +228,13 @@ def start():  # type: ignore[no-untyped-def]
     except donations.InvalidChoice as exc:
         currency = request.form.get("currency", "").lower()
         return jsonify(errors=_error_texts(exc.errors, currency)), 400
+    try:
+        attempt = attempts.admit(_visitor(), choice.email, trapped=bool(request.form.get(HONEYPOT)))
+    except attempts.TooManyAttempts as exc:
+        db.session.commit()  # the refusal counts towards the next judgement and the alert
+        return _json_error(exc.code, 429)
+    db.session.commit()
+    session[ATTEMPT_KEY] = attempt.id
     previous = session.get(PENDING_KEY)
     reuse = None
     if previous and previous.get("choice", {}).get("email") == choice.email:
@@ -231,7 +244,11 @@ def start():  # type: ignore[no-untyped-def]
     except PaymentServiceUnavailable as exc:
         return _json_error(exc.code, 503)
     except PaymentDeclined as exc:
+        attempts.finish(attempt.id, AttemptOutcome.DECLINED, exc.code, exc.card_fingerprint)
+        db.session.commit()
         return _json_error(exc.code, 402)
+    attempts.started(attempt.id, started.pending.intent_id)
+    db.session.commit()
     session[PENDING_KEY] = started.pending.to_session()
     return jsonify(
         kind=started.kind,
@@ -246,11 +263,24 @@ def confirm():  # type: ignore[no-untyped-def]
     if not data:
         return _json_error("no_pending_donation", 409)
     pending = donations.Pending.from_session(data)
+    attempt_id = session.get(ATTEMPT_KEY)
+
+    def card_check(fingerprint: str | None) -> None:
+        attempts.check_card(attempt_id, fingerprint)
+
     try:
-        outcome = donations.confirm(pending, request.form.get("intent_id", ""), get_gateway())
+        outcome = donations.confirm(pending, request.form.get("intent_id", ""), get_gateway(), card_check)
+        if outcome.payment is not None:
+            attempts.finish(attempt_id, AttemptOutcome.SUCCEEDED)
         db.session.commit()
+    except attempts.TooManyAttempts as exc:
+        db.session.commit()  # nothing else was written; keep the refusal
+        session.pop(PENDING_KEY, None)
+        return _json_error(exc.code, 429)
     except PaymentDeclined as exc:
         db.session.rollback()
+        attempts.finish(attempt_id, AttemptOutcome.DECLINED, exc.code, exc.card_fingerprint)
+        db.session.commit()
         session[PENDING_KEY] = pending.to_session()
         return _json_error(exc.code, 402)
     except PaymentServiceUnavailable as exc:
@@ -267,6 +297,13 @@ def confirm():  # type: ignore[no-untyped-def]
     assert outcome.payment is not None
     token = _thanks_signer().dumps(outcome.payment.id)
     return jsonify(redirect=url_for("donate.thanks", token=token))
+
+
+def _visitor() -> attempts.Visitor:
+    key = session.get(attempts.SESSION_KEY)
+    if not key:
+        key = session[attempts.SESSION_KEY] = attempts.new_session_key()
+    return attempts.Visitor(ip=request.remote_addr or "", session_key=key)
 
 
 @bp.get("/support/thank-you/<token>")

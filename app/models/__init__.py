@@ -4,17 +4,37 @@ from app.models.audit import AuditEntry
 from app.models.email_log import EmailKind, EmailLog, EmailStatus
 from app.models.membership import MEMBER_STATUSES, Interval, Membership, MembershipStatus
 from app.models.payment import Payment, PaymentStatus
+from app.models.payment_attempt import AttemptOutcome, PaymentAttempt
 from app.models.payout import Payout, PayoutTransaction
 from app.models.reminder import Reminder
 from app.models.report_indexes import REPORT_INDEXES
+from app.models.report_summary import (
+    DailyCancellationReasons,
+    DailyFailures,
+    DailyMemberships,
+    DailyPayments,
+    ReportDay,
+    ReportDirtyDay,
+)
 from app.models.sign_in_token import SignInAttempt, SignInToken
-from app.models.staff_user import SignInOutcome, StaffRole, StaffSignInAttempt, StaffUser
+from app.models.staff_user import (
+    SignInOutcome,
+    StaffRecoveryCode,
+    StaffRole,
+    StaffSignInAttempt,
+    StaffUser,
+)
 from app.models.supporter import Supporter
 from app.models.sync_cursor import SyncCursor
 from app.models.webhook_event import WebhookEvent
 
 __all__ = [
+    "AttemptOutcome",
     "AuditEntry",
+    "DailyCancellationReasons",
+    "DailyFailures",
+    "DailyMemberships",
+    "DailyPayments",
     "EmailKind",
     "EmailLog",
     "EmailStatus",
@@ -23,14 +43,18 @@ __all__ = [
     "Membership",
     "MembershipStatus",
     "Payment",
+    "PaymentAttempt",
     "PaymentStatus",
     "Payout",
     "PayoutTransaction",
     "REPORT_INDEXES",
     "Reminder",
+    "ReportDay",
+    "ReportDirtyDay",
     "SignInAttempt",
     "SignInOutcome",
     "SignInToken",
+    "StaffRecoveryCode",
     "StaffRole",
     "StaffSignInAttempt",
     "StaffUser",

@@ -29,6 +29,10 @@ class EmailKind(enum.StrEnum):
     SIGN_IN_LINK = "sign_in_link"
     #: A supporter erased their data; sent to the address they had (``erasure:<supporter id>``).
     ACCOUNT_ERASED = "account_erased"
+    #: To finance staff: the bank refused a Stripe payout (``payout:<payout id>``).
+    PAYOUT_FAILED = "payout_failed"
+    #: To finance staff: the support page refused many payment attempts within an hour.
+    ATTEMPTS_SPIKE = "attempts_spike"
 
 
 class EmailStatus(enum.StrEnum):

@@ -9,7 +9,7 @@ moved; the webhooks confirm the same rows later without doubling them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -194,17 +194,39 @@ def start(choice: DonationChoice, gateway: StripeGateway, reuse_customer: str | 
     return Started(kind=kind, client_secret=intent.client_secret, pending=pending)
 
 
-def confirm(pending: Pending, intent_id: str, gateway: StripeGateway) -> Outcome:
+#: Called with the card's fingerprint before a saved card is first charged (may refuse).
+CardCheck = Callable[[str | None], None]
+
+
+def confirm(
+    pending: Pending, intent_id: str, gateway: StripeGateway, card_check: CardCheck | None = None
+) -> Outcome:
     """The browser says it confirmed ``intent_id``: check with Stripe and finish."""
     if intent_id != pending.intent_id:
         raise DonationStateError("intent_mismatch")
     if pending.choice.recurring:
-        return _confirm_recurring(pending, gateway)
+        return _confirm_recurring(pending, gateway, card_check)
     return _confirm_once(pending, gateway)
 
 
-def _confirm_recurring(pending: Pending, gateway: StripeGateway) -> Outcome:
+def card_fingerprint(method: Any) -> str | None:
+    """Stripe's fingerprint of a card: the same number gives the same one, whoever saves it."""
+    if not method or isinstance(method, str) or "card" not in method or not method["card"]:
+        return None
+    card = method["card"]
+    return str(card["fingerprint"]) if "fingerprint" in card and card["fingerprint"] else None
+
+
+def _declined(error: Any) -> PaymentDeclined:
+    method = error["payment_method"] if error and "payment_method" in error else None
+    return PaymentDeclined(
+        (error["code"] if error else None) or "card_declined", card_fingerprint=card_fingerprint(method)
+    )
+
+
+def _confirm_recurring(pending: Pending, gateway: StripeGateway, card_check: CardCheck | None) -> Outcome:
     choice = pending.choice
+    fingerprint = None
     if pending.subscription_id is None:
         setup = gateway.retrieve_setup_intent(pending.intent_id)
         if setup["customer"] != pending.customer_id:
@@ -213,6 +235,9 @@ def _confirm_recurring(pending: Pending, gateway: StripeGateway) -> Outcome:
             raise DonationStateError("card_not_confirmed")
         method = gateway.make_default_payment_method(pending.customer_id, setup["payment_method"])
         pending.card = card_details(method)
+        fingerprint = card_fingerprint(method)
+        if card_check is not None:
+            card_check(fingerprint)
         plan_id = gateway.ensure_plan(choice.total, choice.currency, choice.frequency)
         subscription = gateway.create_subscription(pending.customer_id, plan_id, choice.metadata())
         # Remember it at once: a second click or the 3-D Secure return must
@@ -229,11 +254,12 @@ def _confirm_recurring(pending: Pending, gateway: StripeGateway) -> Outcome:
     if intent is not None and intent["status"] == "requires_action":
         return Outcome(action_client_secret=intent["client_secret"])
     error = intent["last_payment_error"] if intent is not None else None
-    code = (error["code"] if error else None) or "card_declined"
     # The card was saved but the first charge failed: drop the incomplete
     # subscription so that a retry with another card starts clean.
     pending.subscription_id = None
-    raise PaymentDeclined(code)
+    declined = _declined(error)
+    declined.card_fingerprint = declined.card_fingerprint or fingerprint
+    raise declined
 
 
 def _confirm_once(pending: Pending, gateway: StripeGateway) -> Outcome:
@@ -244,8 +270,7 @@ def _confirm_once(pending: Pending, gateway: StripeGateway) -> Outcome:
         return Outcome(payment=record_one_time(pending, intent))
     if intent["status"] == "requires_action":
         return Outcome(action_client_secret=intent["client_secret"])
-    error = intent["last_payment_error"]
-    raise PaymentDeclined((error["code"] if error else None) or "card_declined")
+    raise _declined(intent["last_payment_error"])
 
 
 def upsert_supporter(email: str, name: str, locale: str, customer_id: str) -> Supporter:
@@ -323,6 +348,8 @@ def record_subscription(pending: Pending, subscription: Any) -> Payment | None:
         db.session.add(membership)
     membership.status = MembershipStatus(subscription["status"])
     membership.current_period_end = from_timestamp(period_end(subscription))
+    start = subscription["start_date"] if "start_date" in subscription else None
+    membership.started_at = from_timestamp(start) or membership.started_at or utcnow()
     membership.stripe_state_at = utcnow()
 
     invoice = subscription["latest_invoice"]

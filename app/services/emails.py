@@ -15,8 +15,17 @@ from flask_babel import gettext as _
 
 from app.extensions import db
 from app.i18n import text_direction
-from app.models import EmailKind, EmailLog, Membership, Payment, Reminder, SignInToken, Supporter
-from app.services import account, receipts_pdf
+from app.models import (
+    EmailKind,
+    EmailLog,
+    Membership,
+    Payment,
+    Payout,
+    Reminder,
+    SignInToken,
+    Supporter,
+)
+from app.services import account, attempts, receipts_pdf
 
 #: Kinds a reader can opt out of; receipts and account notices are not marketing.
 UNSUBSCRIBABLE = frozenset({EmailKind.REMINDER})
@@ -33,6 +42,8 @@ def _subject(kind: EmailKind, context: dict[str, Any]) -> str:
         EmailKind.RENEWAL_UPCOMING: lambda: _("Your yearly membership renews soon"),
         EmailKind.REMINDER: lambda: _("A reminder you asked for"),
         EmailKind.MEMBERSHIP_LAPSED: lambda: _("A membership ended after failed payments"),
+        EmailKind.PAYOUT_FAILED: lambda: _("A Stripe payout to the bank failed"),
+        EmailKind.ATTEMPTS_SPIKE: lambda: _("Many payment attempts refused on the support page"),
         EmailKind.SIGN_IN_LINK: lambda: _("Your sign-in link"),
         EmailKind.ACCOUNT_ERASED: lambda: _("Your data has been erased"),
     }
@@ -61,6 +72,9 @@ def _context(row: EmailLog) -> dict[str, Any]:
         context["membership"] = payment.membership if payment else None
     elif kind == "membership":
         context["membership"] = db.session.get(Membership, object_id)
+    elif kind == "payout":
+        context["payout"] = db.session.get(Payout, object_id)
+        context["payout_url"] = f"{base}/staff/reconciliation/{object_id}"
     elif kind == "supporter":
         supporter = db.session.get(Supporter, object_id)
         context["supporter"] = supporter
@@ -69,6 +83,10 @@ def _context(row: EmailLog) -> dict[str, Any]:
         token = db.session.get(SignInToken, object_id)
         context["sign_in_url"] = account.link_url(token, row.locale) if token else context["manage_url"]
         context["valid_minutes"] = int(account.LINK_LIFETIME.total_seconds() // 60)
+    elif kind == "attempts":
+        start, end = attempts.hour_window(object_id)
+        context["window_start"], context["window_end"] = start, end
+        context["attempts"] = attempts.summary(start, end)
     elif kind == "reminder":
         reminder = db.session.get(Reminder, object_id)
         context["reminder"] = reminder

@@ -18,6 +18,11 @@ class InvalidDonation(DomainError):
 class PaymentDeclined(DomainError):
     """The card or Stripe refused the payment; ``code`` is Stripe's decline code."""
 
+    def __init__(self, code: str, detail: str = "", card_fingerprint: str | None = None) -> None:
+        super().__init__(code, detail=detail)
+        #: Stripe's fingerprint of the declined card, when Stripe said which card it was.
+        self.card_fingerprint = card_fingerprint
+
 
 class PaymentServiceUnavailable(DomainError):
     """Stripe could not be reached or answered with an error that is not the reader's."""

@@ -48,7 +48,7 @@ from app.models import (
     WebhookEvent,
 )
 from app.models.types import SUPPORTED_CURRENCIES, from_timestamp, utcnow
-from app.services import notices
+from app.services import attempts, notices
 from app.services.donations import UTM_FIELDS, card_details, period_end, remember_card
 from app.services.errors import DomainError
 from app.services.stripe_gateway import StripeGateway
@@ -283,9 +283,11 @@ def _write_membership(
     reason = _get(subscription, "cancellation_details", "reason")
     if reason:
         membership.cancellation_reason = str(reason)[:500]
+    started = from_timestamp(subscription.get("start_date") or subscription.get("created"))
+    if started is not None:
+        membership.started_at = started
     membership.stripe_state_at = state_at
     db.session.flush()
-    started = from_timestamp(subscription.get("start_date") or subscription.get("created"))
     notices.membership_changed(membership, before_status, before_cancel, started)
     return membership
 
@@ -557,11 +559,15 @@ def payment_intent_succeeded(event: WebhookEvent, gateway: StripeGateway) -> Non
 
 def payment_intent_failed(event: WebhookEvent, gateway: StripeGateway) -> None:
     intent = event.object
+    error = intent.get("last_payment_error") or {}
+    code = error.get("decline_code") or error.get("code") or "card_declined"
+    method = error.get("payment_method") or {}
+    card = method.get("card") if isinstance(method, dict) else None
+    # A card declined in the reader's browser: the support page's limits count it.
+    attempts.declined_by_stripe(intent["id"], str(code), (card or {}).get("fingerprint"))
     invoice_id = _intent_invoice(intent, gateway)
     if invoice_id:
         return  # invoice.payment_failed records a membership's failed charge
-    error = intent.get("last_payment_error") or {}
-    code = error.get("decline_code") or error.get("code") or "card_declined"
     amount = int(intent.get("amount") or 0)
     if amount <= 0 or not intent.get("customer"):
         return
@@ -643,7 +649,20 @@ def payout_paid(event: WebhookEvent, gateway: StripeGateway) -> None:
     """Money reached the bank: record the payout and what it paid out (one list per payout)."""
     from app.services import reconciliation
 
-    reconciliation.record_payout(event.object, gateway)
+    reconciliation.record_payout(event.object, gateway, _event_time(event))
+
+
+def payout_changed(event: WebhookEvent, gateway: StripeGateway) -> None:
+    """``payout.failed`` / ``payout.canceled`` (stored even if ``payout.paid`` never came) and
+    ``payout.updated`` (a payout we have): its status; a failure emails finance staff."""
+    from app.services import reconciliation
+
+    when = _event_time(event)
+    row, failed = reconciliation.record_payout_status(
+        event.object, when, create=event.type != "payout.updated"
+    )
+    if row is not None and failed:
+        notices.payout_failed(row, when)
 
 
 def invoice_upcoming(event: WebhookEvent, gateway: StripeGateway) -> None:
@@ -673,6 +692,55 @@ def card_updated(event: WebhookEvent, gateway: StripeGateway) -> None:
         remember_card(supporter, card)
 
 
+#: What an event's ``data.object`` is, for payloads that do not say (``object``).
+_KINDS = (
+    ("customer.subscription.", "subscription"),
+    ("customer.", "customer"),
+    ("invoice.", "invoice"),
+    ("payment_intent.", "payment_intent"),
+    ("charge.dispute.", "dispute"),
+    ("charge.", "charge"),
+)
+
+
+def supporter_of(event: WebhookEvent) -> int | None:
+    """The supporter an event is about, by the Stripe ids its object names; once it is applied.
+
+    The customer first, then the subscription, then the payment (invoice,
+    payment intent, charge): a reader with a second Stripe customer is found
+    through the membership or payment the event touched.
+    """
+    obj = event.object
+    kind = obj.get("object") or next((k for p, k in _KINDS if event.type.startswith(p)), None)
+    own = obj.get("id")
+    customer = own if kind == "customer" else _id(obj.get("customer"))
+    subscription = own if kind == "subscription" else None
+    invoice = own if kind == "invoice" else _id(obj.get("invoice"))
+    intent = own if kind == "payment_intent" else _id(obj.get("payment_intent"))
+    charge = own if kind == "charge" else _id(obj.get("charge"))
+    if kind == "invoice":
+        subscription = invoice_subscription_id(obj)
+        intent, charge = invoice_payment_ids(obj)
+    if customer and (
+        found := db.session.scalar(select(Supporter.id).where(Supporter.stripe_customer_id == customer))
+    ):
+        return int(found)
+    if subscription and (
+        found := db.session.scalar(
+            select(Membership.supporter_id).where(Membership.stripe_subscription_id == subscription)
+        )
+    ):
+        return int(found)
+    for column, value in (
+        (Payment.stripe_invoice_id, invoice),
+        (Payment.stripe_payment_intent_id, intent),
+        (Payment.stripe_charge_id, charge),
+    ):
+        if value and (found := db.session.scalar(select(Payment.supporter_id).where(column == value))):
+            return int(found)
+    return None
+
+
 HANDLERS: dict[str, Callable[[WebhookEvent, StripeGateway], None]] = {
     "customer.subscription.created": subscription_changed,
     "customer.subscription.updated": subscription_changed,
@@ -692,6 +760,9 @@ HANDLERS: dict[str, Callable[[WebhookEvent, StripeGateway], None]] = {
     "payment_method.automatically_updated": card_updated,
     "invoice.upcoming": invoice_upcoming,
     "payout.paid": payout_paid,
+    "payout.failed": payout_changed,
+    "payout.canceled": payout_changed,
+    "payout.updated": payout_changed,
 }
 
 
