@@ -7,11 +7,13 @@ its Stripe.js calls it from the browser).  No inline script runs anywhere; the
 only inline styles allowed are on the demo mailbox, which shows emails as they
 are sent (emails need inline CSS).  Pages about a person (the account and staff
 pages) are never cached.  HSTS is sent in production only, where the service is
-served over HTTPS.
+served over HTTPS.  The Stripe SDK's loggers never go below INFO, whatever the
+root level: at DEBUG they write request and response bodies (emails, names).
 """
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
@@ -52,7 +54,15 @@ def content_security_policy(app: Flask, *, inline_styles: bool = False) -> str:
     return "; ".join(f"{name} {' '.join(dict.fromkeys(values))}" for name, values in directives.items())
 
 
+def quiet_sdk_loggers() -> None:
+    """The Stripe SDK logs request and response bodies (emails, names) at DEBUG: never below INFO."""
+    logger = logging.getLogger("stripe")
+    if logger.level < logging.INFO:  # NOTSET too: it would follow a DEBUG root
+        logger.setLevel(logging.INFO)
+
+
 def register(app: Flask) -> None:
+    quiet_sdk_loggers()
     proxies = int(app.config.get("PROXY_COUNT") or 0)
     if proxies:
         # The reader's address (for the card-testing limits) is the one the proxies saw.
