@@ -15,7 +15,7 @@ depends_on = None
 KINDS_BEFORE = (
     "receipt", "welcome", "payment_failed", "cancellation", "refund",
     "card_expiring", "renewal_upcoming", "reminder", "membership_lapsed",
-    "sign_in_link", "account_erased",
+    "sign_in_link", "account_erased", "payout_failed",
 )
 KINDS = (*KINDS_BEFORE, "attempts_spike")
 OUTCOMES = ("started", "succeeded", "declined", "refused", "trapped")
