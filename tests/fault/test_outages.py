@@ -30,7 +30,7 @@ from tests.blueprints.test_donation_flow import confirm, start
 from tests.conftest import empty_tables, make_app
 from tests.harness import CARDS, StripeJs, free_port, wait_for_port
 from tests.mail import SmtpServer
-from tests.workers.test_worker_end_to_end import start_worker
+from tests.workers.test_worker_end_to_end import start_worker, worker_env
 
 RENEWALS = 8
 
@@ -113,17 +113,14 @@ def test_broker_and_smtp_outages_lose_and_double_nothing(
     worker_app: Flask, broker: RedisServer, database_url: str, localstripe_url: str, smtp: Any
 ) -> None:
     worker = start_worker(
-        {
-            "DATABASE_URL": database_url,
-            "CELERY_BROKER_URL": broker.url,
-            "SMTP_HOST": "127.0.0.1",
-            "SMTP_PORT": str(smtp.port),
-            "EMAIL_RETRY_SECONDS": "0.5",
-            "EMAIL_MAX_ATTEMPTS": "12",
-            "STRIPE_API_BASE": localstripe_url,
-            "STRIPE_SECRET_KEY": "sk_test_suite",
-            "STRIPE_WEBHOOK_SECRET": "whsec_test_secret",
-        }
+        worker_env(
+            database_url,
+            broker.url,
+            smtp.port,
+            localstripe_url,
+            EMAIL_RETRY_SECONDS="0.5",
+            EMAIL_MAX_ATTEMPTS="12",
+        )
     )
     try:
         client = worker_app.test_client()

@@ -56,6 +56,22 @@ def start_worker(env: dict[str, str]) -> subprocess.Popen[str]:
     raise AssertionError("the Celery worker did not start")
 
 
+def worker_env(
+    database_url: str, broker: str, smtp_port: int, localstripe_url: str, **extra: str
+) -> dict[str, str]:
+    """The environment of a worker that shares the test's database, broker, mail server and Stripe."""
+    return {
+        "DATABASE_URL": database_url,
+        "CELERY_BROKER_URL": broker,
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(smtp_port),
+        "STRIPE_API_BASE": localstripe_url,
+        "STRIPE_SECRET_KEY": "sk_test_suite",
+        "STRIPE_WEBHOOK_SECRET": "whsec_test_secret",
+        **extra,
+    }
+
+
 @pytest.fixture()
 def redis_app(database_url: str, localstripe_url: str) -> Iterator[Flask]:
     redis.Redis.from_url(BROKER).flushdb()
@@ -67,17 +83,7 @@ def redis_app(database_url: str, localstripe_url: str) -> Iterator[Flask]:
 def test_worker_applies_webhooks_and_mails_each_receipt_once_in_arabic(
     redis_app: Flask, database_url: str, localstripe_url: str, smtp: Any
 ) -> None:
-    worker = start_worker(
-        {
-            "DATABASE_URL": database_url,
-            "CELERY_BROKER_URL": BROKER,
-            "SMTP_HOST": "127.0.0.1",
-            "SMTP_PORT": str(smtp.port),
-            "STRIPE_API_BASE": localstripe_url,
-            "STRIPE_SECRET_KEY": "sk_test_suite",
-            "STRIPE_WEBHOOK_SECRET": "whsec_test_secret",
-        }
-    )
+    worker = start_worker(worker_env(database_url, BROKER, smtp.port, localstripe_url))
     try:
         client = redis_app.test_client()
         token, started = start(client, "ar")
