@@ -71,11 +71,15 @@ def _digest(purpose: str, value: str) -> str:
 
 
 def _count(column: Any, value: str, since: datetime, outcomes: tuple[AttemptOutcome, ...]) -> int:
-    return db.session.scalar(
+    return _scalar_int(
         sa.select(sa.func.count())
         .select_from(PaymentAttempt)
         .where(column == value, PaymentAttempt.created_at >= since, PaymentAttempt.outcome.in_(outcomes))
     )
+
+
+def _scalar_int(query: Any) -> int:
+    return int(db.session.scalar(query) or 0)
 
 
 def _limit(name: str) -> int:
@@ -204,7 +208,7 @@ def _alert_on_spike(now: datetime) -> None:
 
 
 def _count_outcomes(start: datetime, end: datetime, outcomes: tuple[AttemptOutcome, ...]) -> int:
-    return db.session.scalar(
+    return _scalar_int(
         sa.select(sa.func.count())
         .select_from(PaymentAttempt)
         .where(
