@@ -18,7 +18,12 @@ refuses parameters the production path sends (``proration_behavior``,
 ``metadata``, always adds an "Unused time" credit when the plan changes, and
 charges a new interval at once even when ``trial_end`` defers it.
 ``_extend_subscription_update`` takes those parameters and does what Stripe
-does with them.
+does with them (``""`` empties a ``cancellation_details`` field, as at Stripe).
+
+A third one for erasure: Stripe reads ``""`` as "remove this field" on a
+customer's ``name``, ``email``, ``phone``, ``address``, ``shipping`` and
+``description``; localstripe would store the empty string (and keep an
+address as ``""``).  ``_extend_customer_update`` stores ``null`` instead.
 
 Usage: ``python -m devtools.localstripe_server --port 8420``
 """
@@ -143,8 +148,8 @@ def _extend_subscription_update() -> None:
             self.default_payment_method = default_payment_method
         if cancellation_details is not None:
             self.cancellation_details = {
-                "comment": cancellation_details.get("comment"),
-                "feedback": cancellation_details.get("feedback"),
+                "comment": cancellation_details.get("comment") or None,
+                "feedback": cancellation_details.get("feedback") or None,
                 "reason": None,
             }
 
@@ -152,6 +157,26 @@ def _extend_subscription_update() -> None:
     subscription.current_period_end = property(  # type: ignore[assignment]
         lambda self: self.__dict__.get("_period_end") or period_end.fget(self)
     )
+
+
+#: Customer fields that Stripe removes when they are sent as "".
+EMPTYABLE_CUSTOMER_FIELDS = ("name", "email", "phone", "address", "shipping", "description")
+
+
+def _extend_customer_update() -> None:
+    """Customer update where "" removes a field, as at Stripe (see the module docstring)."""
+    from localstripe import resources
+
+    customer = resources.Customer
+    original_update = customer._api_update
+
+    def update(cls: Any, id: str, **data: Any) -> Any:
+        for name in EMPTYABLE_CUSTOMER_FIELDS:
+            if data.get(name) == "":
+                data[name] = None
+        return original_update.__func__(cls, id, **data)
+
+    customer._api_update = classmethod(update)  # type: ignore[assignment]
 
 
 def main() -> None:
@@ -171,6 +196,7 @@ def main() -> None:
 
     _extend(app)
     _extend_subscription_update()
+    _extend_customer_update()
     logging.basicConfig(level=logging.WARNING)
     web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
 

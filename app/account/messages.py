@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 
 from app.messages import message_for
 
 MESSAGES = {
     "link_invalid": _l("This sign-in link is not valid. Please ask for a new one below."),
     "link_used": _l("This sign-in link has been used already. Please ask for a new one below."),
-    "link_expired": _l(
-        "This sign-in link has expired: links work for 30 minutes. Please ask for a new one below."
-    ),
-    "too_many_requests": _l(
-        "Too many sign-in links were asked for from here. Please wait a quarter of an hour and try again."
-    ),
+    "link_expired": _l("This sign-in link has expired. Please ask for a new one below."),
     "signed_out": _l("Your session has ended. Please sign in again."),
     "membership_ended": _l("This membership has ended, so it cannot be changed."),
     "membership_ending": _l(
@@ -25,6 +22,9 @@ MESSAGES = {
     "customer_mismatch": _l("This card form has expired. Please reload the page and try again."),
     "card_not_confirmed": _l("Your card has not been confirmed yet. Please enter it again."),
     "confirm_erase": _l("Please tick the box to confirm that you want your data erased."),
+    "update_card_first": _l(
+        "A payment failed. Please update your card first; then you can change how often you give."
+    ),
 }
 
 #: "From <date> you will give <after> a <interval> instead of <before> a <interval>."
@@ -36,7 +36,35 @@ CHANGE_SUMMARIES = {
 }
 
 
+def _counted(code: str) -> str | None:
+    """Messages that name a setting's number (six plural forms in Arabic)."""
+    config = current_app.config
+    match code:
+        case "too_many_requests":
+            return ngettext(
+                "Too many sign-in links were asked for from here. Please wait %(num)s minute and try again.",
+                "Too many sign-in links were asked for from here. Please wait %(num)s minutes and try again.",
+                config["ACCOUNT_RATE_WINDOW_MINUTES"],
+            )
+        case "session_idle":
+            return ngettext(
+                "You were signed out after %(num)s minute without activity. Please sign in again.",
+                "You were signed out after %(num)s minutes without activity. Please sign in again.",
+                config["ACCOUNT_IDLE_MINUTES"],
+            )
+        case "session_expired":
+            return ngettext(
+                "For your safety, a session lasts at most %(num)s hour. Please sign in again.",
+                "For your safety, a session lasts at most %(num)s hours. Please sign in again.",
+                config["ACCOUNT_SESSION_HOURS"],
+            )
+    return None
+
+
 def message(code: str, **values: str) -> str:
+    counted = _counted(code)
+    if counted is not None:
+        return counted
     text = MESSAGES.get(code)
     if text is None:
         return message_for(code, **values)  # card declines, Stripe outages, form errors

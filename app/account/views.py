@@ -92,19 +92,22 @@ def account_context() -> dict[str, Any]:
 
 
 def signed_in(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Only with a live session; otherwise back to the sign-in form."""
+    """Only with a live session; otherwise back to the sign-in form, saying why."""
 
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        supporter = service.signed_in_supporter(session.get(SESSION_KEY))
-        if supporter is None:
-            had_session = SESSION_KEY in session
+        data = session.get(SESSION_KEY)
+        try:
+            supporter = service.session_supporter(data)
+        except service.AccountError as exc:
             session.pop(SESSION_KEY, None)
+            session.pop(SETUP_KEY, None)
             if wants_json():
-                return jsonify(error={"code": "signed_out", "message": message("signed_out")}), 401
-            if had_session:
-                flash(message("signed_out"), "info")
+                return jsonify(error={"code": exc.code, "message": message(exc.code)}), 401
+            if data is not None:
+                flash(message(exc.code), "info")
             return redirect(url_for("account.sign_in"))
+        session[SESSION_KEY] = service.touch(data or {})
         g.supporter = supporter
         return view(*args, **kwargs)
 

@@ -12,7 +12,6 @@ action is written to the audit trail.  The caller (a view) owns the commit.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
 import secrets
@@ -44,25 +43,32 @@ from app.models import (
     WebhookEvent,
 )
 from app.models.types import utcnow
-from app.services import amounts, audit, memberships, outbox
+from app.services import amounts, audit, erasure, memberships, outbox
 from app.services.donations import InvalidChoice, card_details, period_end, remember_card
 from app.services.errors import DomainError, InvalidDonation, NotFound, PaymentDeclined
 from app.services.stripe_gateway import StripeGateway
 
-#: A sign-in link works once, for this long.
-LINK_LIFETIME = timedelta(minutes=30)
-#: A session opened by a link lasts this long, however active (then a new link).
-SESSION_LIFETIME = timedelta(hours=2)
-#: Rate limits on asking for links, counted over the window.
-RATE_WINDOW = timedelta(minutes=15)
-MAX_LINKS_PER_EMAIL = 3
-MAX_REQUESTS_PER_IP = 10
-#: Attempts older than this are of no use to the limits and are deleted.
-ATTEMPT_RETENTION = timedelta(days=1)
+# How long links and sessions last and how often links may be asked for are
+# settings (``ACCOUNT_*`` in ``app/config.py``), read when used.
+
+
+def _setting(name: str) -> int:
+    value: int = current_app.config[name]
+    return value
+
+
+def link_lifetime() -> timedelta:
+    """A sign-in link works once, for this long."""
+    return timedelta(minutes=_setting("ACCOUNT_LINK_MINUTES"))
+
+
+def rate_window() -> timedelta:
+    """Both limits on asking for links count the requests of this window."""
+    return timedelta(minutes=_setting("ACCOUNT_RATE_WINDOW_MINUTES"))
+
 
 FINAL_STATUSES = (MembershipStatus.CANCELED, MembershipStatus.INCOMPLETE_EXPIRED)
 RECEIPTED = (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED, PaymentStatus.DISPUTED)
-MAX_REASON = 500
 
 
 class AccountError(DomainError):
@@ -123,15 +129,16 @@ def request_link(email_text: str | None, ip: str | None, locale: str) -> SignInT
     """
     email = normalize_email(email_text)
     now = utcnow()
-    db.session.execute(sa.delete(SignInAttempt).where(SignInAttempt.created_at < now - ATTEMPT_RETENTION))
+    since = now - rate_window()
+    # Older attempts count towards nothing; they (and their IP addresses) go.
+    db.session.execute(sa.delete(SignInAttempt).where(SignInAttempt.created_at <= since))
     ip = (ip or "unknown")[:64]
-    since = now - RATE_WINDOW
-    if _count_recent(SignInAttempt.ip, ip, since) >= MAX_REQUESTS_PER_IP:
+    if _count_recent(SignInAttempt.ip, ip, since) >= _setting("ACCOUNT_MAX_REQUESTS_PER_IP"):
         raise AccountError("too_many_requests")
     digest = _email_digest(email)
     asked_before = _count_recent(SignInAttempt.email_digest, digest, since)
     db.session.add(SignInAttempt(email_digest=digest, ip=ip, created_at=now))
-    if asked_before >= MAX_LINKS_PER_EMAIL:
+    if asked_before >= _setting("ACCOUNT_MAX_LINKS_PER_EMAIL"):
         return None
     supporter = db.session.scalar(
         select(Supporter).where(Supporter.email == email, Supporter.erased_at.is_(None))
@@ -149,7 +156,7 @@ def issue_link(supporter: Supporter, locale: str, now: datetime | None = None) -
         nonce=nonce,
         token_hash="",
         created_at=now,
-        expires_at=now + LINK_LIFETIME,
+        expires_at=now + link_lifetime(),
     )
     token.token_hash = _hash(link_secret(token))
     db.session.add(token)
@@ -194,9 +201,10 @@ def use_link(raw: str) -> SignInToken:
 
 
 def session_data(token: SignInToken) -> dict[str, Any]:
-    """What the signed cookie keeps: which link opened the session, for whom, when."""
+    """What the signed cookie keeps: which link opened the session, for whom, when, last seen when."""
     assert token.used_at is not None
-    return {"token": token.id, "supporter": token.supporter_id, "at": int(token.used_at.timestamp())}
+    at = int(token.used_at.timestamp())
+    return {"token": token.id, "supporter": token.supporter_id, "at": at, "seen": at}
 
 
 def _session_token(data: Mapping[str, Any] | None) -> SignInToken | None:
@@ -208,15 +216,40 @@ def _session_token(data: Mapping[str, Any] | None) -> SignInToken | None:
     return token
 
 
-def signed_in_supporter(data: Mapping[str, Any] | None) -> Supporter | None:
-    """The supporter whose session this is, while it lasts (not signed out, not erased)."""
+def session_supporter(data: Mapping[str, Any] | None, now: datetime | None = None) -> Supporter:
+    """The supporter whose session this is, or ``AccountError`` saying why there is none.
+
+    ``signed_out`` (no session, signed out, erased), ``session_expired``
+    (``ACCOUNT_SESSION_HOURS`` after the link was used, however active) or
+    ``session_idle`` (``ACCOUNT_IDLE_MINUTES`` since the last request).  The
+    sign-in time is the server's; the last request's is in the signed cookie,
+    which ``touch`` moves on, so an old copy of the cookie idles out too.
+    """
     token = _session_token(data)
-    if token is None or token.session_ended_at is not None or token.used_at is None:
+    if token is None or token.session_ended_at is not None or token.supporter.erased_at is not None:
+        raise AccountError("signed_out")
+    assert data is not None and token.used_at is not None
+    now = now or utcnow()
+    if now - token.used_at > timedelta(hours=_setting("ACCOUNT_SESSION_HOURS")):
+        raise AccountError("session_expired")
+    seen = data.get("seen", data.get("at"))
+    idle = timedelta(minutes=_setting("ACCOUNT_IDLE_MINUTES"))
+    if not isinstance(seen, int) or now.timestamp() - seen > idle.total_seconds():
+        raise AccountError("session_idle")
+    return token.supporter
+
+
+def signed_in_supporter(data: Mapping[str, Any] | None) -> Supporter | None:
+    """The supporter whose session this is, while it lasts."""
+    try:
+        return session_supporter(data)
+    except AccountError:
         return None
-    if utcnow() - token.used_at > SESSION_LIFETIME:
-        return None
-    supporter = token.supporter
-    return None if supporter.erased_at is not None else supporter
+
+
+def touch(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The session's cookie data as of this request (the idle time starts again)."""
+    return {**data, "seen": int(utcnow().timestamp())}
 
 
 def sign_out(data: Mapping[str, Any] | None) -> None:
@@ -371,6 +404,12 @@ def preview_change(membership: Membership, terms: NewTerms) -> Change:
     _require_running(membership)
     if membership.cancel_at_period_end:
         raise AccountError("membership_ending")
+    if membership.status == MembershipStatus.PAST_DUE and terms.interval != membership.interval:
+        # The new interval starts after a free stretch up to the period's end
+        # (see ``change_membership``); while that period's invoice is unpaid it
+        # would be given away, and Stripe's retries would meet a trialing
+        # subscription.  A new card first.
+        raise AccountError("update_card_first")
     return Change(
         before_amount=membership.amount,
         before_interval=membership.interval,
@@ -397,8 +436,22 @@ def change_membership(
     subscription = gateway.retrieve_subscription(membership.stripe_subscription_id)
     item_id = subscription["items"]["data"][0]["id"]
     next_charge = period_end(subscription)
-    # Another interval would restart the cycle and charge today: keep today's
-    # period paid as it is and start the new one on the next charge date.
+    # Same interval: ``proration_behavior="none"`` and the billing date stays;
+    # the next invoice has the new amount.  Another interval is different at
+    # Stripe: it resets the billing cycle anchor to now and invoices the new
+    # price at once (no credit either, with proration off), which would charge
+    # a monthly member a whole year today.  So the rest of the paid period
+    # becomes a trial that ends on the next charge date, Stripe's documented
+    # way to move a billing date: "introducing a trial results in setting the
+    # anchor to the end of the trial", with proration off so that the paid
+    # days are not credited
+    # (https://docs.stripe.com/billing/subscriptions/billing-cycle).  Nothing
+    # is charged now (a $0 invoice at most), the subscription reads
+    # ``trialing`` until then, and the first invoice of the new interval is
+    # made at ``trial_end``.  A subscription schedule (a second phase from the
+    # period's end) would do the same without the trialing status, but
+    # localstripe has no schedules, and the membership would show its old
+    # terms until the phase starts.  README, "Supporter self-service", says more.
     trial_end = next_charge if terms.interval != membership.interval else None
     metadata = {
         "frequency": terms.interval.value,
@@ -431,10 +484,14 @@ def cancel_membership(
     _require_running(membership)
     if membership.cancel_at_period_end:
         return
-    reason = " ".join((reason or "").split())[:MAX_REASON] or None
+    reason = " ".join((reason or "").split())[: memberships.MAX_CANCELLATION_REASON] or None
+    # Sent as ``cancellation_details.comment``, exactly as stored here, so the
+    # webhooks that echo it back agree with us; without a reason we keep
+    # whatever Stripe records (``cancellation_requested``).
     subscription = gateway.set_cancel_at_period_end(membership.stripe_subscription_id, True, reason or "")
+    if reason:
+        membership.cancellation_reason = reason
     _store(membership, subscription, gateway)
-    membership.cancellation_reason = reason
     audit.record(
         actor(supporter),
         "membership.cancel",
@@ -450,8 +507,7 @@ def resume_membership(supporter: Supporter, membership: Membership, gateway: Str
     if not membership.cancel_at_period_end:
         return
     subscription = gateway.set_cancel_at_period_end(membership.stripe_subscription_id, False)
-    _store(membership, subscription, gateway)
-    membership.cancellation_reason = None
+    _store(membership, subscription, gateway)  # no longer ending: no reason either
     audit.record(
         actor(supporter), "membership.resume", supporter_id=supporter.id, membership_id=membership.id
     )
@@ -670,10 +726,13 @@ def erase(supporter: Supporter, gateway: StripeGateway) -> None:
     """Forget the person, keep the money's trail.
 
     Any running membership ends at Stripe now; the Stripe customer loses its
-    email and name; the confirmation is queued to the address we had before it
-    goes; then the row becomes a tombstone.  Payments stay (accounting must keep
-    them) but point at nobody.  The tombstone keeps its Stripe customer id so
-    that a late event from Stripe finds it instead of recreating the person.
+    name, email, phone and addresses, and its cards are detached; the
+    confirmation is queued to the address we had before it goes; our copies
+    of the person's data (stored Stripe events, audit entries' IP addresses,
+    email errors) are scrubbed; then the row becomes a tombstone.  Payments
+    stay (accounting must keep them) but point at nobody.  The tombstone
+    keeps its Stripe customer id so that a late event from Stripe finds it
+    instead of recreating the person (and is stored scrubbed).
     """
     if supporter.erased_at is not None:
         return
@@ -684,21 +743,21 @@ def erase(supporter: Supporter, gateway: StripeGateway) -> None:
         try:
             subscription = gateway.retrieve_subscription(membership.stripe_subscription_id)
             if subscription["status"] not in ("canceled", "incomplete_expired"):
-                subscription = gateway.cancel_subscription_now(membership.stripe_subscription_id)
+                subscription = gateway.cancel_subscription(membership.stripe_subscription_id)
         except NotFound:
             membership.status = MembershipStatus.CANCELED
             membership.canceled_at = membership.canceled_at or now
             continue
         _store(membership, subscription, gateway)
     if supporter.stripe_customer_id:
-        with contextlib.suppress(NotFound):  # deleted at Stripe already
-            gateway.update_customer(supporter.stripe_customer_id, email="", name="", metadata={"erased": "1"})
-    original_email = supporter.email
+        erasure.forget_at_stripe(supporter.stripe_customer_id, gateway)
+    original_email, original_name = supporter.email, supporter.name
     confirmation = outbox.queue_to(
         EmailKind.ACCOUNT_ERASED, f"erasure:{supporter.id}", original_email, supporter.locale, supporter
     )
     tombstone = f"erased-{supporter.id}@invalid"
-    # Unsent emails to the person are dropped; sent ones keep no address.
+    # Unsent emails to the person are dropped; sent ones keep no address.  The
+    # confirmation loses its address once it is sent (``outbox.settle``).
     for row in db.session.scalars(select(EmailLog).where(EmailLog.supporter_id == supporter.id)):
         if confirmation is not None and row.id == confirmation.id:
             continue
@@ -714,6 +773,7 @@ def erase(supporter: Supporter, gateway: StripeGateway) -> None:
         token.session_ended_at = token.session_ended_at or now
     for membership in supporter.memberships:
         membership.cancellation_reason = None  # free text the person wrote
+    erasure.scrub_records(supporter, original_email, original_name, actor(supporter))
     supporter.email = tombstone
     supporter.name = ""
     supporter.card_brand = None
@@ -721,4 +781,4 @@ def erase(supporter: Supporter, gateway: StripeGateway) -> None:
     supporter.card_exp_month = None
     supporter.card_exp_year = None
     supporter.erased_at = now
-    audit.record(actor(supporter), "supporter.erase", supporter_id=supporter.id)
+    audit.record(actor(supporter), "supporter.erase", supporter_id=supporter.id).ip = None

@@ -61,6 +61,9 @@ TIE = timedelta(seconds=1)
 #: Statuses Stripe never leaves.
 FINAL_STATUSES = (MembershipStatus.CANCELED, MembershipStatus.INCOMPLETE_EXPIRED)
 
+#: The ``membership.cancellation_reason`` column's size.
+MAX_CANCELLATION_REASON = 500
+
 LOCALES = ("ar", "en")
 DEFAULT_LOCALE = "ar"
 
@@ -280,9 +283,7 @@ def _write_membership(
     membership.current_period_end = from_timestamp(period_end(subscription))
     membership.cancel_at_period_end = bool(subscription.get("cancel_at_period_end"))
     membership.canceled_at = from_timestamp(subscription.get("canceled_at"))
-    reason = _get(subscription, "cancellation_details", "reason")
-    if reason:
-        membership.cancellation_reason = str(reason)[:500]
+    _keep_cancellation_reason(membership, subscription)
     started = from_timestamp(subscription.get("start_date") or subscription.get("created"))
     if started is not None:
         membership.started_at = started
@@ -290,6 +291,42 @@ def _write_membership(
     db.session.flush()
     notices.membership_changed(membership, before_status, before_cancel, started)
     return membership
+
+
+def stripe_cancellation_reason(subscription: Obj) -> str | None:
+    """Why Stripe says the subscription ends: the reader's words, their choice, or Stripe's code.
+
+    ``cancellation_details.comment`` is free text (our cancel page sends the
+    reader's reason there), ``feedback`` one of Stripe's choices
+    (``too_expensive``, ...) and ``reason`` Stripe's own code
+    (``cancellation_requested``, ``payment_failed``, ``payment_disputed``).
+    """
+    details = _get(subscription, "cancellation_details") or {}
+    for key in ("comment", "feedback", "reason"):
+        value = " ".join(str(details.get(key) or "").split())
+        if value:
+            return value[:MAX_CANCELLATION_REASON]
+    return None
+
+
+def _keep_cancellation_reason(membership: Membership, subscription: Obj) -> None:
+    """The reason a membership ends: what we hold wins; Stripe's word only fills a gap.
+
+    The reason the reader typed on our cancel page is stored at once and must
+    survive the webhooks that follow (their ``reason`` is only Stripe's
+    ``cancellation_requested``).  A membership that is not ending (resumed,
+    or never cancelled) has no reason; an erased supporter's gets none back
+    (Stripe's comment may be their own words).
+    """
+    ending = (
+        membership.cancel_at_period_end
+        or bool(subscription.get("cancel_at"))
+        or membership.status in FINAL_STATUSES
+    )
+    if not ending:
+        membership.cancellation_reason = None
+    elif not membership.cancellation_reason and membership.supporter.erased_at is None:
+        membership.cancellation_reason = stripe_cancellation_reason(subscription)
 
 
 def _fetch_subscription(subscription_id: str, gateway: StripeGateway) -> dict[str, Any]:

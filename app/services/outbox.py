@@ -114,6 +114,20 @@ def lock_pending(email_id: int) -> EmailLog | None:
     return row
 
 
+def settle(row: EmailLog) -> None:
+    """Once sent (or given up), an email to a supporter erased meanwhile keeps no address.
+
+    That is the erasure confirmation: queued to the address the supporter
+    had, it is the last trace of it.
+    """
+    supporter = row.supporter
+    if supporter is None or supporter.erased_at is None or row.to_address == supporter.email:
+        return
+    if row.last_error:
+        row.last_error = row.last_error.replace(row.to_address, supporter.email)
+    row.to_address = supporter.email
+
+
 def count_by_status() -> dict[str, int]:
     rows = db.session.execute(select(EmailLog.status, sa.func.count()).group_by(EmailLog.status))
     return {str(status): count for status, count in rows}

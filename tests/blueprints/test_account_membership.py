@@ -126,6 +126,25 @@ def test_yearly_from_the_next_charge_date_in_arabic(
     assert len(invoices) == 1  # nothing charged today
 
 
+def test_a_failed_payment_comes_before_a_new_frequency(
+    app: Flask, client: FlaskClient, stripe_js: StripeJs, stripe_client: stripe.StripeClient
+) -> None:
+    row = member(app, client, stripe_js)
+    fail_a_renewal(app, stripe_client, row)
+    path = f"/en/account/membership/{row.id}/change"
+    token = page_csrf(client, path)
+    yearly = {"csrf_token": token, "frequency": "year", "amount": "other", "custom_amount": "25"}
+    refused = client.post(path, data={**yearly, "confirm": "1"})
+    assert refused.status_code == 302
+    assert "Please update your card first" in flashes(client)
+    assert membership(app).interval == Interval.MONTH
+    subscription = stripe_client.v1.subscriptions.retrieve(row.stripe_subscription_id)
+    assert subscription["items"]["data"][0]["plan"]["interval"] == "month"
+    # The amount alone may change: the next invoice has it, nothing else moves.
+    more = client.post(path, data={"csrf_token": token, "frequency": "month", "amount": "5", "confirm": "1"})
+    assert more.status_code == 302 and membership(app).amount == 500
+
+
 def test_a_change_is_checked_like_the_support_page(
     app: Flask, client: FlaskClient, stripe_js: StripeJs
 ) -> None:
@@ -165,11 +184,15 @@ def test_cancel_with_a_reason_then_resume(
     assert subscription["cancellation_details"]["comment"] == "Money is tight"
     assert len(emails_of(app, EmailKind.CANCELLATION)) == 1
 
-    # Stripe's event about the same change arrives: nothing happens twice.
-    event = se.event("customer.subscription.updated", subscription.to_dict(), created=int(time.time()))
+    # Stripe's event about the same change arrives (with Stripe's own code, as
+    # Stripe adds it): nothing happens twice, and the reader's words stay.
+    echoed = subscription.to_dict()
+    echoed["cancellation_details"]["reason"] = "cancellation_requested"
+    event = se.event("customer.subscription.updated", echoed, created=int(time.time()))
     assert se.post(client, event).status_code == 200
     again = membership(app)
     assert again.cancel_at_period_end and again.amount == 100
+    assert again.cancellation_reason == "Money is tight"
     assert len(emails_of(app, EmailKind.CANCELLATION)) == 1
 
     token = page_csrf(client, "/en/account")
@@ -179,10 +202,21 @@ def test_cancel_with_a_reason_then_resume(
     assert "Your membership continues." in flashes(client)
     resumed = membership(app)
     assert not resumed.cancel_at_period_end and resumed.cancellation_reason is None
-    assert (
-        stripe_client.v1.subscriptions.retrieve(row.stripe_subscription_id)["cancel_at_period_end"] is False
-    )
+    at_stripe = stripe_client.v1.subscriptions.retrieve(row.stripe_subscription_id)
+    assert at_stripe["cancel_at_period_end"] is False
+    assert at_stripe["cancellation_details"]["comment"] is None  # no old reason to come back
     assert audit_actions(app)[-2:] == ["membership.cancel", "membership.resume"]
+
+    # Cancelled again without a reason: Stripe's code, when its event brings one.
+    token = page_csrf(client, path)
+    assert client.post(path, data={"csrf_token": token, "reason": "   "}).status_code == 302
+    assert membership(app).cancellation_reason is None
+    echoed = stripe_client.v1.subscriptions.retrieve(row.stripe_subscription_id).to_dict()
+    assert echoed["cancellation_details"]["comment"] is None
+    echoed["cancellation_details"]["reason"] = "cancellation_requested"
+    later = se.event("customer.subscription.updated", echoed, created=int(time.time()) + 2)
+    assert se.post(client, later).status_code == 200
+    assert membership(app).cancellation_reason == "cancellation_requested"
 
 
 def fail_a_renewal(app: Flask, stripe_client: stripe.StripeClient, row: Membership) -> str:

@@ -6,15 +6,18 @@ import hashlib
 from datetime import timedelta
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from flask_babel import force_locale, ngettext
 
+from app import config
+from app.account.messages import message
 from app.extensions import db
 from app.i18n import format_money
 from app.models import AuditEntry, EmailLog, SignInAttempt, SignInToken
 from app.models.types import utcnow
-from app.services import account
 from tests import i18n
 from tests.account_helpers import (
     EMAIL,
@@ -27,7 +30,7 @@ from tests.account_helpers import (
     sign_in,
     sign_in_emails,
 )
-from tests.conftest import count_rows
+from tests.conftest import count_rows, empty_tables, make_app
 from tests.harness import StripeJs
 from tests.mail import parts
 from workers.tasks import send_email
@@ -51,6 +54,11 @@ def test_link_by_email_opens_the_account_in_arabic(
     assert '<html lang="ar" dir="rtl">' in html
     link = LINK.search(text)
     assert link, text
+    with app.test_request_context("/ar/account"), force_locale("ar"):
+        lifetime = ngettext(
+            "The link works once, for %(num)d minute.", "The link works once, for %(num)d minutes.", 30
+        )
+    assert lifetime in text and "30" in lifetime
     path = link.group(0).split("127.0.0.1:5000", 1)[1]
     assert path.startswith("/ar/account/sign-in/")
 
@@ -153,35 +161,122 @@ def test_signing_out_ends_the_session_even_for_a_copied_cookie(
     assert client.get("/en/account").status_code == 302
 
 
-def test_a_session_lasts_two_hours(app: Flask, client: FlaskClient, stripe_js: StripeJs) -> None:
+def idle_for(client: FlaskClient, how_long: timedelta) -> None:
+    """As if the last request had been ``how_long`` ago."""
+    with client.session_transaction() as cookie:
+        data = dict(cookie["account"])
+        data["seen"] -= int(how_long.total_seconds())
+        cookie["account"] = data
+
+
+def test_an_idle_session_ends_with_a_message_in_the_readers_language(
+    app: Flask, client: FlaskClient, stripe_js: StripeJs
+) -> None:
+    give(client, stripe_js, "ar")
+    sign_in(app, client, EMAIL, "ar")
+    idle = timedelta(minutes=app.config["ACCOUNT_IDLE_MINUTES"])
+    assert idle == timedelta(minutes=30)  # the default
+    idle_for(client, idle - timedelta(minutes=1))  # a minute to spare
+    assert client.get("/ar/account").status_code == 200  # and the idle time starts again
+    with client.session_transaction() as cookie:
+        assert cookie["account"]["seen"] >= int(utcnow().timestamp()) - 5
+    idle_for(client, idle + timedelta(seconds=1))
+    response = client.get("/ar/account")
+    assert response.status_code == 302 and response.headers["Location"].endswith("/ar/account/sign-in")
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    with app.test_request_context("/ar/account"), force_locale("ar"):
+        expected = message("session_idle")
+    assert "30" in expected and i18n.is_arabic(expected)
+    assert expected in page
+    assert client.get("/ar/account").status_code == 302  # the cookie no longer names a session
+
+
+def test_a_session_ends_after_its_lifetime_however_active(
+    app: Flask, client: FlaskClient, stripe_js: StripeJs
+) -> None:
     give(client, stripe_js, "en")
     sign_in(app, client, EMAIL, "en")
-    assert client.get("/en/account").status_code == 200
+    lifetime = timedelta(hours=app.config["ACCOUNT_SESSION_HOURS"])
+    assert lifetime == timedelta(hours=12)  # the default
     with app.app_context():
         token = db.session.scalars(sa.select(SignInToken)).one()
-        token.used_at = utcnow() - account.SESSION_LIFETIME - timedelta(seconds=1)
+        token.used_at = utcnow() - lifetime + timedelta(minutes=1)
+        db.session.commit()
+    assert client.get("/en/account").status_code == 200  # active all along: still in
+    with app.app_context():
+        token = db.session.scalars(sa.select(SignInToken)).one()
+        token.used_at = utcnow() - lifetime - timedelta(seconds=1)
+        db.session.commit()
+    response = client.get("/en/account/card", headers={"Accept": "application/json"})
+    assert response.status_code == 401 and response.get_json()["error"]["code"] == "session_expired"
+    sign_in(app, client, EMAIL, "en")
+    with app.app_context():
+        token = db.session.scalars(sa.select(SignInToken).order_by(SignInToken.id.desc())).first()
+        token.used_at = utcnow() - lifetime - timedelta(seconds=1)
         db.session.commit()
     response = client.get("/en/account")
     assert response.status_code == 302
-    assert "Your session has ended" in client.get(response.headers["Location"]).get_data(as_text=True)
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "For your safety, a session lasts at most 12 hours. Please sign in again." in page
+
+
+def test_the_limits_follow_the_settings(database_url: str, localstripe_url: str, stripe_js: StripeJs) -> None:
+    app = make_app(
+        database_url,
+        localstripe_url,
+        ACCOUNT_LINK_MINUTES=1,
+        ACCOUNT_IDLE_MINUTES=5,
+        ACCOUNT_MAX_LINKS_PER_EMAIL=1,
+        ACCOUNT_MAX_REQUESTS_PER_IP=2,
+        ACCOUNT_RATE_WINDOW_MINUTES=60,
+    )
+    try:
+        client = app.test_client()
+        give(client, stripe_js, "en")
+        page = client.get("/en/account/sign-in").get_data(as_text=True)
+        assert "The link works once, for 1 minute." in page
+        assert ask_for_link(client, EMAIL, "en").status_code == 200
+        with app.app_context():
+            token = db.session.scalars(sa.select(SignInToken)).one()
+            assert token.expires_at - token.created_at == timedelta(minutes=1)
+        assert ask_for_link(client, EMAIL, "en").status_code == 200  # past the limit: no email
+        assert len(sign_in_emails(app)) == 1
+        limited = ask_for_link(client, EMAIL, "en")
+        assert limited.status_code == 429
+        assert "Please wait 60 minutes and try again." in limited.get_data(as_text=True)
+        with app.test_request_context("/ar/account"), force_locale("ar"):
+            assert "60" in message("too_many_requests") and i18n.is_arabic(message("too_many_requests"))
+            assert "5" in message("session_idle")
+    finally:
+        empty_tables(app)
+
+
+def test_settings_must_be_whole_numbers_of_at_least_one() -> None:
+    assert config.load({})["ACCOUNT_SESSION_HOURS"] == 12
+    for bad in ("0", "-3", "half an hour"):
+        with pytest.raises(config.ConfigError, match="ACCOUNT_IDLE_MINUTES"):
+            config.load({"ACCOUNT_IDLE_MINUTES": bad})
 
 
 def test_links_are_rate_limited_per_address_and_per_ip(
     app: Flask, client: FlaskClient, stripe_js: StripeJs
 ) -> None:
     give(client, stripe_js, "en")
-    for _ in range(account.MAX_LINKS_PER_EMAIL + 2):
+    per_email, per_ip = app.config["ACCOUNT_MAX_LINKS_PER_EMAIL"], app.config["ACCOUNT_MAX_REQUESTS_PER_IP"]
+    assert (per_email, per_ip) == (3, 10)  # the defaults
+    for _ in range(per_email + 2):
         page = ask_for_link(client, EMAIL, "en", REMOTE_ADDR="10.0.0.1")
         assert page.status_code == 200  # the same answer, past the limit too
-    assert len(sign_in_emails(app)) == account.MAX_LINKS_PER_EMAIL
+    assert len(sign_in_emails(app)) == per_email
     # Another address from a new IP still gets its link.
     assert ask_for_link(client, "other@example.org", "en", REMOTE_ADDR="10.0.0.2").status_code == 200
-    for n in range(account.MAX_REQUESTS_PER_IP - 1):
+    for n in range(per_ip - 1):
         ask_for_link(client, f"nobody{n}@example.org", "en", REMOTE_ADDR="10.0.0.2")
     limited = ask_for_link(client, EMAIL, "en", REMOTE_ADDR="10.0.0.2")
     assert limited.status_code == 429
     assert "Too many sign-in links" in limited.get_data(as_text=True)
-    assert len(sign_in_emails(app)) == account.MAX_LINKS_PER_EMAIL
+    assert "Please wait 15 minutes" in limited.get_data(as_text=True)
+    assert len(sign_in_emails(app)) == per_email
 
 
 def test_asking_needs_a_valid_address_and_a_csrf_token(app: Flask, client: FlaskClient) -> None:
