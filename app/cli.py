@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -45,9 +46,7 @@ def register(app: Flask) -> None:
         """Apply stored Stripe events that are not applied yet (oldest first)."""
         from app.services import webhooks
 
-        counts = webhooks.apply_pending(limit)
-        for outcome, count in sorted(counts.items()):
-            click.echo(f"{outcome}: {count}")
+        _echo_outcomes(webhooks.apply_pending(limit))
         state = webhooks.event_counts()
         click.echo(f"stored: {state['stored']}, waiting: {state['waiting']}, failing: {state['failing']}")
         if state["failing"]:
@@ -112,8 +111,8 @@ def register(app: Flask) -> None:
                 f"{kind}: {counts.listed} listed{after}, {counts.changed} changed, "
                 f"{counts.unchanged} unchanged, {counts.skipped} skipped{stopped}"
             )
-        click.echo(f"rows created: {_tally(report.created)}")
-        click.echo(f"rows updated: {_tally(report.updated)}")
+        for change, tally in (("created", report.created), ("updated", report.updated)):
+            click.echo(f"rows {change}: {_tally(tally)}")
         if report.stopped:
             click.echo(
                 f"stopped after {report.processed} objects (--limit); "
@@ -163,12 +162,7 @@ def register(app: Flask) -> None:
             f"events since {since}: {report.listed} listed, {report.other_types} of other types, "
             f"{report.new} new, {report.known} already known{extra}"
         )
-        outcomes = report.outcomes
-        click.echo(
-            f"applied: {outcomes['applied']}, ignored: {outcomes['ignored']}, "
-            f"applied meanwhile: {outcomes['already']}, failed: {outcomes['failed']}"
-        )
-        if outcomes["failed"]:
+        if _echo_outcomes(report.outcomes):
             raise SystemExit(1)
 
     @app.cli.group()
@@ -195,9 +189,11 @@ def register(app: Flask) -> None:
         else:
             click.echo(_summary(data))
 
+    from app.report_commands import reports  # the dashboard's daily summaries (rebuild, refresh, status)
     from app.staff.commands import staff  # staff accounts (create, list, set-password, ...)
 
     app.cli.add_command(staff)
+    app.cli.add_command(reports)
 
 
 def _iso(when: datetime | None) -> str | None:
@@ -205,6 +201,20 @@ def _iso(when: datetime | None) -> str | None:
     if when is None:
         return None
     return when.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+#: How ``apply-pending`` and ``replay`` name what became of the events they applied.
+OUTCOMES = {"applied": "applied", "ignored": "ignored", "already": "applied meanwhile", "failed": "failed"}
+
+
+def _echo_outcomes(outcomes: Mapping[Any, int]) -> int:
+    """One line of what became of the events applied; returns how many failed."""
+    counts = {str(outcome): count for outcome, count in outcomes.items()}
+    line = [f"{word}: {counts.get(key, 0)}" for key, word in OUTCOMES.items()]
+    if counts.get("missing"):  # the stored event vanished between listing and applying
+        line.append(f"missing: {counts['missing']}")
+    click.echo(", ".join(line))
+    return counts.get("failed", 0)
 
 
 def _tally(counts: Any) -> str:

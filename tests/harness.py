@@ -16,8 +16,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,6 +55,27 @@ def start_localstripe() -> tuple[subprocess.Popen[bytes], str]:
     )
     wait_for_port(port)
     return proc, f"http://127.0.0.1:{port}"
+
+
+# A module that reads everything Stripe has (``stripe sync``, ``stripe replay``) imports these
+# two fixtures: ``from tests.harness import empty_localstripe, own_localstripe_url``.
+
+
+@pytest.fixture(scope="module", name="localstripe_url")
+def own_localstripe_url() -> Iterator[str]:
+    """Overrides the session's ``localstripe_url``: a localstripe of the importing module's own."""
+    proc, url = start_localstripe()
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(autouse=True)
+def empty_localstripe(localstripe_url: str) -> None:
+    """Before each test of the importing module: no other test's objects at Stripe."""
+    request = urllib.request.Request(f"{localstripe_url}/_config/data", method="DELETE")
+    with urllib.request.urlopen(request, timeout=10):  # noqa: S310
+        pass
 
 
 class StripeJs:

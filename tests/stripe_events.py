@@ -268,6 +268,37 @@ def dispute(
     return obj
 
 
+def payout(
+    payout_id: str,
+    *,
+    amount: int,
+    status: str = "paid",
+    currency: str = "usd",
+    arrival_date: int | None = None,
+    automatic: bool = True,
+    failure_code: str | None = None,
+    failure_message: str | None = None,
+) -> dict[str, Any]:
+    """Stripe's payout example with our ids; a failed one names why, as Stripe does."""
+    obj = fixture("payout")
+    arrival = arrival_date or int(time.time())
+    obj.update(
+        id=payout_id,
+        amount=amount,
+        currency=currency,
+        status=status,
+        automatic=automatic,
+        arrival_date=arrival,
+        created=arrival - 2 * 86400,
+        balance_transaction=new_id("txn"),
+        failure_code=failure_code,
+        failure_message=failure_message,
+        failure_balance_transaction=new_id("txn") if status == "failed" else None,
+        reconciliation_status="completed" if status == "paid" else "not_applicable",
+    )
+    return obj
+
+
 # -- events --------------------------------------------------------------------------------
 
 

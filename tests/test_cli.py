@@ -7,8 +7,6 @@ from localstripe through ``stripe sync`` where it checks the whole way round.
 from __future__ import annotations
 
 import json
-import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,26 +18,10 @@ from flask import Flask
 from app.extensions import db
 from app.models import Interval, MembershipStatus, PaymentStatus
 from tests.factories import MembershipFactory, PaymentFactory, SupporterFactory
-from tests.harness import start_localstripe
+from tests.harness import empty_localstripe, own_localstripe_url  # noqa: F401 (fixtures: a localstripe of this module's own, emptied before each test)
 from tests.services.test_sync import reader, subscribe
 
 T0 = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def localstripe_url() -> Iterator[str]:
-    """Overrides the session's: ``stripe sync`` reads all that Stripe has."""
-    proc, url = start_localstripe()
-    yield url
-    proc.terminate()
-    proc.wait(10)
-
-
-@pytest.fixture(autouse=True)
-def empty_localstripe(localstripe_url: str) -> None:
-    request = urllib.request.Request(f"{localstripe_url}/_config/data", method="DELETE")
-    with urllib.request.urlopen(request, timeout=10):  # noqa: S310
-        pass
 
 
 def run(app: Flask, *args: str) -> Result:

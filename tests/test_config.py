@@ -39,3 +39,37 @@ def test_production_starts_with_real_settings() -> None:
         }
     )
     assert app.config["SESSION_COOKIE_SECURE"] is True
+
+
+REAL = {
+    "APP_ENV": "production",
+    "SECRET_KEY": "x" * 40,
+    "STRIPE_SECRET_KEY": "sk_live_realkey",
+    "STRIPE_PUBLISHABLE_KEY": "pk_live_realkey",
+    "STRIPE_WEBHOOK_SECRET": "whsec_realsecret",
+    "STRIPE_API_BASE": "",
+    "DATABASE_URL": "postgresql+psycopg://db.internal/support",
+    "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://db.internal/support",
+}
+
+
+def test_production_refuses_a_short_or_demo_staff_totp_key() -> None:
+    for key in ("too-short", f"{'k' * 40},short", config.DEMO_SECRET_KEY):
+        with pytest.raises(config.ConfigError) as caught:
+            create_app({**REAL, "STAFF_TOTP_KEY": key})
+        assert "STAFF_TOTP_KEY" in str(caught.value) and key not in str(caught.value)
+    # Unset, the key derives from SECRET_KEY (checked on its own); two long keys rotate.
+    assert create_app(REAL).config["STAFF_TOTP_KEY"] == ""
+    create_app({**REAL, "STAFF_TOTP_KEY": f"{'n' * 40},{'o' * 40}"})
+    assert config.staff_totp_keys({"STAFF_TOTP_KEY": " new-key , old-key ", "SECRET_KEY": "s"}) == [
+        "new-key",
+        "old-key",
+    ]
+    assert config.staff_totp_keys({"STAFF_TOTP_KEY": "", "SECRET_KEY": "s"}) == ["s"]
+
+
+def test_the_readme_lists_every_setting() -> None:
+    readme = (config.ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Settings", 1)[1].split("\n## ", 1)[0]
+    missing = [name for name in config.SETTINGS if f"`{name}`" not in table]
+    assert missing == []

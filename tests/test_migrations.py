@@ -50,3 +50,16 @@ def test_one_head_and_no_difference_from_the_models(scratch_url: str) -> None:
         assert "payment" in sa.inspect(db.engine).get_table_names()
         db.session.remove()
         db.engine.dispose()
+
+
+def test_the_migrated_email_kind_check_takes_every_kind(app) -> None:  # type: ignore[no-untyped-def]
+    """Each migration that adds a kind rewrites the CHECK with the whole list: none may drop one."""
+    from app.models import EmailKind, EmailLog
+
+    with app.app_context():
+        for kind in EmailKind:
+            db.session.add(
+                EmailLog(kind=kind, about=f"check:{kind.value}", to_address="x@example.org", locale="en")
+            )
+        db.session.commit()
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(EmailLog)) == len(EmailKind)

@@ -13,7 +13,9 @@ class Payout(db.Model):  # type: ignore[name-defined,misc]
     """Money Stripe sent to the newsroom's bank, recorded from ``payout.paid``.
 
     Amounts are in the payout's currency (the account's settlement currency),
-    which need not be one readers give in.
+    which need not be one readers give in.  ``payout.failed`` and
+    ``payout.canceled`` record a payout too (the money went back to the Stripe
+    balance), and ``payout.updated`` moves the status of one we have.
     """
 
     __tablename__ = "payout"
@@ -26,7 +28,13 @@ class Payout(db.Model):  # type: ignore[name-defined,misc]
     stripe_payout_id: Mapped[str] = mapped_column(sa.String(255), unique=True)
     amount: Mapped[int] = mapped_column(sa.BigInteger, comment="minor units of currency")
     currency: Mapped[str] = mapped_column(sa.String(3))
+    #: Stripe's status: paid, failed or canceled (pending and in_transit from payout.updated).
     status: Mapped[str] = mapped_column(sa.String(32))
+    #: When the Stripe event whose status is stored was created: an older one does not undo it.
+    status_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Why the bank refused it (Stripe's ``failure_code``, e.g. ``account_closed``, and its message).
+    failure_code: Mapped[str | None] = mapped_column(sa.String(64))
+    failure_message: Mapped[str | None] = mapped_column(sa.String(500))
     #: Stripe lists the transactions of automatic payouts only.
     automatic: Mapped[bool] = mapped_column(default=True)
     arrival_date: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -39,8 +39,9 @@ class StaffUser(db.Model):  # type: ignore[name-defined,misc]
     role: Mapped[StaffRole] = mapped_column(str_enum(StaffRole, "staff_role"))
     #: argon2id, with its parameters and salt (``$argon2id$v=19$m=...``).
     password_hash: Mapped[str] = mapped_column(sa.String(255))
-    #: Base32 TOTP secret; kept while enrolment is confirmed, used once ``totp_enabled_at`` is set.
-    totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
+    #: The TOTP secret, encrypted (``f1:`` and a Fernet token, see ``app/services/staff_secrets.py``;
+    #: a bare base32 value is one stored before migration 0009).  Used once ``totp_enabled_at`` is set.
+    totp_secret: Mapped[str | None] = mapped_column(sa.String(255))
     totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: The 30-second step of the last code accepted: a code works once.
     totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
@@ -69,6 +70,22 @@ class StaffUser(db.Model):  # type: ignore[name-defined,misc]
 
     def __repr__(self) -> str:
         return f"<StaffUser {self.id} {self.role}>"
+
+
+class StaffRecoveryCode(db.Model):  # type: ignore[name-defined,misc]
+    """One of the ten one-time codes that stand in for the authenticator app (a lost phone).
+
+    Only a keyed hash is kept (``staff_secrets.recovery_hashes``); the codes are
+    shown once, when made.  Making new ones deletes the old.
+    """
+
+    __tablename__ = "staff_recovery_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_user_id: Mapped[int] = mapped_column(sa.ForeignKey("staff_user.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class SignInOutcome(enum.StrEnum):

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 
 from app.extensions import db
-from app.models import EmailKind, Interval, Membership, MembershipStatus, Payment, PaymentStatus
+from app.models import EmailKind, Interval, Membership, MembershipStatus, Payment, PaymentStatus, Payout
 from app.models.types import utcnow
 from app.services import outbox
 
@@ -90,6 +90,18 @@ def renewal_coming(membership: Membership, renews_at: datetime | None) -> None:
     ):
         about = f"membership:{membership.id}:{renews_at.date().isoformat()}"
         outbox.queue(EmailKind.RENEWAL_UPCOMING, about, membership.supporter)
+
+
+def payout_failed(payout: Payout, failed_at: datetime | None) -> None:
+    """Finance staff hear that the bank refused a payout (money back in the Stripe balance)."""
+    if _recent(failed_at):
+        config = current_app.config
+        outbox.queue_to(
+            EmailKind.PAYOUT_FAILED,
+            f"payout:{payout.id}",
+            config["FINANCE_NOTIFY_EMAIL"],
+            config["FINANCE_NOTIFY_LOCALE"],
+        )
 
 
 def number_receipt(payment: Payment) -> None:

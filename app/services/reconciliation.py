@@ -19,6 +19,13 @@ Fees are Stripe's.  The payout's **difference** is its amount less the sum of
 what our records expect (amount less fee, for each transaction).  It is zero
 when every charge and refund in the payout is in our database with the same
 amount; a charge we never recorded shows up as its net amount.
+
+A payout's **status** follows Stripe's events: ``payout.paid``, then possibly
+``payout.failed`` (the bank refused it, even days after "paid") or
+``payout.canceled``; ``payout.updated`` moves the status of a payout we have.
+Failed and canceled are final, and an event older than the one whose status is
+stored changes nothing, so events may arrive in any order.  A payout that did
+not reach the bank is never shown as matching.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Payment, Payout, PayoutTransaction, Supporter
-from app.models.types import from_timestamp
+from app.models.types import from_timestamp, utcnow
 from app.services.stripe_gateway import StripeGateway
 
 CHARGE_TYPES = ("charge", "payment")
@@ -41,6 +48,8 @@ REFUND_TYPES = ("refund", "payment_refund")
 #: The payout's own entry in its list (money leaving the balance): not part of the sum.
 PAYOUT_TYPES = ("payout", "payout_cancel", "payout_failure")
 DISPUTE_CATEGORIES = ("dispute", "dispute_reversal")
+#: Statuses no later event changes (Stripe's payout lifecycle ends there).
+FINAL_STATUSES = ("failed", "canceled")
 
 
 def _id(value: Any) -> str | None:
@@ -60,18 +69,47 @@ def _charge_of(transaction: Mapping[str, Any]) -> str | None:
     return None
 
 
-def record_payout(payout: Mapping[str, Any], gateway: StripeGateway) -> Payout:
-    """Store a paid payout and its transactions; a repeated event changes nothing."""
+def _payout_row(payout: Mapping[str, Any], create: bool) -> Payout | None:
+    """Our row for a Stripe payout, locked, with Stripe's facts; a new one when ``create``."""
     row = db.session.scalar(select(Payout).where(Payout.stripe_payout_id == payout["id"]).with_for_update())
     if row is None:
+        if not create:
+            return None
         row = Payout(stripe_payout_id=payout["id"], transactions_loaded=False)
         db.session.add(row)
     row.amount = int(payout.get("amount") or 0)
     row.currency = str(payout.get("currency") or "").lower()
-    row.status = str(payout.get("status") or "paid")
     row.automatic = bool(payout.get("automatic", True))
     row.arrival_date = from_timestamp(payout.get("arrival_date")) or from_timestamp(payout.get("created"))
     row.stripe_created = from_timestamp(payout.get("created"))
+    return row
+
+
+def _take_status(row: Payout, payout: Mapping[str, Any], at: datetime | None) -> bool:
+    """Store the payout's status unless a final one is stored or an event newer than ``at`` gave
+    the stored one; True if it changed."""
+    status = str(payout.get("status") or "")
+    if not status or row.status in FINAL_STATUSES:
+        return False
+    if status not in FINAL_STATUSES and at and row.status_at and at < row.status_at:
+        return False
+    moved = row.status != status
+    row.status = status
+    row.status_at = at or utcnow()
+    if status in FINAL_STATUSES:
+        row.failure_code = str(payout.get("failure_code") or "")[:64] or None
+        row.failure_message = str(payout.get("failure_message") or "")[:500] or None
+    return moved
+
+
+def record_payout(
+    payout: Mapping[str, Any], gateway: StripeGateway, event_time: datetime | None = None
+) -> Payout:
+    """Store a paid payout and its transactions; a repeated event changes nothing."""
+    facts = {**payout, "status": payout.get("status") or "paid"}
+    row = _payout_row(facts, create=True)
+    assert row is not None
+    _take_status(row, facts, event_time)
     if row.transactions_loaded:
         return row
     db.session.flush()
@@ -103,6 +141,23 @@ def record_payout(payout: Mapping[str, Any], gateway: StripeGateway) -> Payout:
             )
     row.transactions_loaded = True
     return row
+
+
+def record_payout_status(
+    payout: Mapping[str, Any], event_time: datetime | None, create: bool
+) -> tuple[Payout | None, bool]:
+    """A payout's new status from ``payout.failed``, ``payout.canceled`` or ``payout.updated``.
+
+    A failed or canceled payout we never saw is stored (``create``), without
+    transactions: its money went back to the balance.  Returns the row (None
+    if we have none and may not make one) and whether it failed just now.
+    """
+    row = _payout_row(payout, create)
+    if row is None:
+        return None, False
+    moved = _take_status(row, payout, event_time)
+    db.session.flush()
+    return row, moved and row.status == "failed"
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -162,6 +217,11 @@ class PayoutCheck:
     @property
     def difference(self) -> int:
         return self.payout.amount - self.expected
+
+    @property
+    def settled(self) -> bool:
+        """The money reached the bank (a failed or canceled payout's went back to the balance)."""
+        return self.payout.status == "paid"
 
     @property
     def unmatched(self) -> int:

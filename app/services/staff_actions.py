@@ -104,12 +104,11 @@ def cancel(
         raise ActionRefused("not_found")
     if membership.status not in MEMBER_STATUSES or (at_period_end and membership.cancel_at_period_end):
         raise ActionRefused("not_cancellable")
+    key = f"staff-cancel:{membership.id}:{request_key}"[:255]
     subscription = _as_dict(
-        gateway.cancel_subscription(
-            membership.stripe_subscription_id,
-            idempotency_key=f"staff-cancel:{membership.id}:{request_key}"[:255],
-            at_period_end=at_period_end,
-        )
+        gateway.set_cancel_at_period_end(membership.stripe_subscription_id, True, idempotency_key=key)
+        if at_period_end
+        else gateway.cancel_subscription(membership.stripe_subscription_id, idempotency_key=key)
     )
     event_type = (
         "customer.subscription.deleted"

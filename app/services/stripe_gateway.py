@@ -178,6 +178,18 @@ class StripeGateway:
         self.update_customer(customer_id, invoice_settings={"default_payment_method": payment_method_id})
         return method
 
+    def list_cards(self, customer_id: str) -> list[Any]:
+        """The customer's saved cards (a reader has one or two; one page is plenty)."""
+        page: Any = self._call(
+            self.client.v1.payment_methods.list,
+            params={"customer": customer_id, "type": "card", "limit": MAX_PAGE},
+        )
+        return list(page["data"])
+
+    def detach_payment_method(self, payment_method_id: str) -> Any:
+        """The card can no longer be charged, nor attached again."""
+        return self._call(self.client.v1.payment_methods.detach, payment_method_id)
+
     # recurring ---------------------------------------------------------------
     def ensure_plan(self, amount: int, currency: str, interval: str) -> str:
         """The plan for this amount, creating it the first time it is asked for.
@@ -235,9 +247,10 @@ class StripeGateway:
 
         ``proration_behavior="none"``: no credit or extra charge for the current
         period.  Within the same interval the billing date stays where it is.
-        A new interval would otherwise restart the cycle and charge at once, so
-        the caller passes ``trial_end`` = the next charge date: nothing is
-        charged until then, and the new cycle starts on that date.
+        A new interval would otherwise reset the billing cycle anchor to now
+        and invoice the new price at once, so the caller passes ``trial_end`` =
+        the next charge date: nothing is charged until then, the subscription
+        is ``trialing`` meanwhile, and the new cycle starts on that date.
         """
         params: dict[str, Any] = {
             "items": [{"id": item_id, "plan": plan_id}],
@@ -248,16 +261,30 @@ class StripeGateway:
             params["trial_end"] = int(trial_end)
         return self._call(self.client.v1.subscriptions.update, subscription_id, params=params)
 
-    def set_cancel_at_period_end(self, subscription_id: str, cancel: bool, comment: str = "") -> Any:
-        """Cancel at the end of the paid period (or take that back); the reader's reason as comment."""
-        params: dict[str, Any] = {"cancel_at_period_end": cancel}
-        if cancel and comment:
-            params["cancellation_details"] = {"comment": comment[:500]}
-        return self._call(self.client.v1.subscriptions.update, subscription_id, params=params)
+    def set_cancel_at_period_end(
+        self, subscription_id: str, cancel: bool, comment: str = "", idempotency_key: str | None = None
+    ) -> Any:
+        """Cancel at the end of the paid period, the reader's reason as the comment; or take that back.
 
-    def cancel_subscription_now(self, subscription_id: str) -> Any:
-        """End the subscription at once (no refund, no final invoice)."""
-        return self._call(self.client.v1.subscriptions.cancel, subscription_id)
+        Taking it back empties the comment and feedback too ("" unsets them at
+        Stripe), so an old reason does not come back with a later event.  With
+        ``idempotency_key`` a repeated form post is the same request to Stripe.
+        """
+        params: dict[str, Any] = {"cancel_at_period_end": cancel}
+        if not cancel:
+            params["cancellation_details"] = {"comment": "", "feedback": ""}
+        elif comment:
+            params["cancellation_details"] = {"comment": comment[:500]}
+        options = {"idempotency_key": idempotency_key} if idempotency_key else None
+        return self._call(
+            self.client.v1.subscriptions.update, subscription_id, params=params, options=options
+        )
+
+    def cancel_subscription(self, subscription_id: str, idempotency_key: str | None = None) -> Any:
+        """End the subscription at once (no refund, no final invoice): staff, or a reader erasing
+        their data.  With ``idempotency_key`` a repeated form post is the same request to Stripe."""
+        options = {"idempotency_key": idempotency_key} if idempotency_key else None
+        return self._call(self.client.v1.subscriptions.cancel, subscription_id, options=options)
 
     def set_subscription_payment_method(self, subscription_id: str, payment_method_id: str) -> Any:
         """The card Stripe charges (and retries) for this subscription, before the customer's default."""
@@ -316,21 +343,6 @@ class StripeGateway:
             params["payment_intent"] = payment_intent_id
         return self._call(
             self.client.v1.refunds.create, params=params, options={"idempotency_key": idempotency_key}
-        )
-
-    def cancel_subscription(
-        self, subscription_id: str, idempotency_key: str, at_period_end: bool = False
-    ) -> Any:
-        """End a subscription now, or let it run to the end of the period paid for."""
-        if at_period_end:
-            return self._call(
-                self.client.v1.subscriptions.update,
-                subscription_id,
-                params={"cancel_at_period_end": True},
-                options={"idempotency_key": idempotency_key},
-            )
-        return self._call(
-            self.client.v1.subscriptions.cancel, subscription_id, options={"idempotency_key": idempotency_key}
         )
 
     def payout_balance_transactions(self, payout_id: str) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ that says nothing is refused to everyone (fail closed), and the blueprint's
 The signed-in person lives in the (signed) session cookie as their id, the
 account's ``auth_version`` and two times: when they signed in and when they
 were last seen.  A session ends after ``STAFF_IDLE_MINUTES`` without a
-request or ``STAFF_SESSION_HOURS`` after sign-in, or when the account's
+request or ``STAFF_SESSION_HOURS`` after sign-in (settings, 30 and 12 by default), or when the account's
 ``auth_version`` moves (password, role or two-factor changed, account disabled).
 """
 
@@ -21,6 +21,7 @@ from flask import current_app, g, session
 
 from app.extensions import db
 from app.models import StaffRole, StaffUser
+from app.services import staff_auth, staff_secrets
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,9 +34,6 @@ PUBLIC = "public"
 PENDING = "pending"
 #: How long the second step may wait after the password.
 PENDING_SECONDS = 300
-
-IDLE_MINUTES = 30
-SESSION_HOURS = 12
 
 
 def allow(who: StaffRole | str) -> Callable[[F], F]:
@@ -54,8 +52,8 @@ def access_of(view: Callable[..., Any] | None) -> StaffRole | str | None:
 
 
 def _limits() -> tuple[float, float]:
-    idle = float(current_app.config.get("STAFF_IDLE_MINUTES", IDLE_MINUTES)) * 60
-    total = float(current_app.config.get("STAFF_SESSION_HOURS", SESSION_HOURS)) * 3600
+    idle = float(current_app.config["STAFF_IDLE_MINUTES"]) * 60
+    total = float(current_app.config["STAFF_SESSION_HOURS"]) * 3600
     return idle, total
 
 
@@ -77,13 +75,16 @@ def end_session() -> None:
 
 
 def start_pending(user: StaffUser, enrol_secret: str | None = None, next_url: str = "") -> None:
-    """Between the password and the second factor."""
+    """Between the password and the second factor.
+
+    A secret being enrolled rides in the cookie encrypted: the cookie is signed, not secret.
+    """
     _forget()
     session[PENDING_KEY] = {
         "id": user.id,
         "v": user.auth_version,
         "at": time.time(),
-        "secret": enrol_secret,
+        "secret": staff_secrets.seal(enrol_secret) if enrol_secret else None,
         "next": next_url,
     }
 
@@ -100,7 +101,30 @@ def pending_user() -> StaffUser | None:
 
 def pending_secret() -> str | None:
     data = session.get(PENDING_KEY)
-    return data.get("secret") if isinstance(data, dict) else None
+    sealed = data.get("secret") if isinstance(data, dict) else None
+    return _opened(sealed)
+
+
+def _opened(sealed: object) -> str | None:
+    if not isinstance(sealed, str) or not staff_secrets.is_sealed(sealed):
+        return None
+    try:
+        return staff_secrets.open_secret(sealed)
+    except staff_secrets.SecretUnreadable:
+        return None
+
+
+def enrolment_secret(key: str) -> str:
+    """The secret being enrolled from the account page, kept (encrypted) in the session under ``key``."""
+    secret = _opened(session.get(key))
+    if secret is None:
+        secret = staff_auth.new_secret()
+        session[key] = staff_secrets.seal(secret)
+    return secret
+
+
+def stored_enrolment_secret(key: str) -> str | None:
+    return _opened(session.get(key))
 
 
 def current_staff() -> StaffUser | None:

@@ -128,3 +128,23 @@ def reset_two_factor(email: str) -> None:
     staff_auth.reset_two_factor(user, ACTOR)
     db.session.commit()
     click.echo(f"two-factor reset for {user.email}")
+
+
+@staff.command("reseal-2fa")
+def reseal_two_factor() -> None:
+    """Encrypt every TOTP secret again with the first key of STAFF_TOTP_KEY.
+
+    To change the key: put the new one first (STAFF_TOTP_KEY=new,old), run this,
+    then drop the old one.  Recovery codes made under the old key keep working
+    only while it is listed: staff make new ones on their account page.
+    """
+    from app.extensions import db
+    from app.services import staff_auth
+
+    resealed, unreadable = staff_auth.reseal_secrets()
+    db.session.commit()
+    click.echo(f"sealed again: {resealed}")
+    for email in unreadable:
+        click.echo(f"no key opens the secret of {email}: `staff reset-2fa {email}`", err=True)
+    if unreadable:
+        raise SystemExit(1)

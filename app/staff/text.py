@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import enum
+from typing import Any
+
+from flask_babel import gettext, ngettext
 from flask_babel import lazy_gettext as _l
+
+from app.models import EmailKind, EmailStatus, MembershipStatus, PaymentStatus, StaffRole
+
+
+def for_enum(values: type[enum.Enum], words: dict[str, Any]) -> dict[str, Any]:
+    """A label table for every value of ``values``: one missing (a new status) fails at import."""
+    missing = {str(member.value) for member in values} - set(words)
+    if missing:
+        raise KeyError(f"no label for {values.__name__} {sorted(missing)}")
+    return words
+
 
 ERRORS = {
     "bad_credentials": _l("That email and password do not match an account."),
     "bad_code": _l("That code is not right, or was used already. Please enter the current code."),
     "locked": _l("Too many failed tries for this account. Please wait %(minutes)s minutes and try again."),
-    "rate_limited": _l("Too many failed tries from your network. Please wait 15 minutes and try again."),
+    "rate_limited": _l(
+        "Too many failed tries from your network. Please wait %(minutes)s minutes and try again."
+    ),
     "email_invalid": _l("Please enter a valid email address."),
     "email_taken": _l("There is already a staff account with this email address."),
     "password_too_short": _l("The password must have at least 12 characters."),
@@ -28,41 +45,63 @@ ERRORS = {
     "forbidden": _l("Your role does not allow this page."),
 }
 
-ROLES = {"finance": _l("Finance"), "admin": _l("Admin")}
+ROLES = for_enum(StaffRole, {"finance": _l("Finance"), "admin": _l("Admin")})
 
-MEMBERSHIP_STATUSES = {
-    "incomplete": _l("Incomplete"),
-    "incomplete_expired": _l("Never started"),
-    "trialing": _l("Trial"),
-    "active": _l("Active"),
-    "past_due": _l("In grace (payment failed)"),
-    "canceled": _l("Cancelled"),
-    "unpaid": _l("Unpaid"),
-    "paused": _l("Paused"),
-}
+MEMBERSHIP_STATUSES = for_enum(
+    MembershipStatus,
+    {
+        "incomplete": _l("Incomplete"),
+        "incomplete_expired": _l("Never started"),
+        "trialing": _l("Trial"),
+        "active": _l("Active"),
+        "past_due": _l("In grace (payment failed)"),
+        "canceled": _l("Cancelled"),
+        "unpaid": _l("Unpaid"),
+        "paused": _l("Paused"),
+    },
+)
 
-PAYMENT_STATUSES = {
-    "succeeded": _l("Paid"),
-    "failed": _l("Failed"),
-    "refunded": _l("Refunded"),
-    "disputed": _l("Disputed"),
-}
+PAYMENT_STATUSES = for_enum(
+    PaymentStatus,
+    {
+        "succeeded": _l("Paid"),
+        "failed": _l("Failed"),
+        "refunded": _l("Refunded"),
+        "disputed": _l("Disputed"),
+    },
+)
 
 FREQUENCIES = {"month": _l("Monthly"), "year": _l("Yearly"), "once": _l("One-time")}
 
-EMAIL_KINDS = {
-    "receipt": _l("Receipt"),
-    "welcome": _l("Welcome"),
-    "payment_failed": _l("Payment failed"),
-    "cancellation": _l("Cancellation"),
-    "refund": _l("Refund"),
-    "card_expiring": _l("Card expiring"),
-    "renewal_upcoming": _l("Yearly renewal"),
-    "reminder": _l("Reminder"),
-    "membership_lapsed": _l("Membership lapsed (to finance)"),
-}
+EMAIL_KINDS = for_enum(
+    EmailKind,
+    {
+        "receipt": _l("Receipt"),
+        "welcome": _l("Welcome"),
+        "payment_failed": _l("Payment failed"),
+        "cancellation": _l("Cancellation"),
+        "refund": _l("Refund"),
+        "card_expiring": _l("Card expiring"),
+        "renewal_upcoming": _l("Yearly renewal"),
+        "reminder": _l("Reminder"),
+        "membership_lapsed": _l("Membership lapsed (to finance)"),
+        "sign_in_link": _l("Sign-in link"),
+        "account_erased": _l("Data erased"),
+        "payout_failed": _l("Payout failed (to finance)"),
+        "attempts_spike": _l("Many refused payment attempts (to finance)"),
+    },
+)
 
-EMAIL_STATUSES = {"pending": _l("Waiting"), "sent": _l("Sent"), "failed": _l("Failed")}
+EMAIL_STATUSES = for_enum(EmailStatus, {"pending": _l("Waiting"), "sent": _l("Sent"), "failed": _l("Failed")})
+
+#: Stripe's payout statuses (a string column: Stripe may add one, shown as it is).
+PAYOUT_STATUSES = {
+    "paid": _l("Paid"),
+    "pending": _l("Pending"),
+    "in_transit": _l("On its way"),
+    "failed": _l("Failed: the bank refused it"),
+    "canceled": _l("Cancelled"),
+}
 
 RECONCILIATION_KINDS = {
     "charge": _l("Charge"),
@@ -93,13 +132,36 @@ AUDIT_ACTIONS = {
     "staff.two_factor_enabled": _l("Two-factor sign-in turned on"),
     "staff.two_factor_disabled": _l("Two-factor sign-in turned off"),
     "staff.two_factor_reset": _l("Two-factor sign-in reset"),
+    "staff.recovery_codes_created": _l("Recovery codes made"),
+    "staff.recovery_code_used": _l("Signed in with a recovery code"),
     "supporter.view": _l("Viewed a supporter"),
     "supporter.search": _l("Searched supporters"),
     "export.members": _l("Exported members"),
     "export.payments": _l("Exported payments"),
     "payment.refund": _l("Refunded a payment"),
     "membership.cancel": _l("Cancelled a membership"),
+    # a supporter's own actions on their account
+    "account.sign_in_link": _l("Asked for a sign-in link"),
+    "account.sign_in": _l("Signed in to the account"),
+    "account.sign_out": _l("Signed out of the account"),
+    "card.update": _l("Card updated"),
+    "data.export": _l("Data downloaded"),
+    "invoice.retry": _l("Failed payment charged again"),
+    "membership.change": _l("Membership changed"),
+    "membership.resume": _l("Membership resumed"),
+    "supporter.erase": _l("Data erased"),
 }
+
+
+def recovery_codes_left(left: int) -> str:
+    """Said after a sign-in with a recovery code."""
+    if left == 0:
+        return gettext("You signed in with your last recovery code. Make new ones on your account page now.")
+    return ngettext(
+        "You signed in with a recovery code. %(num)d code is left.",
+        "You signed in with a recovery code. %(num)d codes are left.",
+        left,
+    )
 
 
 def label(table: dict[str, object], code: object) -> str:

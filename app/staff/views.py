@@ -8,7 +8,7 @@ enforced in ``before_request`` (see ``app/staff/auth.py``).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from babel.dates import format_datetime
-from babel.numbers import format_currency, format_decimal, format_percent, get_currency_precision
+from babel.numbers import format_currency, format_percent, get_currency_precision
 from flask import (
     Blueprint,
     Response,
@@ -35,7 +35,7 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 
 from app.extensions import db
-from app.i18n import LOCALES, best_locale, format_month
+from app.i18n import LOCALES, best_locale, format_month, format_number, localize_digits, numbering_system
 from app.models import (
     AuditEntry,
     EmailLog,
@@ -117,23 +117,28 @@ def money(amount: int | None, currency: str) -> str:
     code = currency.upper()
     value = Decimal(int(amount)).scaleb(-get_currency_precision(code))
     locale = best_locale()
-    formatted = format_currency(value, code, locale=locale)
+    formatted = format_currency(value, code, locale=locale, numbering_system=numbering_system(locale))
     # Keep "US$" together inside Arabic text (see app/i18n.format_money).
-    return formatted + "\u200e" if locale == "ar" else formatted
+    return localize_digits(formatted + "\u200e" if locale == "ar" else formatted)
 
 
 def number(value: int | float) -> str:
-    return format_decimal(value, locale=best_locale())
+    return format_number(value)
 
 
 def percent(value: float | None) -> str:
-    return "—" if value is None else format_percent(value, "#,##0.0%", locale=best_locale())
+    if value is None:
+        return "—"
+    return localize_digits(
+        format_percent(value, "#,##0.0%", locale=best_locale(), numbering_system=numbering_system())
+    )
 
 
 def when(value: datetime | None) -> str:
     if value is None:
         return ""
-    return format_datetime(value, "d MMM y, HH:mm", tzinfo=UTC, locale=best_locale()) + " UTC"
+    moment = format_datetime(value, "d MMM y, HH:mm", tzinfo=UTC, locale=best_locale())
+    return localize_digits(_("%(moment)s UTC", moment=moment))
 
 
 def day(value: date | datetime | None) -> str:
@@ -141,7 +146,7 @@ def day(value: date | datetime | None) -> str:
         return ""
     from babel.dates import format_date
 
-    return format_date(value, "medium", locale=best_locale())
+    return localize_digits(format_date(value, "medium", locale=best_locale()))
 
 
 def month_name(month: tuple[int, int]) -> str:
@@ -190,12 +195,13 @@ def _safe_next(target: str | None) -> str:
 
 
 def _auth_error(exc: staff_auth.StaffAuthError) -> tuple[str, int]:
+    window = max(1, round(staff_auth.lock_window().total_seconds() / 60))
     if exc.code == "locked":
         until = datetime.fromisoformat(exc.detail) if exc.detail else None
-        minutes = max(1, int(((until - datetime.now(UTC)).total_seconds() + 59) // 60)) if until else 15
+        minutes = max(1, int(((until - datetime.now(UTC)).total_seconds() + 59) // 60)) if until else window
         return str(text.ERRORS["locked"]) % {"minutes": number(minutes)}, 429
     if exc.code == "rate_limited":
-        return str(text.ERRORS["rate_limited"]), 429
+        return str(text.ERRORS["rate_limited"]) % {"minutes": number(window)}, 429
     return str(text.ERRORS.get(exc.code, text.ERRORS["bad_credentials"])), 401
 
 
@@ -228,12 +234,24 @@ def sign_in() -> Any:
     return redirect(_safe_next(next_url))
 
 
-def _finish_sign_in(user: StaffUser) -> Any:
-    next_url = (session.get(auth.PENDING_KEY) or {}).get("next")
+#: A sign-in with a recovery code that leaves this many or fewer says so as a warning.
+RECOVERY_LOW = 3
+
+
+def _finish_sign_in(user: StaffUser, recovery_codes: list[str] | None = None) -> Any:
+    next_url = _safe_next((session.get(auth.PENDING_KEY) or {}).get("next"))
     staff_auth.signed_in(user, _ip())
     db.session.commit()
     auth.start_session(user)
-    return redirect(_safe_next(next_url))
+    if recovery_codes:
+        return _show_recovery_codes(recovery_codes, next_url)
+    return redirect(next_url)
+
+
+def _show_recovery_codes(codes: list[str], continue_url: str) -> Any:
+    """The only time the codes are seen: this response (never cached, see ``no_caching``)."""
+    g.staff_user = current_staff()
+    return render_template("staff/recovery_codes.html", codes=codes, continue_url=continue_url)
 
 
 @bp.route("/sign-in/code", methods=["GET", "POST"])
@@ -244,11 +262,13 @@ def sign_in_code() -> Any:
     if request.method == "GET":
         return render_template("staff/sign_in_code.html")
     try:
-        staff_auth.check_code(user, request.form.get("code", ""), _ip())
+        left = staff_auth.check_code(user, request.form.get("code", ""), _ip(), recovery=True)
     except staff_auth.StaffAuthError as exc:
         db.session.commit()
         message, status = _auth_error(exc)
         return render_template("staff/sign_in_code.html", error=message), status
+    if left is not None:
+        flash(text.recovery_codes_left(left), "error" if left <= RECOVERY_LOW else "info")
     return _finish_sign_in(user)
 
 
@@ -272,14 +292,14 @@ def sign_in_enrol() -> Any:
     if request.method == "GET":
         return render_template("staff/enrol.html", enrolment=enrolment, action=url_for("staff.sign_in_enrol"))
     try:
-        staff_auth.enable_two_factor(user, secret, request.form.get("code", ""), _ip())
+        codes = staff_auth.enable_two_factor(user, secret, request.form.get("code", ""), _ip())
     except staff_auth.StaffAuthError as exc:
         db.session.commit()
         message, status = _auth_error(exc)
         return render_template(
             "staff/enrol.html", enrolment=enrolment, action=url_for("staff.sign_in_enrol"), error=message
         ), status
-    return _finish_sign_in(user)
+    return _finish_sign_in(user, recovery_codes=codes)
 
 
 @bp.post("/sign-out")
@@ -393,21 +413,12 @@ def supporters() -> Any:
     return render_template("staff/supporters.html", query=query, found=found)
 
 
-def _events_about(
-    supporter: Supporter, memberships: list[Membership], payments: list[Payment]
-) -> list[WebhookEvent]:
-    """Stored Stripe events whose payload names this supporter's customer, subscriptions or charges."""
-    ids = [supporter.stripe_customer_id, *(m.stripe_subscription_id for m in memberships)]
-    for payment in payments[:50]:
-        ids += [payment.stripe_invoice_id, payment.stripe_payment_intent_id, payment.stripe_charge_id]
-    wanted = sorted({i for i in ids if i})
-    if not wanted:
-        return []
-    payload = sa.cast(WebhookEvent.payload, sa.Text)
+def _events_about(supporter: Supporter) -> list[WebhookEvent]:
+    """Stored Stripe events applied about this supporter (linked when each was applied)."""
     return list(
         db.session.scalars(
             sa.select(WebhookEvent)
-            .where(sa.or_(*(payload.contains(f'"{i}"', autoescape=True) for i in wanted)))
+            .where(WebhookEvent.supporter_id == supporter.id)
             .order_by(WebhookEvent.created.desc(), WebhookEvent.id.desc())
             .limit(100)
         )
@@ -453,7 +464,7 @@ def supporter(supporter_id: int) -> Any:
         memberships=memberships,
         payments=payments,
         emails=emails,
-        events=_events_about(person, memberships, payments),
+        events=_events_about(person),
         refundable=staff_actions.refundable,
         request_key=secrets.token_urlsafe(12),
         can_act=user.may(ADMIN),
@@ -547,7 +558,25 @@ def _major(amount: int | None, currency: str) -> str:
     return format(Decimal(int(amount)).scaleb(-get_currency_precision(currency.upper())), "f")
 
 
-def _csv_response(name: str, period: Period, chunks: Iterator[bytes]) -> Response:
+#: A column of an export: its heading and what it holds for one row.
+Column = tuple[str, Callable[[Any], Any]]
+
+
+def _export(name: str, rows: Callable[[Period, int], Iterable[Any]], columns: list[Column]) -> Response:
+    """``<name>-<first>-<last>.csv`` for the chosen period: the export is audited, then streamed
+    ``STAFF_EXPORT_BATCH`` rows at a time (UTF-8 with a BOM, see ``csv_export``)."""
+    period = _period()
+    user = current_staff()
+    assert user is not None
+    audit.record(user.actor, f"export.{name}", first=period.first.isoformat(), last=period.last.isoformat())
+    db.session.commit()
+    batch = int(current_app.config["STAFF_EXPORT_BATCH"])
+    chunks = csv_export.stream(
+        [heading for heading, _cell in columns],
+        rows(period, batch),
+        lambda row: [cell(row) for _heading, cell in columns],
+        batch=batch,
+    )
     filename = f"{name}-{period.first.isoformat()}-{period.last.isoformat()}.csv"
     return Response(
         stream_with_context(chunks),
@@ -559,120 +588,62 @@ def _csv_response(name: str, period: Period, chunks: Iterator[bytes]) -> Respons
     )
 
 
-def _export_batch() -> int:
-    return int(current_app.config.get("STAFF_EXPORT_BATCH", 1000))
+def _value(code: Any) -> Any:
+    return getattr(code, "value", code)
 
 
 @bp.get("/export/payments.csv")
 @allow(FINANCE)
 def export_payments() -> Response:
-    period = _period()
-    user = current_staff()
-    assert user is not None
-    audit.record(user.actor, "export.payments", first=period.first.isoformat(), last=period.last.isoformat())
-    db.session.commit()
-    header = [
-        _("Payment"),
-        _("Date (UTC)"),
-        _("Email"),
-        _("Name"),
-        _("Amount"),
-        _("Currency"),
-        _("Status"),
-        _("Refunded"),
-        _("Stripe fee"),
-        _("Added to cover fees"),
-        _("Frequency"),
-        _("Campaign"),
-        _("Receipt number"),
-        _("Failure code"),
-        _("Stripe invoice"),
-        _("Stripe payment intent"),
-        _("Stripe charge"),
+    columns: list[Column] = [
+        (_("Payment"), lambda r: r.id),
+        (_("Date (UTC)"), lambda r: _iso(r.at)),
+        (_("Email"), lambda r: r.email),
+        (_("Name"), lambda r: r.name),
+        (_("Amount"), lambda r: _major(r.amount, r.currency)),
+        (_("Currency"), lambda r: r.currency.upper()),
+        (_("Status"), lambda r: text.label(text.PAYMENT_STATUSES, r.status)),
+        (_("Refunded"), lambda r: _major(r.refunded_amount, r.currency)),
+        (_("Stripe fee"), lambda r: _major(r.fee, r.currency)),
+        (_("Added to cover fees"), lambda r: _major(r.fee_cover, r.currency)),
+        (_("Frequency"), lambda r: text.label(text.FREQUENCIES, _value(r.frequency))),
+        (_("Campaign"), lambda r: r.campaign),
+        (_("Receipt number"), lambda r: r.receipt_number),
+        (_("Failure code"), lambda r: r.failure_code),
+        (_("Stripe invoice"), lambda r: r.stripe_invoice_id),
+        (_("Stripe payment intent"), lambda r: r.stripe_payment_intent_id),
+        (_("Stripe charge"), lambda r: r.stripe_charge_id),
     ]
-    batch = _export_batch()
+    return _export("payments", lambda period, batch: reports.payment_rows(period, batch=batch), columns)
 
-    def cells(row: Any) -> list[Any]:
-        currency = row.currency
-        frequency = getattr(row.frequency, "value", row.frequency)
-        return [
-            row.id,
-            _iso(row.at),
-            row.email,
-            row.name,
-            _major(row.amount, currency),
-            currency.upper(),
-            text.label(text.PAYMENT_STATUSES, row.status),
-            _major(row.refunded_amount, currency),
-            _major(row.fee, currency),
-            _major(row.fee_cover, currency),
-            text.label(text.FREQUENCIES, frequency),
-            row.campaign,
-            row.receipt_number,
-            row.failure_code,
-            row.stripe_invoice_id,
-            row.stripe_payment_intent_id,
-            row.stripe_charge_id,
-        ]
 
-    rows = reports.payment_rows(period, batch=batch)
-    return _csv_response("payments", period, csv_export.stream(header, rows, cells, batch=batch))
+def _monthly(row: Any) -> int:
+    return int(row.amount if _value(row.interval) == "month" else reports.mrr(0, row.amount))
 
 
 @bp.get("/export/members.csv")
 @allow(FINANCE)
 def export_members() -> Response:
-    period = _period()
-    user = current_staff()
-    assert user is not None
-    audit.record(user.actor, "export.members", first=period.first.isoformat(), last=period.last.isoformat())
-    db.session.commit()
-    header = [
-        _("Membership"),
-        _("Email"),
-        _("Name"),
-        _("Language"),
-        _("Status"),
-        _("Amount"),
-        _("Currency"),
-        _("Frequency"),
-        _("Monthly amount"),
-        _("Started (UTC)"),
-        _("Ended (UTC)"),
-        _("Current period ends (UTC)"),
-        _("Ends at period end"),
-        _("Cancellation reason"),
-        _("Campaign"),
-        _("Stripe subscription"),
-        _("Stripe customer"),
+    columns: list[Column] = [
+        (_("Membership"), lambda r: r.id),
+        (_("Email"), lambda r: r.email),
+        (_("Name"), lambda r: r.name),
+        (_("Language"), lambda r: r.locale),
+        (_("Status"), lambda r: text.label(text.MEMBERSHIP_STATUSES, r.status)),
+        (_("Amount"), lambda r: _major(r.amount, r.currency)),
+        (_("Currency"), lambda r: r.currency.upper()),
+        (_("Frequency"), lambda r: text.label(text.FREQUENCIES, _value(r.interval))),
+        (_("Monthly amount"), lambda r: _major(_monthly(r), r.currency)),
+        (_("Started (UTC)"), lambda r: _iso(r.started_at)),
+        (_("Ended (UTC)"), lambda r: _iso(r.ended_at)),
+        (_("Current period ends (UTC)"), lambda r: _iso(r.current_period_end)),
+        (_("Ends at period end"), lambda r: _("yes") if r.cancel_at_period_end else _("no")),
+        (_("Cancellation reason"), lambda r: r.cancellation_reason),
+        (_("Campaign"), lambda r: r.campaign),
+        (_("Stripe subscription"), lambda r: r.stripe_subscription_id),
+        (_("Stripe customer"), lambda r: r.stripe_customer_id),
     ]
-    batch = _export_batch()
-
-    def cells(row: Any) -> list[Any]:
-        interval = getattr(row.interval, "value", row.interval)
-        monthly = row.amount if interval == "month" else reports.mrr(0, row.amount)
-        return [
-            row.id,
-            row.email,
-            row.name,
-            row.locale,
-            text.label(text.MEMBERSHIP_STATUSES, row.status),
-            _major(row.amount, row.currency),
-            row.currency.upper(),
-            text.label(text.FREQUENCIES, interval),
-            _major(monthly, row.currency),
-            _iso(row.created_at),
-            _iso(row.ended_at),
-            _iso(row.current_period_end),
-            _("yes") if row.cancel_at_period_end else _("no"),
-            row.cancellation_reason,
-            row.campaign,
-            row.stripe_subscription_id,
-            row.stripe_customer_id,
-        ]
-
-    rows = reports.member_rows(period, batch=batch)
-    return _csv_response("members", period, csv_export.stream(header, rows, cells, batch=batch))
+    return _export("members", lambda period, batch: reports.member_rows(period, batch=batch), columns)
 
 
 # -- reconciliation ------------------------------------------------------------------------
@@ -712,10 +683,12 @@ def account() -> Any:
     assert user is not None
     enrolment = None
     if not user.has_two_factor:
-        secret = session.get(ENROL_KEY) or staff_auth.new_secret()
-        session[ENROL_KEY] = secret
-        enrolment = _enrolment(user.email, secret)
-    return render_template("staff/account.html", enrolment=enrolment)
+        enrolment = _enrolment(user.email, auth.enrolment_secret(ENROL_KEY))
+    return render_template(
+        "staff/account.html",
+        enrolment=enrolment,
+        recovery_left=staff_auth.recovery_codes_left(user) if user.has_two_factor else None,
+    )
 
 
 @bp.post("/account/password")
@@ -745,11 +718,11 @@ def change_password() -> Any:
 def enable_two_factor() -> Any:
     user = current_staff()
     assert user is not None
-    secret = session.get(ENROL_KEY)
+    secret = auth.stored_enrolment_secret(ENROL_KEY)
     if user.has_two_factor or not secret:
         return redirect(url_for("staff.account"))
     try:
-        staff_auth.enable_two_factor(user, secret, request.form.get("code", ""), _ip())
+        codes = staff_auth.enable_two_factor(user, secret, request.form.get("code", ""), _ip())
     except staff_auth.StaffAuthError as exc:
         db.session.commit()
         flash(_auth_error(exc)[0], "error")
@@ -758,7 +731,24 @@ def enable_two_factor() -> Any:
     session.pop(ENROL_KEY, None)
     auth.start_session(user)
     flash(_("Two-factor sign-in is on. You will be asked for a code at every sign-in."), "info")
-    return redirect(url_for("staff.account"))
+    return _show_recovery_codes(codes, url_for("staff.account"))
+
+
+@bp.post("/account/recovery-codes")
+@allow(FINANCE)
+def regenerate_recovery_codes() -> Any:
+    """Ten new recovery codes for the old, with a current code from the app."""
+    user = current_staff()
+    assert user is not None
+    try:
+        codes = staff_auth.regenerate_recovery_codes(user, request.form.get("code", ""), _ip())
+    except staff_auth.StaffAuthError as exc:
+        db.session.commit()
+        flash(_auth_error(exc)[0], "error")
+        return redirect(url_for("staff.account"))
+    db.session.commit()
+    flash(_("New recovery codes are made; the old ones no longer work."), "info")
+    return _show_recovery_codes(codes, url_for("staff.account"))
 
 
 @bp.post("/account/two-factor/off")

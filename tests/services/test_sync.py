@@ -11,11 +11,8 @@ read *everything* Stripe has, so other tests' objects must not be there.
 from __future__ import annotations
 
 import json
-import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 import stripe
 from click.testing import Result
@@ -34,28 +31,11 @@ from app.models import (
 from app.services import memberships, webhooks
 from app.services.stripe_gateway import StripeGateway, get_gateway
 from tests.conftest import count_rows, make_app
-from tests.harness import free_port, start_localstripe
+from tests.harness import empty_localstripe, free_port, own_localstripe_url  # noqa: F401 (fixtures: a localstripe of this module's own, emptied before each test)
 
 #: Columns that say when a row was last confirmed, not what it holds.
 BOOKKEEPING = {"updated_at", "stripe_state_at"}
 DOMAIN_TABLES = ("supporter", "membership", "payment", "email_log")
-
-
-@pytest.fixture(scope="module")
-def localstripe_url() -> Iterator[str]:
-    """Overrides the session's: this module's own localstripe."""
-    proc, url = start_localstripe()
-    yield url
-    proc.terminate()
-    proc.wait(10)
-
-
-@pytest.fixture(autouse=True)
-def empty_localstripe(localstripe_url: str) -> None:
-    request = urllib.request.Request(f"{localstripe_url}/_config/data", method="DELETE")
-    with urllib.request.urlopen(request, timeout=10):  # noqa: S310
-        pass
-
 
 # -- making things at Stripe -------------------------------------------------------------------
 

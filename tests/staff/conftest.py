@@ -19,7 +19,7 @@ from werkzeug.test import TestResponse
 
 from app.extensions import db
 from app.models import StaffRole, StaffUser
-from app.services import staff_auth
+from app.services import staff_auth, staff_secrets
 from app.staff import auth
 
 PASSWORD = "a long staff passphrase"
@@ -49,7 +49,7 @@ def make_staff(
         secret = None
         if two_factor:
             secret = pyotp.random_base32()
-            user.totp_secret = secret
+            user.totp_secret = staff_secrets.seal(secret)
             user.totp_enabled_at = datetime.now(UTC)
         db.session.commit()
         return Staff(user.id, user.email, role, secret, password)

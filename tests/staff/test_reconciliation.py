@@ -7,6 +7,7 @@ payout is played by a fake gateway built from Stripe's documented shape.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -17,9 +18,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.extensions import db
-from app.models import Payout, PayoutTransaction
+from app.models import EmailKind, EmailLog, Payout, PayoutTransaction
+from app.services import emails
+from tests import i18n
 from tests import stripe_events as se
 from tests.factories import MembershipFactory, PaymentFactory, SupporterFactory
+from tests.mail import parts
 
 ARRIVAL = int(datetime(2026, 11, 20, tzinfo=UTC).timestamp())
 
@@ -146,14 +150,15 @@ def test_a_payout_that_matches_our_records_has_no_difference(
     row = page.split('data-payout="po_week47"')[1].split("</tr>")[0]
     assert 'class="ok"' in page.split('data-payout="po_week47"')[1][:20]
     cells = [c.split(">", 1)[1].split("<")[0] for c in row.split("<td")[1:]]
-    # arrival, id, amount, charges, refunds, disputes and other, fees, expected, difference
-    assert cells[2] == "$2.13"
-    assert cells[3].startswith("$36.60")
-    assert cells[4] == "-$2.50"
-    assert cells[5] == "-$15.00"
-    assert cells[6] == "-$16.97"
-    assert cells[7] == "$2.13"
-    assert cells[8].startswith("$0.00")
+    # arrival, id, status, amount, charges, refunds, disputes and other, fees, expected, difference
+    assert cells[2] == "Paid"
+    assert cells[3] == "$2.13"
+    assert cells[4].startswith("$36.60")
+    assert cells[5] == "-$2.50"
+    assert cells[6] == "-$15.00"
+    assert cells[7] == "-$16.97"
+    assert cells[8] == "$2.13"
+    assert cells[9].startswith("$0.00")
 
     with app.app_context():
         payout_id = db.session.scalar(sa.select(Payout.id))
@@ -201,3 +206,153 @@ def test_a_manual_payout_is_recorded_without_transactions(
         as_text=True
     )
     assert "manual payout" in page
+
+
+# -- payouts the bank refused ----------------------------------------------------------------
+
+NOW = int(time.time())
+
+
+def finance_emails(app: Flask) -> list[EmailLog]:
+    with app.app_context():
+        rows = list(db.session.scalars(sa.select(EmailLog).where(EmailLog.kind == EmailKind.PAYOUT_FAILED)))
+        for row in rows:
+            db.session.expunge(row)
+        return rows
+
+
+def the_payout(app: Flask) -> Payout:
+    with app.app_context():
+        row = db.session.scalars(sa.select(Payout)).one()
+        db.session.expunge(row)
+        return row
+
+
+def refused(payout_id: str = "po_week47", amount: int = 213) -> dict[str, Any]:
+    return se.payout(
+        payout_id,
+        amount=amount,
+        status="failed",
+        arrival_date=ARRIVAL,
+        failure_code="account_closed",
+        failure_message="The bank account has been closed.",
+    )
+
+
+def test_a_payout_that_fails_after_it_was_paid_is_marked_and_finance_is_told_once(
+    app: Flask,
+    client: FlaskClient,
+    gateway: PayoutGateway,
+    payments: dict[str, int],
+    finance_client: FlaskClient,
+) -> None:
+    se.post(client, se.event("payout.paid", matching_payout(gateway), created=NOW - 3 * 86400))
+    # Stripe sends payout.updated and payout.failed for the same change; either may be repeated.
+    failed = se.event("payout.failed", refused(), created=NOW - 60)
+    for evt in (se.event("payout.updated", refused(), created=NOW - 60), failed, failed):
+        assert se.post(client, evt).status_code == 200
+    row = the_payout(app)
+    assert (row.status, row.failure_code) == ("failed", "account_closed")
+    assert row.failure_message == "The bank account has been closed."
+    assert gateway.calls == [("payout_balance_transactions", "po_week47")]  # nothing more to fetch
+
+    emails = finance_emails(app)
+    assert len(emails) == 1
+    assert (emails[0].to_address, emails[0].locale) == (
+        app.config["FINANCE_NOTIFY_EMAIL"],
+        app.config["FINANCE_NOTIFY_LOCALE"],
+    )
+    assert emails[0].about == f"payout:{row.id}" and emails[0].supporter_id is None
+
+    # The list shows the status, and a payout that never reached the bank is not "matching".
+    page = finance_client.get("/staff/reconciliation?from=2026-11-01&to=2026-11-30&lang=en").get_data(
+        as_text=True
+    )
+    line = page.split('data-payout="po_week47"')[1].split("</tr>")[0]
+    assert 'class="off" data-status="failed"' in page
+    assert "Failed: the bank refused it" in line and "account_closed" in line
+    detail = finance_client.get(f"/staff/reconciliation/{row.id}?lang=en").get_data(as_text=True)
+    assert 'id="payout-status" class="off">Failed: the bank refused it' in detail
+    assert "The bank account has been closed." in detail
+    assert 'id="payout-returned"' in detail
+    assert 'id="payout-difference" class="off">$0.00' in detail  # the transactions still match
+
+
+@pytest.mark.parametrize("locale", ["ar", "en"])
+def test_the_failed_payout_email_in_both_languages(
+    app: Flask, client: FlaskClient, gateway: PayoutGateway, locale: str
+) -> None:
+    app.config["FINANCE_NOTIFY_LOCALE"] = locale
+    se.post(client, se.event("payout.failed", refused(amount=125000), created=NOW - 60))
+    (row,) = finance_emails(app)
+    with app.app_context():
+        message = emails.compose(db.session.get(EmailLog, row.id))
+    text, html = parts(message)
+    payout_id = the_payout(app).id
+    assert message["To"] == app.config["FINANCE_NOTIFY_EMAIL"]
+    assert message["Content-Language"] == locale
+    assert message["Subject"] == i18n.translate(app, "A Stripe payout to the bank failed", locale)
+    link = f"{app.config['BASE_URL']}/staff/reconciliation/{payout_id}"
+    for body in (text, html):
+        assert "po_week47" in body and "account_closed" in body and link in body
+    if locale == "ar":
+        assert '<html lang="ar" dir="rtl">' in html
+        assert i18n.is_arabic(message["Subject"])
+        assert "1,250.00" in text and "US$" in text
+        prose = text.split("\n")[2]
+        assert i18n.is_arabic(prose), prose
+    else:
+        assert "$1,250.00" in text and "The bank refused a payout from Stripe." in text
+
+
+def test_a_failure_that_arrives_before_the_paid_event_stays_failed(
+    app: Flask, client: FlaskClient, gateway: PayoutGateway, payments: dict[str, int]
+) -> None:
+    se.post(client, se.event("payout.failed", refused(), created=NOW - 60))
+    row = the_payout(app)
+    assert (row.status, row.transactions_loaded, row.amount) == ("failed", False, 213)
+    assert gateway.calls == []  # its money went back to the balance: nothing to reconcile yet
+    # The older payout.paid comes late: the transactions are loaded, the status stays.
+    se.post(client, se.event("payout.paid", matching_payout(gateway), created=NOW - 3 * 86400))
+    row = the_payout(app)
+    assert (row.status, row.transactions_loaded) == ("failed", True)
+    assert len(finance_emails(app)) == 1
+
+
+def test_a_canceled_payout_is_recorded_without_an_email(
+    app: Flask, client: FlaskClient, gateway: PayoutGateway, finance_client: FlaskClient
+) -> None:
+    canceled = se.payout("po_stopped", amount=5000, status="canceled", arrival_date=ARRIVAL)
+    se.post(client, se.event("payout.canceled", canceled, created=NOW - 60))
+    assert the_payout(app).status == "canceled"
+    assert finance_emails(app) == []
+    page = finance_client.get("/staff/reconciliation?from=2026-11-01&to=2026-11-30&lang=en").get_data(
+        as_text=True
+    )
+    assert 'data-status="canceled"' in page and "Cancelled" in page
+    # Final: a later "paid" for the same payout does not bring it back.
+    later = se.payout("po_stopped", amount=5000, status="paid", arrival_date=ARRIVAL)
+    gateway.payouts["po_stopped"] = []
+    se.post(client, se.event("payout.paid", later, created=NOW))
+    assert the_payout(app).status == "canceled"
+
+
+def test_payout_updated_moves_only_a_payout_we_have_and_never_back_in_time(
+    app: Flask, client: FlaskClient, gateway: PayoutGateway, payments: dict[str, int]
+) -> None:
+    in_transit = se.payout("po_week47", amount=213, status="in_transit", arrival_date=ARRIVAL)
+    se.post(client, se.event("payout.updated", in_transit, created=NOW - 4 * 86400))
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Payout)) == 0  # not ours yet
+    se.post(client, se.event("payout.paid", matching_payout(gateway), created=NOW - 3 * 86400))
+    # Delivered late, the older "in transit" does not undo "paid".
+    se.post(client, se.event("payout.updated", in_transit, created=NOW - 4 * 86400))
+    assert the_payout(app).status == "paid"
+
+
+def test_an_old_failure_replayed_is_recorded_without_an_email(
+    app: Flask, client: FlaskClient, gateway: PayoutGateway
+) -> None:
+    se.post(client, se.event("payout.failed", refused(), created=NOW - 20 * 86400))
+    assert the_payout(app).status == "failed"
+    assert finance_emails(app) == []
