@@ -20,9 +20,11 @@ from flask import (
     url_for,
 )
 from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import generate_csrf
 from itsdangerous import BadSignature, URLSafeSerializer
 from werkzeug.wrappers import Response
 
+from app.donate import page_cache
 from app.extensions import csrf, db
 from app.i18n import arabic_digits, best_locale, format_day, format_money, language_prefix
 from app.messages import message_for
@@ -47,6 +49,8 @@ KEPT_ARGS = (
     "campaign",
     *donations.UTM_FIELDS,
 )
+#: Longer query strings (not from our links) are rendered every time, not kept.
+MAX_CACHED_QUERY = 512
 
 
 @root_bp.get("/")
@@ -201,8 +205,15 @@ DECLINE_CODES = (
 
 @bp.get("/support")
 def support():  # type: ignore[no-untyped-def]
-    values = {k: v for k in KEPT_ARGS if (v := request.args.get(k, "").strip())}
-    return _render_support(values)
+    def render(csrf_token: Any) -> str:
+        values = {k: v for k in KEPT_ARGS if (v := request.args.get(k, "").strip())}
+        return str(_render_support(values, csrf_token=csrf_token)[0])
+
+    if len(request.query_string) > MAX_CACHED_QUERY:
+        return render(generate_csrf)
+    # The page follows from the language and the query string (the choices, and the
+    # other language's link); the reader's own CSRF token is written into the copy.
+    return page_cache.cached_page(("support", g.lang, request.query_string), render)
 
 
 @bp.post("/support")
