@@ -29,12 +29,13 @@ test: install browser  ## install, then run the whole suite on SQLite and on Pos
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
 
-# tests/fault (outages of PostgreSQL, the broker and SMTP, on servers of their own) runs once, in the PostgreSQL pass.
+# tests/fault (outages of PostgreSQL, the broker and SMTP, on servers of their own) runs once, in the PostgreSQL pass;
+# tests/e2e (headless Chromium: flows, axe-core, screenshots, 3G) runs once, in the SQLite pass.
 test-sqlite:
 	env -u TEST_DATABASE_URL $(BIN)/pytest -q -p no:cacheprovider --ignore=tests/fault
 
 test-postgres:
-	TEST_DATABASE_URL='$(TEST_DATABASE_URL)' $(BIN)/pytest -q -p no:cacheprovider
+	TEST_DATABASE_URL='$(TEST_DATABASE_URL)' $(BIN)/pytest -q -p no:cacheprovider --ignore=tests/e2e
 
 lint:  ## ruff, ruff format --check and mypy
 	$(BIN)/ruff check app workers devtools tests

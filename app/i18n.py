@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import re
+from datetime import UTC, date, datetime
 from typing import Any
 
 from babel.dates import format_date as babel_format_date
-from babel.numbers import format_currency, get_currency_name, get_decimal_symbol
-from flask import Blueprint, Flask, abort, current_app, g, has_request_context, request
+from babel.numbers import format_currency, format_decimal, get_currency_name, get_decimal_symbol
+from flask import Blueprint, Flask, abort, current_app, g, has_app_context, has_request_context, request
+from markupsafe import Markup, escape
 
 from app.services.amounts import to_decimal
 
@@ -30,30 +32,99 @@ def text_direction(locale: str) -> str:
     return "rtl" if locale in RTL_LOCALES else "ltr"
 
 
+ARABIC_INDIC = str.maketrans("0123456789%", "٠١٢٣٤٥٦٧٨٩٪")
+
+
+def arabic_digits(locale: str | None = None) -> bool:
+    """Arabic-Indic digits for this locale?  Only Arabic, and only with ``ARABIC_DIGITS`` on."""
+    locale = locale or best_locale()
+    return locale == "ar" and has_app_context() and bool(current_app.config.get("ARABIC_DIGITS"))
+
+
+def numbering_system(locale: str | None = None) -> str:
+    """Babel's numbering system: ``arab`` gives the Arabic separators (٫ ٬), never the digits."""
+    return "arab" if arabic_digits(locale) else "latn"
+
+
+#: Left as they are inside a sentence: email addresses, URLs and HTML attribute values.
+KEEP_LATIN_DIGITS = re.compile(r"[^\s<>\"']+@[^\s<>\"']+|https?://[^\s<>\"']+|=\"[^\"]*\"")
+
+
+def localize_digits(text: Any, locale: str | None = None) -> str:
+    """``text`` with ٠-٩ for 0-9 where the setting asks for them; Markup stays Markup.
+
+    For what the service writes (money, dates, counts, sentences with them); email
+    addresses and URLs in it keep their digits.  Never apply it to a value the server
+    parses back (an input's value) or to a card's digits.
+    """
+    text = text if isinstance(text, str) else str(text)
+    if not arabic_digits(locale):
+        return text
+    pieces, last = [], 0
+    for kept in KEEP_LATIN_DIGITS.finditer(text):
+        pieces += [text[last : kept.start()].translate(ARABIC_INDIC), text[kept.start() : kept.end()]]
+        last = kept.end()
+    pieces.append(text[last:].translate(ARABIC_INDIC))
+    return text[:0].join(pieces)  # slices of Markup are Markup, and so is the join
+
+
 def format_money(amount: int, currency: str, locale: str | None = None, short: bool = False) -> str:
     """``amount`` minor units as the locale writes money; ``short`` drops ".00"."""
     locale = locale or best_locale()
-    text = format_currency(to_decimal(amount, currency), currency.upper(), locale=locale)
+    system = numbering_system(locale)
+    text = format_currency(
+        to_decimal(amount, currency), currency.upper(), locale=locale, numbering_system=system
+    )
     if short and amount % 100 == 0:
-        text = text.replace(get_decimal_symbol(locale) + "00", "")
+        text = text.replace(get_decimal_symbol(locale, numbering_system=system) + "00", "")
     if locale in RTL_LOCALES:
         # A left-to-right mark after "US$" keeps the "$" with "US" inside Arabic text
-        # (otherwise the bidi algorithm shows "$US").
+        # (otherwise the bidi algorithm shows "$US").  In HTML, |bdi isolates it as well.
         text += "\u200e"
-    return text
+    return localize_digits(text, locale)
+
+
+def format_number(value: int | float, locale: str | None = None) -> str:
+    """A count as the locale writes it (١٢٬٣٤٥ with ``ARABIC_DIGITS``)."""
+    locale = locale or best_locale()
+    return localize_digits(
+        format_decimal(value, locale=locale, numbering_system=numbering_system(locale)), locale
+    )
 
 
 def format_day(value: date | datetime | None, locale: str | None = None) -> str:
     if value is None:
         return ""
-    return babel_format_date(value, "long", locale=locale or best_locale())
+    locale = locale or best_locale()
+    return localize_digits(babel_format_date(value, "long", locale=locale), locale)
 
 
 def format_month(year: int | None, month: int | None, locale: str | None = None) -> str:
     """ "December 2026" / "ديسمبر 2026"."""
     if not year or not month:
         return ""
-    return babel_format_date(date(year, month, 1), "LLLL y", locale=locale or best_locale())
+    locale = locale or best_locale()
+    return localize_digits(babel_format_date(date(year, month, 1), "LLLL y", locale=locale), locale)
+
+
+def months_since(start: datetime | None, now: datetime | None = None) -> int:
+    """Whole months from ``start`` to now (0 in the first month)."""
+    if start is None:
+        return 0
+    now = now or datetime.now(UTC)
+    months = (now.year - start.year) * 12 + now.month - start.month
+    if now.day < start.day:
+        months -= 1
+    return max(months, 0)
+
+
+def bdi(text: Any) -> Markup:
+    """``text`` in its own direction inside the sentence around it: ``<bdi>``.
+
+    Money, numbers and codes keep their order inside Arabic (and Arabic names
+    inside English) whatever the words around them.
+    """
+    return Markup("<bdi>%s</bdi>") % escape(text)
 
 
 def register_template_helpers(app: Flask) -> None:
@@ -64,9 +135,13 @@ def register_template_helpers(app: Flask) -> None:
 
     app.add_template_global(best_locale, "get_locale")
     app.add_template_global(format_money)
+    app.add_template_global(format_number)
     app.add_template_global(format_day)
     app.add_template_global(format_month)
+    app.add_template_global(months_since)
     app.add_template_global(text_direction)
+    app.add_template_filter(bdi)
+    app.add_template_filter(localize_digits, "digits")
 
     @app.template_global()
     def currency_name(code: str) -> str:

@@ -15,9 +15,9 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     # "Remind me later" emails that are due, once a day in the morning of the region.
     "queue-reminders": {"task": "workers.tasks.queue_reminders", "schedule": crontab(hour=7, minute=0)},
     # The finance dashboard's daily summaries: days changed since they were built (a late
-    # refund, a cancellation, a sync import) and days just ended.  Until it runs those days
-    # are computed live, so it is only about speed.
-    "refresh-report-summaries": {"task": "workers.tasks.refresh_report_summaries", "schedule": 300.0},
+    # refund, a cancellation, a sync import) and the day just ended.  Until it runs those days
+    # are computed live (right, only slower); with nothing to do it costs a few small queries.
+    "refresh-report-summaries": {"task": "workers.tasks.refresh_report_summaries", "schedule": 60.0},
     # Cards that expire at the end of next month; the email log keeps it to one notice per card.
     "card-expiring": {"task": "workers.tasks.queue_card_expiring", "schedule": crontab(hour=7, minute=30)},
     # Payment attempts kept a week to judge card testers (hashed addresses only).

@@ -38,6 +38,7 @@ def send_email(self, email_log_id: int) -> str:  # type: ignore[no-untyped-def]
         attempts = row.attempts
         if attempts >= current_app.config["EMAIL_MAX_ATTEMPTS"]:
             row.status = EmailStatus.FAILED
+            outbox.settle(row)
             db.session.commit()
             logger.error("email %s failed after %s tries", email_log_id, attempts)
             return "failed"
@@ -49,6 +50,7 @@ def send_email(self, email_log_id: int) -> str:  # type: ignore[no-untyped-def]
     row.sent_at = utcnow()
     row.message_id = str(message["Message-ID"])
     row.last_error = None
+    outbox.settle(row)
     db.session.commit()
     return "sent"
 

@@ -22,11 +22,12 @@ from flask import (
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import generate_csrf
 from itsdangerous import BadSignature, URLSafeSerializer
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from app.donate import page_cache
 from app.extensions import csrf, db
-from app.i18n import arabic_digits, best_locale, format_day, format_money, language_prefix
+from app.i18n import arabic_digits, bdi, best_locale, format_day, format_money, language_prefix
 from app.messages import message_for
 from app.models import AttemptOutcome, Payment
 from app.services import amounts, attempts, donations, reminders
@@ -124,6 +125,7 @@ BUTTON_LABELS = {
 JS_TEXTS = {
     "working": _l("Processing your payment…"),
     "no_stripe": _l("The card form could not load. Please check your connection and reload the page."),
+    "loading": _l("The card form is still loading. Please wait a moment, then press the button again."),
     "check_fields": _l("Please check the fields marked above."),
 }
 
@@ -156,9 +158,10 @@ def _page_context(values: dict[str, str], currency: str, frequency: str) -> dict
         "presets_for": presets.__getitem__,
         "minimum_for": lambda code: amounts.CURRENCIES[code].minimum,
         "maximum_for": lambda code: amounts.CURRENCIES[code].maximum,
-        "total_line": TOTAL_LINES[frequency] % {"amount": shown},
-        "button_label": BUTTON_LABELS[frequency]
-        % {"amount": format_money(amount + cover, currency, short=True)},
+        # The amount in its own <bdi>, as support.js writes it when the choice changes.
+        "total_line": Markup.escape(TOTAL_LINES[frequency]) % {"amount": bdi(shown)},
+        "button_label": Markup.escape(BUTTON_LABELS[frequency])
+        % {"amount": bdi(format_money(amount + cover, currency, short=True))},
         "js_config": {
             "publishableKey": config["STRIPE_PUBLISHABLE_KEY"],
             "locale": locale,

@@ -37,6 +37,12 @@ class Interval(enum.StrEnum):
     YEAR = "year"
 
 
+def _started_default(context: Any) -> datetime:
+    """Without Stripe's word, a membership started when we first recorded it."""
+    given = context.get_current_parameters().get("created_at")
+    return given if isinstance(given, datetime) else utcnow()
+
+
 class Membership(db.Model):  # type: ignore[name-defined,misc]
     """One Stripe subscription of a supporter."""
 
@@ -62,6 +68,8 @@ class Membership(db.Model):  # type: ignore[name-defined,misc]
     utm: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     #: ``created`` of the newest Stripe event or fetch applied; older ones are stale.
     stripe_state_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: When the subscription started at Stripe (its ``start_date``): the reports count starts by it.
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=_started_default)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -35,6 +35,8 @@ class WebhookEvent(db.Model):  # type: ignore[name-defined,misc]
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(sa.Text)
+    #: The supporter the event is about, recorded when it is applied (the supporter page reads it).
+    supporter_id: Mapped[int | None] = mapped_column(sa.ForeignKey("supporter.id"), index=True)
 
     @property
     def object(self) -> dict[str, Any]:

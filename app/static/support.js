@@ -7,7 +7,7 @@
   var $ = function (id) { return document.getElementById(id); };
   var digits = { "٠": 0, "١": 1, "٢": 2, "٣": 3, "٤": 4, "٥": 5, "٦": 6, "٧": 7, "٨": 8, "٩": 9,
                  "۰": 0, "۱": 1, "۲": 2, "۳": 3, "۴": 4, "۵": 5, "۶": 6, "۷": 7, "۸": 8, "۹": 9 };
-  var stripe = null, card = null, busy = false;
+  var stripe = null, card = null, busy = false, stripeFailed = false;
 
   function value(name) {
     var el = form.querySelector("[name=" + name + "]:checked") || form.elements[name];
@@ -18,6 +18,20 @@
     return new Intl.NumberFormat(cfg.numberLocale, { style: "currency", currency: currency.toUpperCase(),
       minimumFractionDigits: whole ? 0 : 2, maximumFractionDigits: 2 }).format(minor / 100) +
       (cfg.locale === "ar" ? "\u200e" : "");  // keeps "US$" together inside Arabic text
+  }
+  // "{amount}" in its own <bdi>, as the server writes it.  Nodes are changed in place, only
+  // when their text changes: a node replaced between mousedown and mouseup loses the click.
+  function say(el, template, amount) {
+    var parts = template.split("{amount}"), texts = [parts[0], amount, parts.slice(1).join("")];
+    if (el.childNodes.length !== 3 || !el.querySelector("bdi")) {
+      el.textContent = "";
+      el.appendChild(document.createTextNode(""));
+      el.appendChild(document.createElement("bdi"));
+      el.appendChild(document.createTextNode(""));
+    }
+    for (var i = 0; i < 3; i++) {
+      if (el.childNodes[i].textContent !== texts[i]) el.childNodes[i].textContent = texts[i];
+    }
   }
   function typedMinor() {  // same reading as the server: Arabic digits, decimal comma
     var text = $("custom_amount").value.trim().replace(/[٠-٩۰-۹]/g, function (d) { return digits[d]; })
@@ -38,8 +52,8 @@
     var currency = value("currency"), frequency = value("frequency"), minor = amountMinor();
     if (minor === null || minor <= 0) return;
     var total = minor + ($("cover_fees").checked ? feeCover(minor, currency) : 0);
-    $("total").textContent = cfg.totals[frequency].replace("{amount}", money(total, currency, false));
-    $("submit").textContent = cfg.buttons[frequency].replace("{amount}", money(total, currency, true));
+    say($("total"), cfg.totals[frequency], money(total, currency, false));
+    say($("submit"), cfg.buttons[frequency], money(total, currency, true));
     var sw = $("lang-switch"), url = new URL(sw.href, location.href);
     ["frequency", "currency", "amount", "custom_amount"].forEach(function (k) {
       var v = value(k); if (v) url.searchParams.set(k, v); else url.searchParams.delete(k);
@@ -78,10 +92,12 @@
       return r.json().then(function (body) { return { ok: r.ok, body: body }; });
     });
   }
+  var idleLabel = null;
   function setBusy(on, label) {
-    busy = on; $("submit").disabled = on;
-    if (on) { $("submit").setAttribute("data-label", $("submit").textContent); $("submit").textContent = label; }
-    else if ($("submit").getAttribute("data-label")) $("submit").textContent = $("submit").getAttribute("data-label");
+    var button = $("submit");
+    busy = on; button.disabled = on;
+    if (on) { idleLabel = button.innerHTML; button.textContent = label; }
+    else if (idleLabel !== null) button.innerHTML = idleLabel;
   }
   function mountStripe() {
     if (stripe || !window.Stripe) return !!stripe;
@@ -154,10 +170,17 @@
   form.addEventListener("submit", function (e) {
     e.preventDefault();
     if (busy) return;
-    if (!mountStripe()) { showError(cfg.texts.no_stripe); return; }
+    if (!mountStripe()) { showError(stripeFailed ? cfg.texts.no_stripe : cfg.texts.loading); return; }
     pay(null);
   });
+  // Stripe.js loads async, after the page: the choice works before it arrives.
   var stripeTag = $("stripe-js");
-  if (window.Stripe) mountStripe(); else if (stripeTag) stripeTag.addEventListener("load", mountStripe);
+  if (window.Stripe) mountStripe();
+  else if (stripeTag) {
+    stripeTag.addEventListener("load", function () {
+      if (mountStripe() && $("form-error").textContent === cfg.texts.loading) showError("");
+    });
+    stripeTag.addEventListener("error", function () { stripeFailed = true; });
+  }
   relabelPresets(); refresh();
 })();

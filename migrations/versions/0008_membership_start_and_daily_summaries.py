@@ -38,6 +38,13 @@ def upgrade():
         batch_op.alter_column("started_at", existing_type=sa.DateTime(timezone=True), nullable=False)
         batch_op.drop_index("ix_membership_created_at")
         batch_op.create_index("ix_membership_started_at", ["started_at"], unique=False)
+        batch_op.create_index(
+            "ix_membership_status_currency_amount", ["status", "currency", "amount"], unique=False
+        )
+        batch_op.drop_index("ix_membership_status_updated_at")
+        batch_op.create_index(
+            "ix_membership_status_canceled_at_updated_at", ["status", "canceled_at", "updated_at"], unique=False
+        )
 
     with op.batch_alter_table("webhook_event", schema=None) as batch_op:
         batch_op.add_column(sa.Column("supporter_id", sa.Integer(), nullable=True))
@@ -124,6 +131,9 @@ def downgrade():
         batch_op.drop_constraint(batch_op.f("fk_webhook_event_supporter_id_supporter"), type_="foreignkey")
         batch_op.drop_column("supporter_id")
     with op.batch_alter_table("membership", schema=None) as batch_op:
+        batch_op.drop_index("ix_membership_status_canceled_at_updated_at")
+        batch_op.create_index("ix_membership_status_updated_at", ["status", "updated_at"], unique=False)
+        batch_op.drop_index("ix_membership_status_currency_amount")
         batch_op.drop_index("ix_membership_started_at")
         batch_op.create_index("ix_membership_created_at", ["created_at"], unique=False)
         batch_op.drop_column("started_at")

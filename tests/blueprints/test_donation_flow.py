@@ -140,7 +140,7 @@ def test_one_time_gift_in_english(
     assert response.status_code == 200, response.get_json()
     page = client.get(response.get_json()["redirect"]).get_data(as_text=True)
     assert "Thank you, Sam!" in page
-    assert "Your gift of $10.00 has arrived" in page
+    assert "Your gift of <bdi>$10.00</bdi> has arrived" in page  # the amount isolated (bidi)
     with app.app_context():
         payment = db.session.scalars(sa.select(Payment)).one()
         assert payment.membership_id is None

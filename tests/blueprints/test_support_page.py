@@ -51,7 +51,7 @@ def test_one_dollar_monthly_is_preselected(client: FlaskClient) -> None:
     assert re.search(r'name="frequency" value="month" checked', html)
     assert re.search(r'name="amount" value="1" data-minor="100" checked', html)
     assert re.search(r'<option value="usd" selected>', html)
-    assert "Give $1 a month" in html
+    assert "Give <bdi>$1</bdi> a month" in html  # the amount isolated (bidi)
 
 
 def test_unknown_language_is_not_found(client: FlaskClient) -> None:
@@ -83,7 +83,7 @@ def test_campaign_and_utm_ride_along_in_the_form(client: FlaskClient) -> None:
 
 def test_fee_cover_total_is_shown_exactly(client: FlaskClient) -> None:
     html = client.get("/en/support?cover_fees=1").get_data(as_text=True)
-    assert "Total: $1.34 a month" in html  # 2.9% + 30c grossed up on $1
+    assert "Total: <bdi>$1.34</bdi> a month" in html  # 2.9% + 30c grossed up on $1
 
 
 def _start(client: FlaskClient, lang: str = "ar", **fields: str):  # type: ignore[no-untyped-def]

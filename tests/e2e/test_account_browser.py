@@ -15,7 +15,6 @@ from app.i18n import format_money
 from app.models import Membership, Supporter
 from tests import i18n
 from tests.account_helpers import EMAIL, give, latest_link
-from tests.conftest import screenshot_dir
 from tests.harness import StripeJs
 
 pytestmark = pytest.mark.browser
@@ -62,7 +61,6 @@ def test_arabic_member_signs_in_updates_the_card_and_cancels(
     expect(page.locator("#payments li")).to_have_count(1)
     page.evaluate("document.activeElement && document.activeElement.blur()")
     no_sideways_scroll(page)
-    page.screenshot(path=screenshot_dir() / "account-ar-360.png", full_page=True)
 
     # A new card, through Stripe's card element (here localstripe's).
     page.locator("#update-card").click()

@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 
 from app.i18n import format_money
 from app.messages import MESSAGES
-from tests.conftest import count_rows, screenshot_dir
+from tests.conftest import count_rows
 from tests.harness import CARDS
 
 pytestmark = pytest.mark.browser
@@ -114,12 +114,6 @@ def test_arabic_monthly_on_a_phone(mobile_page: Page, live_server: str, live_app
     unfocus(page)
     no_sideways_scroll(page)
 
-    shots = screenshot_dir()
-    page.screenshot(path=shots / "support-ar-360.png", full_page=True)
-    page.set_viewport_size({"width": 1280, "height": 900})
-    page.screenshot(path=shots / "support-ar-1280.png", full_page=True)
-    page.set_viewport_size({"width": 360, "height": 740})
-
     fill_card(page, CARDS["visa"])
     page.locator("#submit").click()
     page.wait_for_url(re.compile(r"/ar/support/thank-you/"))
@@ -131,8 +125,7 @@ def test_arabic_monthly_on_a_phone(mobile_page: Page, live_server: str, live_app
     amount = arabic_money(live_app, 100)
     expect(page.locator("dl.summary bdi").first).to_have_text(amount)
     expect(page.locator(".lead")).to_contain_text(amount)
-    no_sideways_scroll(page)
-    page.screenshot(path=shots / "thank-you-ar-360.png", full_page=True)
+    no_sideways_scroll(page)  # (test_reach.py takes the screenshots)
 
     rows = count_rows(live_app)
     assert (rows["membership"], rows["payment"]) == (1, 1), rows
@@ -148,8 +141,6 @@ def test_english_once_ten_dollars(page: Page, live_server: str, live_app: Flask)
     expect(page.locator("#total")).to_have_text("Total: $10.00, once")
     expect(page.locator("#submit")).to_have_text("Give $10")
     fill_reader(page, name="")
-    unfocus(page)
-    page.screenshot(path=screenshot_dir() / "support-en-1280.png", full_page=True)
 
     fill_card(page, CARDS["visa"])
     page.locator("#submit").click()

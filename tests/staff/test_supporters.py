@@ -58,14 +58,17 @@ def seed(app: Flask) -> dict[str, int]:
                 sent_at=datetime(2026, 11, 2, tzinfo=UTC),
             )
         )
-        for number, (kind, obj) in enumerate(
+        db.session.flush()
+        # As applying them links them (tests/services/test_report_summaries.py applies real ones).
+        for number, (kind, obj, about) in enumerate(
             [
                 (
                     "invoice.payment_failed",
                     {"id": "in_1", "customer": "cus_layla", "subscription": "sub_layla"},
+                    layla.id,
                 ),
-                ("charge.dispute.created", {"id": "dp_1", "charge": "ch_layla_1"}),  # names the charge only
-                ("invoice.paid", {"id": "in_2", "customer": "cus_someone_else"}),
+                ("charge.dispute.created", {"id": "dp_1", "charge": "ch_layla_1"}, layla.id),
+                ("invoice.paid", {"id": "in_2", "customer": "cus_someone_else"}, None),
             ]
         ):
             db.session.add(
@@ -76,6 +79,7 @@ def seed(app: Flask) -> dict[str, int]:
                     payload={"id": f"evt_{number}", "type": kind, "data": {"object": obj}},
                     processed_at=datetime(2026, 11, 1 + number, tzinfo=UTC),
                     attempts=1,
+                    supporter_id=about,
                 )
             )
         db.session.commit()

@@ -1,0 +1,67 @@
+"""``flask --app app reports ...``: the daily summaries the finance dashboard reads."""
+
+from __future__ import annotations
+
+import time
+from datetime import date, datetime
+
+import click
+from flask.cli import AppGroup
+
+reports = AppGroup("reports", help="The finance dashboard's daily summaries.")
+
+
+def _day(ctx: click.Context, param: click.Parameter, value: datetime | None) -> date | None:
+    return value.date() if value is not None else None
+
+
+@reports.command("rebuild")
+@click.option(
+    "--from",
+    "first",
+    type=click.DateTime(["%Y-%m-%d"]),
+    callback=_day,
+    help="First day to build (UTC, YYYY-MM-DD); default: the first day with any payment or membership.",
+)
+@click.option(
+    "--to",
+    "last",
+    type=click.DateTime(["%Y-%m-%d"]),
+    callback=_day,
+    help="Last day to build; default and latest: yesterday (today is always computed live).",
+)
+def rebuild(first: date | None, last: date | None) -> None:
+    """Build the daily summaries of existing data (again), a month per transaction.
+
+    Safe while the service runs: a change made meanwhile marks its day, which
+    stays live until the next build.
+    """
+    from app.services import reports as service
+
+    started = time.perf_counter()
+    built = service.rebuild(first, last)
+    click.echo(f"built {built} days in {time.perf_counter() - started:.1f} s")
+
+
+@reports.command("refresh")
+def refresh() -> None:
+    """What the beat task does: build the days marked dirty and the past days never built."""
+    from app.services import reports as service
+
+    done = service.refresh(wait=True)
+    click.echo(f"dirty: {done.dirty}, never built: {done.missing}, built: {done.built}")
+
+
+@reports.command("status")
+def status() -> None:
+    """Days built, days marked dirty, and the first and last day built."""
+    import sqlalchemy as sa
+
+    from app.extensions import db
+    from app.models import ReportDay, ReportDirtyDay
+
+    built, first, last = db.session.execute(
+        sa.select(sa.func.count(), sa.func.min(ReportDay.day), sa.func.max(ReportDay.day))
+    ).one()
+    dirty = db.session.scalar(sa.select(sa.func.count(sa.distinct(ReportDirtyDay.day))))
+    click.echo(f"built: {built} days ({first or '-'} to {last or '-'}), dirty: {dirty} days")
