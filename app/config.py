@@ -98,6 +98,18 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "0",
         "1 to write money, dates and counts with Arabic-Indic digits (٠١٢٣) on Arabic pages and emails",
     ),
+    "ACCOUNT_LINK_MINUTES": ("30", "how long an emailed sign-in link to the account works (once)"),
+    "ACCOUNT_MAX_LINKS_PER_EMAIL": (
+        "3",
+        "sign-in links emailed to one address per rate window (past it: same answer, no email)",
+    ),
+    "ACCOUNT_MAX_REQUESTS_PER_IP": (
+        "10",
+        "sign-in link requests from one IP address per rate window (past it: 429)",
+    ),
+    "ACCOUNT_RATE_WINDOW_MINUTES": ("15", "the window both sign-in limits count over"),
+    "ACCOUNT_IDLE_MINUTES": ("30", "an account session ends after this long without a request"),
+    "ACCOUNT_SESSION_HOURS": ("12", "an account session ends this long after signing in, however active"),
     "DEMO_MAIL_DIR": ("", "demo only: folder of caught emails, shown at /demo/mail"),
 }
 
@@ -121,6 +133,27 @@ def _fees(text: str) -> dict[str, int]:
         code, _, value = part.partition(":")
         fees[code.strip().lower()] = int(value)
     return fees
+
+
+#: Whole numbers of at least 1 (a limit of 0 would lock every supporter out).
+POSITIVE_INTEGERS = (
+    "ACCOUNT_LINK_MINUTES",
+    "ACCOUNT_MAX_LINKS_PER_EMAIL",
+    "ACCOUNT_MAX_REQUESTS_PER_IP",
+    "ACCOUNT_RATE_WINDOW_MINUTES",
+    "ACCOUNT_IDLE_MINUTES",
+    "ACCOUNT_SESSION_HOURS",
+)
+
+
+def _positive(name: str, text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(f"{name} must be a whole number of at least 1")
+    return value
 
 
 def load(env: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -154,6 +187,7 @@ def load(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "STAFF_IP_LIMIT": int(raw["STAFF_IP_LIMIT"]),
         "STAFF_EXPORT_BATCH": int(raw["STAFF_EXPORT_BATCH"]),
         "ARABIC_DIGITS": raw["ARABIC_DIGITS"] == "1",
+        **{name: _positive(name, raw[name]) for name in POSITIVE_INTEGERS},
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": raw["APP_ENV"] == "production",

@@ -144,6 +144,7 @@ def _page_context(values: dict[str, str], currency: str, frequency: str) -> dict
             else (chosen or presets[currency][0][0])
         )
         amount = amounts.parse_amount(text, currency)
+        amounts.check_limits(amount, currency)  # an absurd amount is shown as the first preset
     except DomainError:
         amount = amounts.CURRENCIES[currency].presets[0]
     cover = (

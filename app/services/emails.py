@@ -82,7 +82,7 @@ def _context(row: EmailLog) -> dict[str, Any]:
     elif kind == "sign_in":
         token = db.session.get(SignInToken, object_id)
         context["sign_in_url"] = account.link_url(token, row.locale) if token else context["manage_url"]
-        context["valid_minutes"] = int(account.LINK_LIFETIME.total_seconds() // 60)
+        context["valid_minutes"] = config["ACCOUNT_LINK_MINUTES"]
     elif kind == "attempts":
         start, end = attempts.hour_window(object_id)
         context["window_start"], context["window_end"] = start, end
