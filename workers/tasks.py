@@ -96,8 +96,34 @@ def apply_webhook_event(self, stripe_event_id: str) -> str:  # type: ignore[no-u
         attempts = event.attempts if event else 0
         db.session.rollback()
         if attempts < current_app.config["WEBHOOK_MAX_ATTEMPTS"]:
-            raise self.retry(countdown=min(10 * 2**attempts, 3600))
+            raise self.retry(countdown=_webhook_retry_delay(attempts))
     return str(outcome)
+
+
+def _webhook_retry_delay(attempts: int) -> int:
+    return min(10 * 2**attempts, 3600)
+
+
+#: One run of ``apply_stored_webhooks`` at most; then it hands over to a new task.
+APPLY_STORED_SECONDS = 30.0
+
+
+@shared_task(acks_late=True, name="workers.tasks.apply_stored_webhooks")
+def apply_stored_webhooks() -> int:
+    """Apply the stored Stripe events nobody has tried yet (the endpoint asks after storing some).
+
+    Several workers share them (each claims the next one); an event that
+    fails keeps its error and goes on with its own retries, with backoff.
+    """
+    drained = webhooks.apply_stored(APPLY_STORED_SECONDS)
+    try:
+        for stripe_event_id in drained.failed:
+            apply_webhook_event.apply_async(args=[stripe_event_id], countdown=_webhook_retry_delay(1))
+        if drained.more:
+            apply_stored_webhooks.delay()
+    except Exception as exc:  # noqa: BLE001 - the events stay stored: the beat sweep applies them
+        logger.warning("stored stripe events left for the sweep: broker unavailable (%s)", type(exc).__name__)
+    return sum(drained.applied.values())
 
 
 @shared_task(name="workers.tasks.apply_pending_webhooks")

@@ -3,11 +3,16 @@
 The stored event is the durable queue: ``store_event`` is all the endpoint
 must do before answering, and ``apply_event(stripe_event_id)`` can run right
 after, in a worker, or from a sweep of ``pending_events()``; it is safe to
-call any number of times, from any number of processes at once.
+call any number of times, from any number of processes at once.  The endpoint
+wakes the workers (``wake_workers``, coalesced); a worker's run
+(``apply_stored``) claims the stored events one by one until none is left.
 """
 
 from __future__ import annotations
 
+import json
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +21,7 @@ from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import Flask, current_app
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -74,13 +79,19 @@ def check_event(event: Any) -> Mapping[str, Any]:
     return event
 
 
-def store_event(event: Mapping[str, Any]) -> Stored:
-    """Insert the event unless its id is stored already; the caller commits.
+def store_event(event: Mapping[str, Any], raw: str | None = None) -> Stored:
+    """Insert the event unless its id is stored already, committed at once.
 
     One statement that cannot fail on a duplicate, so that two deliveries at
     the same moment both succeed and only one row exists.  ``ON CONFLICT DO
     NOTHING`` on the event id only (not SQLite's ``INSERT OR IGNORE``, which
-    would also swallow a failed CHECK).
+    would also swallow a failed CHECK).  ``raw`` is the body exactly as Stripe
+    sent it, stored as it is (without it the event is written out as JSON).
+
+    The insert is all the endpoint writes, so it runs in a short transaction
+    of its own on the engine rather than in the session, whose bookkeeping
+    cost as much as the insert (``bench/webhooks.py``).  Call it with nothing
+    written in the session yet: on SQLite a second writer waits for the first.
     """
     check_event(event)
     values = {
@@ -88,12 +99,13 @@ def store_event(event: Mapping[str, Any]) -> Stored:
         "type": event["type"],
         "livemode": bool(event.get("livemode")),
         "created": from_timestamp(event["created"]),
-        "payload": dict(event),
+        "raw_payload": raw if raw is not None else json.dumps(dict(event)),
         "received_at": utcnow(),
         "attempts": 0,
     }
-    statement = _insert_unless_stored(db.session.get_bind().dialect.name)
-    inserted = db.session.execute(statement, values).scalar_one_or_none()
+    with db.engine.begin() as connection:
+        statement = _insert_unless_stored(connection.dialect.name)
+        inserted = connection.execute(statement, values).scalar_one_or_none()
     return Stored(stripe_event_id=event["id"], new=inserted is not None)
 
 
@@ -104,12 +116,15 @@ def _insert_unless_stored(dialect: str) -> Any:
     On the table with the values as parameters, not on the mapped class with
     the values in the statement: building and caching that statement anew for
     every delivery took a third of the endpoint's time (``bench/webhooks.py``).
+    The payload is given as JSON text (``raw_payload``), not parsed and
+    written out again.
     """
     table = WebhookEvent.__table__
+    text = sa.bindparam("raw_payload", type_=sa.Text())
     if dialect == "postgresql":
-        statement: Any = postgresql.insert(table)
+        statement: Any = postgresql.insert(table).values(payload=sa.cast(text, table.c.payload.type))
     elif dialect == "sqlite":
-        statement = sqlite.insert(table)
+        statement = sqlite.insert(table).values(payload=text)  # SQLite keeps JSON as text
     else:  # pragma: no cover - we run on PostgreSQL and SQLite only
         raise RuntimeError(f"no duplicate-tolerant insert for {dialect}")
     return statement.on_conflict_do_nothing(index_elements=["stripe_event_id"]).returning(table.c.id)
@@ -227,16 +242,107 @@ def event_counts() -> dict[str, int]:
     return {"stored": total, "waiting": waiting, "failing": failing}
 
 
+def claim_next() -> str | None:
+    """The oldest stored event nobody has tried yet, its row locked until the transaction ends.
+
+    ``SKIP LOCKED``: workers applying stored events at the same time each
+    take another one.  (SQLite has no row locks; its writes are serialised.)
+    Events that failed once are left to their own retries (``attempts > 0``).
+    """
+    return db.session.scalar(
+        select(WebhookEvent.stripe_event_id)
+        .where(WebhookEvent.processed_at.is_(None), WebhookEvent.attempts == 0)
+        .order_by(WebhookEvent.created, WebhookEvent.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+
+
+@dataclass
+class Drained:
+    applied: dict[Applied, int]
+    failed: list[str]  # events that failed: each retries on its own, with backoff
+    more: bool  # stopped for time with events left: ask for another run
+
+
+def apply_stored(seconds: float, gateway: StripeGateway | None = None) -> Drained:
+    """Apply the stored events nobody has tried yet, oldest first, for at most ``seconds``."""
+    drained = Drained(applied={}, failed=[], more=False)
+    deadline = time.monotonic() + seconds
+    while True:
+        if time.monotonic() > deadline:
+            db.session.rollback()
+            drained.more = True
+            return drained
+        stripe_event_id = claim_next()
+        if stripe_event_id is None:
+            db.session.rollback()
+            return drained
+        outcome = apply_event(stripe_event_id, gateway)  # in the claiming transaction: the lock holds
+        drained.applied[outcome] = drained.applied.get(outcome, 0) + 1
+        if outcome == Applied.FAILED:
+            drained.failed.append(stripe_event_id)
+
+
 APPLY_TASK = "workers.tasks.apply_webhook_event"
+APPLY_STORED_TASK = "workers.tasks.apply_stored_webhooks"
+#: A web process asks the workers to apply stored events at most this often.
+WAKE_EVERY = 0.25
 
 
-def publish_apply(stripe_event_id: str) -> bool:
-    """Ask a worker to apply the event; if the broker is down the sweep will."""
-    try:
-        current_app.extensions["celery"].send_task(APPLY_TASK, args=[stripe_event_id])
-    except Exception as exc:  # noqa: BLE001 - the stored event waits for the sweep
-        current_app.logger.warning(
-            "stripe event %s stored; broker unavailable (%s)", stripe_event_id, type(exc).__name__
-        )
-        return False
-    return True
+class _Waker:
+    """One request to the workers per ``WAKE_EVERY`` per process, not one per event.
+
+    Publishing a task costs the endpoint as much as verifying and storing the
+    event (``bench/webhooks.py``), and one worker run applies every event
+    stored before it looks.  The first event after a quiet spell asks at
+    once; any event stored less than ``WAKE_EVERY`` after that asks again
+    when the interval ends (a timer), so that an event stored just after a
+    worker found nothing left waits at most ``WAKE_EVERY``.  A request lost
+    with the broker leaves the events stored: the next request or the beat
+    sweep applies them.
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self._lock = threading.Lock()
+        self._last = -WAKE_EVERY
+        self._timer: threading.Timer | None = None
+
+    def wake(self) -> bool:
+        with self._lock:
+            wait = self._last + WAKE_EVERY - time.monotonic()
+            if wait > 0:
+                if self._timer is None:
+                    self._timer = threading.Timer(wait, self._again)
+                    self._timer.daemon = True
+                    self._timer.start()
+                return True
+            self._last = time.monotonic()
+        sent = self._send()
+        if not sent:
+            with self._lock:
+                self._last = -WAKE_EVERY  # the next event asks again
+        return sent
+
+    def _again(self) -> None:
+        with self._lock:
+            self._timer = None
+            self._last = time.monotonic()
+        self._send()
+
+    def _send(self) -> bool:
+        try:
+            self.app.extensions["celery"].send_task(APPLY_STORED_TASK)
+        except Exception as exc:  # noqa: BLE001 - the stored events wait for the next request or the sweep
+            self.app.logger.warning("stripe events stored; broker unavailable (%s)", type(exc).__name__)
+            return False
+        return True
+
+
+def wake_workers() -> bool:
+    """Ask a worker to apply the stored events (coalesced: see ``_Waker``)."""
+    waker = current_app.extensions.get("webhook_waker")
+    if waker is None:
+        waker = current_app.extensions["webhook_waker"] = _Waker(current_app._get_current_object())  # type: ignore[attr-defined]
+    return bool(waker.wake())

@@ -24,6 +24,11 @@ MAX_EVENT_BYTES = 1024 * 1024
 TOLERANCE = 300
 
 
+def _not_json(constant: str) -> float:
+    """``NaN`` and ``Infinity`` are Python's, not JSON's (nor PostgreSQL's)."""
+    raise ValueError(constant)
+
+
 def _answer(status: int, **body: object) -> tuple[Response, int]:
     return jsonify(body), status
 
@@ -42,10 +47,11 @@ def stripe_event() -> tuple[Response, int]:
         stripe.WebhookSignature.verify_header(
             payload, signature, current_app.config["STRIPE_WEBHOOK_SECRET"], tolerance=TOLERANCE
         )
-        event = webhooks.check_event(json.loads(payload))
+        text = payload.decode()  # Stripe sends UTF-8; the text is stored as it came
+        event = webhooks.check_event(json.loads(text, parse_constant=_not_json))
     except stripe.SignatureVerificationError:
         return _answer(400, error="bad_signature")
-    except (ValueError, webhooks.MalformedEvent):  # not JSON, or not an event
+    except (ValueError, webhooks.MalformedEvent):  # not UTF-8, not JSON, or not an event
         return _answer(400, error="malformed_event")
 
     if bool(event.get("livemode")) != webhooks.livemode_expected(current_app.config["STRIPE_SECRET_KEY"]):
@@ -53,21 +59,21 @@ def stripe_event() -> tuple[Response, int]:
         return _answer(200, received=True, ignored="livemode_mismatch")
 
     try:
-        stored = webhooks.store_event(event)
-        db.session.commit()
+        stored = webhooks.store_event(event, raw=text)
     except Exception:
         db.session.rollback()
         current_app.logger.exception("could not store stripe event %s", event["id"])
         return _answer(500, error="not_stored")  # Stripe will deliver it again
 
     # Stored: Stripe gets its 2xx whatever happens next.  A worker applies it
-    # (the stored event is the durable queue; a beat sweep applies what a lost
-    # task left).  WEBHOOK_APPLY=inline applies it here instead, after the
-    # commit: apply_event is a no-op for an event already applied and keeps
-    # the error of one that fails.
+    # (the stored event is the durable queue; the workers are woken at most
+    # every WAKE_EVERY seconds, and a beat sweep applies what a lost request
+    # left).  WEBHOOK_APPLY=inline applies it here instead, after the commit:
+    # apply_event is a no-op for an event already applied and keeps the error
+    # of one that fails.
     if current_app.config["WEBHOOK_APPLY"] != "inline":
         if stored.new:
-            webhooks.publish_apply(stored.stripe_event_id)
+            webhooks.wake_workers()
         return _answer(200, received=True, duplicate=not stored.new, outcome="queued")
     try:
         outcome = webhooks.apply_event(stored.stripe_event_id)

@@ -149,7 +149,7 @@ def test_test_events_are_ignored_with_a_live_key(database_url: str, localstripe_
 def test_storage_failure_answers_500_so_stripe_retries(
     app: Flask, client: FlaskClient, gateway: se.FakeGateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(event):  # type: ignore[no-untyped-def]
+    def broken(event, raw=None):  # type: ignore[no-untyped-def]
         raise sa.exc.OperationalError("INSERT", {}, Exception("disk full"))
 
     monkeypatch.setattr(webhooks, "store_event", broken)

@@ -1,0 +1,138 @@
+"""Stored events applied by a worker's run, and the endpoint waking the workers once per interval,
+not once per event (``apply_stored``, ``claim_next``, ``wake_workers``)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from app.extensions import db
+from app.models import Payment, WebhookEvent
+from app.services import webhooks
+from tests import stripe_events as se
+from tests.factories import MembershipFactory
+
+NOW = int(time.time())
+
+
+class Broker:
+    """Stands in for Celery: records what is published, or fails like a broker that is down."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.down = False
+        self._lock = threading.Lock()
+
+    def send_task(self, name: str, args: Any = None, **kw: Any) -> None:
+        if self.down:
+            raise ConnectionError("broker down")
+        with self._lock:
+            self.sent.append(name)
+
+
+@pytest.fixture()
+def broker(app: Flask) -> Broker:
+    fake = Broker()
+    app.extensions["celery"] = fake
+    return fake
+
+
+def renewals(app: Flask, count: int) -> list[str]:
+    """``count`` members, each with a paid renewal stored and not applied yet."""
+    with app.app_context():
+        members = [
+            (m.supporter.stripe_customer_id, m.stripe_subscription_id)
+            for m in MembershipFactory.create_batch(count)
+        ]
+        db.session.commit()  # the events are stored in a transaction of their own
+        ids = []
+        for n, (customer_id, subscription_id) in enumerate(members):
+            invoice = se.invoice(f"in_drain{n}", customer_id, subscription_id, amount=100)
+            event = se.event("invoice.paid", invoice, created=NOW - count + n)
+            ids.append(webhooks.store_event(event).stripe_event_id)
+    return ids
+
+
+def test_a_run_applies_every_stored_event_oldest_first(app: Flask, gateway: se.FakeGateway) -> None:
+    ids = renewals(app, 5)
+    with app.app_context():
+        drained = webhooks.apply_stored(seconds=60)
+        assert drained.applied == {webhooks.Applied.APPLIED: 5} and not drained.failed and not drained.more
+        order = db.session.scalars(
+            sa.select(WebhookEvent.stripe_event_id).order_by(WebhookEvent.processed_at)
+        )
+        assert list(order) == ids
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Payment)) == 5
+        assert webhooks.apply_stored(seconds=60).applied == {}  # nothing left
+    assert gateway.calls == []
+
+
+def test_a_failed_event_is_left_to_its_own_retries_and_a_run_stops_on_time(
+    app: Flask, gateway: se.FakeGateway
+) -> None:
+    renewals(app, 2)
+    refund = se.event("charge.refunded", se.charge("ch_unknown", "pi_unknown", amount_refunded=100))
+    with app.app_context():
+        webhooks.store_event(refund)
+        stopped = webhooks.apply_stored(seconds=0)
+        assert stopped.more and stopped.applied == {}
+        drained = webhooks.apply_stored(seconds=60)
+        assert drained.failed == [refund["id"]]
+        assert drained.applied == {webhooks.Applied.APPLIED: 2, webhooks.Applied.FAILED: 1}
+        assert webhooks.apply_stored(seconds=60).applied == {}  # tried once: not claimed again
+        failed = db.session.scalars(sa.select(WebhookEvent).where(WebhookEvent.last_error.is_not(None))).one()
+        assert failed.attempts == 1 and failed.processed_at is None
+
+
+@pytest.mark.postgres
+def test_workers_running_at_once_each_claim_another_event(app: Flask, database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("row locks: PostgreSQL only")
+    ids = renewals(app, 3)
+    other = sa.create_engine(database_url)
+    try:
+        with other.begin() as conn, app.app_context():
+            conn.execute(
+                sa.text("SELECT 1 FROM webhook_event WHERE stripe_event_id = :id FOR UPDATE"), {"id": ids[0]}
+            )
+            assert webhooks.claim_next() == ids[1]  # the oldest is held by another worker
+            db.session.rollback()
+    finally:
+        other.dispose()
+
+
+def test_the_endpoint_wakes_the_workers_once_per_interval(app: Flask, broker: Broker) -> None:
+    with app.app_context():
+        assert all(webhooks.wake_workers() for _ in range(50))  # a burst of events
+        assert broker.sent == [webhooks.APPLY_STORED_TASK]  # the first asks at once
+        time.sleep(webhooks.WAKE_EVERY * 2)
+        assert broker.sent == [webhooks.APPLY_STORED_TASK] * 2  # the rest once more at the end
+        time.sleep(webhooks.WAKE_EVERY * 2)
+        assert broker.sent == [webhooks.APPLY_STORED_TASK] * 2  # nothing new: nothing asked
+        webhooks.wake_workers()
+        assert broker.sent == [webhooks.APPLY_STORED_TASK] * 3  # after a quiet spell, at once
+
+
+def test_while_the_broker_is_down_every_event_asks_again(app: Flask, broker: Broker) -> None:
+    broker.down = True
+    with app.app_context():
+        assert webhooks.wake_workers() is False
+        assert webhooks.wake_workers() is False
+        broker.down = False
+        assert webhooks.wake_workers() is True
+    assert broker.sent == [webhooks.APPLY_STORED_TASK]
+
+
+def test_a_stored_event_answers_queued_and_wakes_the_workers(app: Flask, broker: Broker) -> None:
+    app.config["WEBHOOK_APPLY"] = "worker"
+    client = app.test_client()
+    event = se.event("customer.updated", se.customer(se.new_id("cus"), "x@example.org"))
+    for _ in range(2):  # Stripe delivers it twice
+        response = se.post(client, event)
+        assert response.status_code == 200 and response.get_json()["outcome"] == "queued"
+    assert broker.sent == [webhooks.APPLY_STORED_TASK]  # a duplicate asks for nothing
