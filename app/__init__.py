@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 
 from app import config as settings
+from app.sessions import CookieSessions
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -19,6 +20,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     settings.check_production(app.config)
     if app.config["APP_ENV"] == "production":
         app.config["SESSION_COOKIE_SECURE"] = True
+    app.session_interface = CookieSessions()
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)

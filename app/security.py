@@ -67,22 +67,31 @@ def register(app: Flask) -> None:
     if proxies:
         # The reader's address (for the card-testing limits) is the one the proxies saw.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
-    policies = {
-        False: content_security_policy(app),
-        True: content_security_policy(app, inline_styles=True),
-    }
     production = app.config["APP_ENV"] == "production"
+    # Built once: (name, lowercase name, value), for pages and for the demo mailbox.
+    defaults = {
+        inline_styles: tuple(
+            (name, name.lower(), value)
+            for name, value in (
+                ("Content-Security-Policy", content_security_policy(app, inline_styles=inline_styles)),
+                ("X-Content-Type-Options", "nosniff"),
+                ("X-Frame-Options", "DENY"),
+                ("Referrer-Policy", "strict-origin-when-cross-origin"),
+                *((("Strict-Transport-Security", HSTS),) if production else ()),
+            )
+        )
+        for inline_styles in (False, True)
+    }
 
     @app.after_request
     def add_security_headers(response: Response) -> Response:
         headers = response.headers
         blueprint = request.blueprint or ""
-        headers.setdefault("Content-Security-Policy", policies[blueprint == "demo"])
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-        if production:
-            headers.setdefault("Strict-Transport-Security", HSTS)
+        # A header the view set itself stays; one look at the names, not one per header.
+        present = {name.lower() for name in headers.keys()}  # noqa: SIM118 (Headers iterates pairs)
+        headers.extend(
+            [(name, value) for name, low, value in defaults[blueprint == "demo"] if low not in present]
+        )
         if blueprint in PRIVATE_BLUEPRINTS:
             headers["Cache-Control"] = "no-store"
         return response
