@@ -32,10 +32,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 def register_extensions(app: Flask) -> None:
     from app import models  # noqa: F401  (tables known to Alembic)
     from app.celery import celery_init_app
+    from app.database import replace_closed_connections
     from app.extensions import babel, csrf, db, migrate
     from app.i18n import best_locale, register_template_helpers
 
     db.init_app(app)
+    with app.app_context():  # the engines exist; nothing connects yet
+        for engine in db.engines.values():
+            replace_closed_connections(engine)
     migrate.init_app(
         app, db, directory=str(settings.ROOT / "migrations"), render_as_batch=True, compare_type=True
     )

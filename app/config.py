@@ -194,7 +194,8 @@ def load(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "WTF_CSRF_TIME_LIMIT": None,
         "BABEL_DEFAULT_LOCALE": "ar",
         "BABEL_TRANSLATION_DIRECTORIES": str(ROOT / "app" / "translations"),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # No SELECT 1 before every request: app/database.py replaces connections the server closed.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False},
     }
     return config
 

@@ -242,19 +242,25 @@ def event_counts() -> dict[str, int]:
     return {"stored": total, "waiting": waiting, "failing": failing}
 
 
-def claim_next() -> str | None:
-    """The oldest stored event nobody has tried yet, its row locked until the transaction ends.
+def claim(stripe_event_id: str) -> bool:
+    """Lock a stored event nobody has tried yet, until the transaction ends; False if taken.
 
     ``SKIP LOCKED``: workers applying stored events at the same time each
-    take another one.  (SQLite has no row locks; its writes are serialised.)
-    Events that failed once are left to their own retries (``attempts > 0``).
+    take another one instead of waiting.  (SQLite has no row locks; its
+    writes are serialised.)  Events that failed once are left to their own
+    retries (``attempts > 0``).
     """
-    return db.session.scalar(
-        select(WebhookEvent.stripe_event_id)
-        .where(WebhookEvent.processed_at.is_(None), WebhookEvent.attempts == 0)
-        .order_by(WebhookEvent.created, WebhookEvent.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
+    return (
+        db.session.scalar(
+            select(WebhookEvent.id)
+            .where(
+                WebhookEvent.stripe_event_id == stripe_event_id,
+                WebhookEvent.processed_at.is_(None),
+                WebhookEvent.attempts == 0,
+            )
+            .with_for_update(skip_locked=True)
+        )
+        is not None
     )
 
 
@@ -265,23 +271,37 @@ class Drained:
     more: bool  # stopped for time with events left: ask for another run
 
 
+#: Stored events a run looks up at once: one sorted read of the queue per batch, then each by its id.
+CLAIM_BATCH = 200
+
+
 def apply_stored(seconds: float, gateway: StripeGateway | None = None) -> Drained:
-    """Apply the stored events nobody has tried yet, oldest first, for at most ``seconds``."""
+    """Apply the stored events nobody has tried yet, oldest first, for at most ``seconds``.
+
+    The oldest ``CLAIM_BATCH`` are read at once (sorting the whole queue for
+    each event took longer than applying it, on a renewal day's backlog),
+    then each is claimed by its id and applied in the claiming transaction.
+    """
     drained = Drained(applied={}, failed=[], more=False)
     deadline = time.monotonic() + seconds
     while True:
-        if time.monotonic() > deadline:
-            db.session.rollback()
-            drained.more = True
-            return drained
-        stripe_event_id = claim_next()
-        if stripe_event_id is None:
-            db.session.rollback()
-            return drained
-        outcome = apply_event(stripe_event_id, gateway)  # in the claiming transaction: the lock holds
-        drained.applied[outcome] = drained.applied.get(outcome, 0) + 1
-        if outcome == Applied.FAILED:
-            drained.failed.append(stripe_event_id)
+        batch = pending_events(CLAIM_BATCH, max_attempts=1)
+        db.session.rollback()
+        claimed = False
+        for stripe_event_id in batch:
+            if time.monotonic() > deadline:
+                drained.more = True
+                return drained
+            if not claim(stripe_event_id):
+                db.session.rollback()  # another worker has it, or has applied it
+                continue
+            claimed = True
+            outcome = apply_event(stripe_event_id, gateway)  # the claim's lock holds until it commits
+            drained.applied[outcome] = drained.applied.get(outcome, 0) + 1
+            if outcome == Applied.FAILED:
+                drained.failed.append(stripe_event_id)
+        if not claimed:
+            return drained  # none left, or the rest are in other workers' hands
 
 
 APPLY_TASK = "workers.tasks.apply_webhook_event"

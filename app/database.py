@@ -1,0 +1,42 @@
+"""Pooled PostgreSQL connections: one the server has closed is replaced before use, without a round trip.
+
+SQLAlchemy's ``pool_pre_ping`` sends ``SELECT 1`` before each request's first
+query: a round trip on every request, a tenth of the webhook endpoint's work
+(``bench/webhooks.py``).  A connection the server closed (a restart, an
+administrator, an idle timeout) has a readable socket: the server's last
+message, or the end of the stream; an idle connection otherwise has nothing to
+read (the service uses no ``LISTEN``).  Looking is a system call; the pool then
+opens a new connection.  A connection cut without the server saying so (the
+network) fails on its first query, and SQLAlchemy then empties the pool, as it
+does for any disconnect.
+"""
+
+from __future__ import annotations
+
+import select
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
+
+
+def replace_closed_connections(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        return  # SQLite: a file, nothing to lose
+
+    @event.listens_for(engine, "checkout")
+    def _check(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if closed_by_server(dbapi_connection):
+            raise DisconnectionError("the server closed this connection")  # the pool opens another
+
+
+def closed_by_server(connection: Any) -> bool:
+    """Has the server closed this idle psycopg connection (something to read: a goodbye, or the end)?"""
+    try:
+        if connection.closed or connection.broken:
+            return True
+        readable, _, _ = select.select([connection.pgconn.socket], [], [], 0)
+    except Exception:  # noqa: BLE001 - a connection we cannot even look at is not one to use
+        return True
+    return bool(readable)
