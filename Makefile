@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: help install demo test test-sqlite test-postgres browser lint translations
+.PHONY: help install demo test test-sqlite test-postgres browser lint translations bench
 
 help:  ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-14s %s\n", $$1, $$2}'
@@ -38,10 +38,19 @@ test-postgres:
 	TEST_DATABASE_URL='$(TEST_DATABASE_URL)' $(BIN)/pytest -q -p no:cacheprovider --ignore=tests/e2e
 
 lint:  ## ruff, ruff format --check and mypy
-	$(BIN)/ruff check app workers devtools tests
-	$(BIN)/ruff format --check app workers devtools tests
+	$(BIN)/ruff check app workers devtools tests bench
+	$(BIN)/ruff format --check app workers devtools tests bench
 	$(BIN)/mypy app workers
 
 translations:  ## extract strings, update both catalogs, compile
 	$(BIN)/flask --app app translate update
 	$(BIN)/flask --app app translate compile
+
+bench: install  ## install wrk (as root), then run every benchmark in bench/ (minutes; see docs/PERFORMANCE.md)
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+	-$(BIN)/python bench/support_page.py
+	-$(BIN)/python bench/page_weight.py
+	-$(BIN)/python bench/webhooks.py
+	-$(BIN)/python bench/receipts.py
+	-$(BIN)/python bench/dashboard.py
+	-$(BIN)/python bench/fault_storm.py --outage
