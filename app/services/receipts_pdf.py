@@ -10,6 +10,7 @@ logical order (copying a receipt or a screen reader gets "1.00 US$", not
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
@@ -75,8 +76,26 @@ def _render(template: str, locale: str, **context: Any) -> bytes:
             **context,
         )
     fetcher = URLFetcher(allowed_protocols=("data",))  # nothing from the network or the disk
-    pdf: bytes = HTML(string=html, url_fetcher=fetcher).write_pdf()
+    pdf: bytes = HTML(string=html, url_fetcher=fetcher).write_pdf(font_config=_font_config())
     return pdf
+
+
+_fonts = threading.local()
+
+
+def _font_config() -> Any:
+    """WeasyPrint's font configuration, made once per thread and kept.
+
+    A new one for every PDF (WeasyPrint's default) was a third of the time to
+    draw a receipt, the bulk of mailing it (``bench/receipts.py``).  The PDFs
+    use the system's fonts only (no ``@font-face``), so nothing accumulates.
+    """
+    config = getattr(_fonts, "config", None)
+    if config is None:
+        from weasyprint.text.fonts import FontConfiguration
+
+        config = _fonts.config = FontConfiguration()
+    return config
 
 
 def receipt_filename(payment: Payment) -> str:
