@@ -3,17 +3,22 @@
 - ``page_app()``: a bare Flask app that renders one Jinja template page, as long as
   the support page (``BARE_PAGE_BYTES``), with no session, CSRF, Babel or
   database.  The support page's ceiling on this machine.
-- ``insert_app()``: a bare Flask app whose ``POST /insert`` stores the raw body in
-  one row of ``bare_event`` (a ``json`` column, as the webhook table's payload)
-  of ``DATABASE_URL`` and answers 200.  The webhook endpoint's ceiling.
+- ``insert_app()``: a bare Flask app that stores each POSTed body in one row of
+  ``DATABASE_URL`` and answers 200, nothing else (no signature, no parsing, no
+  duplicate check): ``POST /insert-event`` into the service's own
+  ``webhook_event`` table (its indexes included; a random event id, type
+  ``bench.bare``, marked processed so that no worker picks it up), and
+  ``POST /insert`` into ``bare_event``, a table with a key and a ``json``
+  column only.  The webhook endpoint's ceilings.
 
     gunicorn -w 2 'bench.baselines:page_app()'
-    DATABASE_URL=postgresql+psycopg://... gunicorn -w 4 'bench.baselines:insert_app()'
+    DATABASE_URL=postgresql+psycopg://... gunicorn -w 5 'bench.baselines:insert_app()'
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 
 import sqlalchemy as sa
 from flask import Flask, Response, render_template, request
@@ -52,6 +57,13 @@ APPLY_TABLE = sa.Table(
 
 
 INSERT = sa.text("INSERT INTO bare_event (payload) VALUES (CAST(:payload AS json))")
+#: The type of the rows ``/insert-event`` writes into ``webhook_event``.
+BARE_TYPE = "bench.bare"
+INSERT_EVENT = sa.text(
+    "INSERT INTO webhook_event (stripe_event_id, type, livemode, created, payload, received_at,"
+    " processed_at, attempts)"
+    " VALUES (:id, 'bench.bare', false, now(), CAST(:payload AS json), now(), now(), 0)"
+)
 
 
 def page_app() -> Flask:
@@ -85,6 +97,13 @@ def insert_app() -> Flask:
         body = request.get_data(cache=False)
         with engine.begin() as conn:
             conn.execute(INSERT, {"payload": body.decode()})
+        return Response('{"received": true}', status=200, mimetype="application/json")
+
+    @app.post("/insert-event")
+    def insert_event() -> Response:
+        body = request.get_data(cache=False)
+        with engine.begin() as conn:
+            conn.execute(INSERT_EVENT, {"id": f"evt_bare_{uuid.uuid4().hex}", "payload": body.decode()})
         return Response('{"received": true}', status=200, mimetype="application/json")
 
     return app

@@ -60,6 +60,7 @@ def main() -> int:
     ours: list[common.Load] = []
     bare: list[common.Load] = []
     rss: list[float] = []
+    bare_rss: list[float] = []
     with common.gunicorn("app:create_app()", env, WORKERS, log, ready=PATH) as (url, proc):
         status, page, _ = common.get(url + PATH)
         assert status == 200, status
@@ -68,9 +69,10 @@ def main() -> int:
     for round_ in range(1, args.rounds + 1):
         with common.gunicorn(
             "bench.baselines:page_app()", {"BARE_PAGE_BYTES": str(page_bytes)}, WORKERS, log, ready="/page"
-        ) as (url, _):
+        ) as (url, bare_proc):
             common.wrk(url + "/page", connections=CONNECTIONS, seconds=2, warm_up=True)
             bare.append(common.wrk(url + "/page", connections=CONNECTIONS, seconds=args.seconds))
+            bare_rss = [common.rss_mb(pid) for pid in common.children(bare_proc.pid)]
         with common.gunicorn("app:create_app()", env, WORKERS, log, ready=PATH) as (url, proc):
             common.wrk(url + PATH, connections=CONNECTIONS, seconds=2, warm_up=True)
             ours.append(common.wrk(url + PATH, connections=CONNECTIONS, seconds=args.seconds))
@@ -107,7 +109,10 @@ def main() -> int:
             ("errors (non-2xx, socket)", a.errors, b.errors, "", "0", common.verdict(a.errors == 0)),
         ],
     )
-    print(f"\n  web worker RSS after the last run: {', '.join(f'{x:.0f} MiB' for x in rss)}")
+    print(
+        f"\n  web worker RSS after the last run: {', '.join(f'{x:.0f} MiB' for x in rss)}"
+        f" (bare page's: {', '.join(f'{x:.0f} MiB' for x in bare_rss)})"
+    )
     print(f"  load average (1 min) at the end: {common.load_average():.2f}")
     met = share >= GOAL_RATIO and a.p99_ms <= GOAL_P99_MS and a.errors == 0
     return 0 if met else 1
