@@ -7,6 +7,7 @@ is the figure.  Nothing here is imported by the service or the test suite.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -24,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -103,6 +105,28 @@ def machine(postgres: bool = False, redis: bool = False) -> dict[str, str]:
 def print_machine(facts: Mapping[str, str]) -> None:
     for key, value in facts.items():
         print(f"  {key}: {value}")
+
+
+#: A timed run waits (with ``--wait-quiet MINUTES``) for the 1-minute load average to drop below this.
+QUIET_LOAD = 1.5
+
+
+def add_wait_quiet(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--wait-quiet", type=float, default=0, metavar="MINUTES", help=f"wait for load < {QUIET_LOAD}"
+    )
+
+
+def begin(
+    title: str, wait_quiet: float, *, wrk: bool = False, postgres: bool = False, redis: bool = False
+) -> None:
+    """Check the tools, wait for a quiet machine if asked, and print the title and the machine."""
+    if wrk:
+        require_wrk()
+    if wait_quiet:
+        wait_until_quiet(QUIET_LOAD, wait_quiet)
+    print(title)
+    print_machine(machine(postgres=postgres, redis=redis))
 
 
 def wait_until_quiet(max_load: float, max_minutes: float, every: float = 180.0) -> None:
@@ -349,6 +373,35 @@ def migrate(database_url: str, env: Mapping[str, str]) -> None:
         check=True,
         capture_output=True,
     )
+
+
+#: ``:count`` active monthly members, ids 1 to ``:count``, Stripe ids ``cus_bench<n>`` and
+#: ``sub_bench<n>``, two in three Arabic; their last Stripe state is from ``:then``, their period
+#: ends ``:now``.
+MEMBERS = (
+    """INSERT INTO supporter (id, email, name, locale, stripe_customer_id, created_at, updated_at)
+       SELECT n, 'member' || n || '@example.org',
+              CASE WHEN n % 3 = 0 THEN 'Reader ' || n ELSE 'ليلى حداد ' || n END,
+              CASE WHEN n % 3 = 0 THEN 'en' ELSE 'ar' END, 'cus_bench' || n, :then, :then
+       FROM generate_series(1, :count) AS n""",
+    """INSERT INTO membership (id, supporter_id, stripe_subscription_id, status, amount, currency, interval,
+                               current_period_end, cancel_at_period_end, covers_fees, stripe_state_at,
+                               started_at, created_at, updated_at)
+       SELECT n, n, 'sub_bench' || n, 'active', (ARRAY[100, 300, 500, 1000])[1 + n % 4], 'usd', 'month',
+              :now, false, false, :then, :then, :then, :then
+       FROM generate_series(1, :count) AS n""",
+    "SELECT setval(pg_get_serial_sequence('supporter', 'id'), :count)",
+    "SELECT setval(pg_get_serial_sequence('membership', 'id'), :count)",
+)
+
+
+def seed(database_url: str, statements: Sequence[str], **params: Any) -> None:
+    """Run ``statements`` (``INSERT ... SELECT`` over ``generate_series``) in one transaction."""
+    engine = sa.create_engine(database_url)
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.execute(sa.text(statement), params)
+    engine.dispose()
 
 
 def flush_redis(url: str = REDIS_URL) -> None:

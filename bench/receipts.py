@@ -40,18 +40,8 @@ from bench import common  # noqa: E402
 DATABASE = "bench_receipts"
 RENEWALS = 100_000
 
-SEED = (
-    """INSERT INTO supporter (id, email, name, locale, stripe_customer_id, created_at, updated_at)
-       SELECT n, 'receipt' || n || '@example.org',
-              CASE WHEN n % 3 = 0 THEN 'Reader ' || n ELSE 'ليلى حداد ' || n END,
-              CASE WHEN n % 3 = 0 THEN 'en' ELSE 'ar' END, 'cus_receipt' || n, :then, :then
-       FROM generate_series(1, :count) AS n""",
-    """INSERT INTO membership (id, supporter_id, stripe_subscription_id, status, amount, currency, interval,
-                               current_period_end, cancel_at_period_end, covers_fees, stripe_state_at,
-                               started_at, created_at, updated_at)
-       SELECT n, n, 'sub_receipt' || n, 'active', (ARRAY[100, 300, 500, 1000])[1 + n % 4], 'usd', 'month',
-              :next, false, false, :now, :then, :then, :now
-       FROM generate_series(1, :count) AS n""",
+#: Each member's renewal, paid today, with its receipt number and its receipt pending in the outbox.
+RENEWALS_PAID = (
     """INSERT INTO payment (id, supporter_id, membership_id, stripe_invoice_id, stripe_payment_intent_id,
                             stripe_charge_id, amount, currency, fee_cover, status, refunded_amount, paid_at,
                             receipt_number, created_at, updated_at)
@@ -60,11 +50,9 @@ SEED = (
               to_char(:now, 'YYYY') || '-' || lpad(n::text, 7, '0'), :now, :now
        FROM generate_series(1, :count) AS n""",
     """INSERT INTO email_log (id, kind, about, supporter_id, to_address, locale, status, attempts, created_at)
-       SELECT n, 'receipt', 'payment:' || n, n, 'receipt' || n || '@example.org',
+       SELECT n, 'receipt', 'payment:' || n, n, 'member' || n || '@example.org',
               CASE WHEN n % 3 = 0 THEN 'en' ELSE 'ar' END, 'pending', 0, :now
        FROM generate_series(1, :count) AS n""",
-    "SELECT setval(pg_get_serial_sequence('supporter', 'id'), :count)",
-    "SELECT setval(pg_get_serial_sequence('membership', 'id'), :count)",
     "SELECT setval(pg_get_serial_sequence('payment', 'id'), :count)",
     "SELECT setval(pg_get_serial_sequence('email_log', 'id'), :count)",
 )
@@ -99,12 +87,9 @@ def seed(database_url: str, count: int) -> None:
     from datetime import UTC, datetime, timedelta
 
     now = datetime.now(UTC).replace(microsecond=0)
-    params = {"count": count, "now": now, "then": now - timedelta(days=200), "next": now + timedelta(days=30)}
-    engine = sa.create_engine(database_url)
-    with engine.begin() as conn:
-        for statement in SEED:
-            conn.execute(sa.text(statement), params)
-    engine.dispose()
+    common.seed(
+        database_url, (*common.MEMBERS, *RENEWALS_PAID), count=count, now=now, then=now - timedelta(days=30)
+    )
 
 
 def main() -> int:
@@ -115,12 +100,14 @@ def main() -> int:
         "--emails", type=int, default=2000, help="receipts to send (2,000 to 5,000 is enough)"
     )
     parser.add_argument("--concurrency", type=int, default=os.cpu_count() or 1, help="Celery processes")
-    parser.add_argument("--wait-quiet", type=float, default=0, metavar="MINUTES", help="wait for load < 1.5")
+    common.add_wait_quiet(parser)
     args = parser.parse_args()
-    if args.wait_quiet:
-        common.wait_until_quiet(1.5, args.wait_quiet)
-    print("Receipts: emails through a Celery worker to a local SMTP server")
-    common.print_machine(common.machine(postgres=True, redis=True))
+    common.begin(
+        "Receipts: emails through a Celery worker to a local SMTP server",
+        args.wait_quiet,
+        postgres=True,
+        redis=True,
+    )
 
     folder = Path(tempfile.mkdtemp(prefix="bench-receipts-"))
     url = common.fresh_postgres_database(DATABASE)

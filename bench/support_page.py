@@ -38,13 +38,9 @@ def main() -> int:
     )
     parser.add_argument("--seconds", type=float, default=10, help="length of each wrk run")
     parser.add_argument("--rounds", type=int, default=5, help="turns each side takes")
-    parser.add_argument("--wait-quiet", type=float, default=0, metavar="MINUTES", help="wait for load < 1.5")
+    common.add_wait_quiet(parser)
     args = parser.parse_args()
-    common.require_wrk()
-    if args.wait_quiet:
-        common.wait_until_quiet(1.5, args.wait_quiet)
-    print("Support page: GET /ar/support vs a bare Flask template page")
-    common.print_machine(common.machine())
+    common.begin("Support page: GET /ar/support vs a bare Flask template page", args.wait_quiet, wrk=True)
 
     folder = Path(tempfile.mkdtemp(prefix="bench-support-"))
     database = f"sqlite:///{folder / 'support.db'}"

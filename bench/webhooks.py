@@ -124,31 +124,9 @@ class CountingStripe:
 # -- a renewal day ------------------------------------------------------------------------------
 
 
-SEED = (
-    """INSERT INTO supporter (id, email, name, locale, stripe_customer_id, created_at, updated_at)
-       SELECT n, 'renewal' || n || '@example.org', 'Reader ' || n,
-              CASE WHEN n % 3 = 0 THEN 'en' ELSE 'ar' END, 'cus_bench' || n, :then, :then
-       FROM generate_series(1, :count) AS n""",
-    """INSERT INTO membership (id, supporter_id, stripe_subscription_id, status, amount, currency, interval,
-                               current_period_end, cancel_at_period_end, covers_fees, stripe_state_at,
-                               started_at, created_at, updated_at)
-       SELECT n, n, 'sub_bench' || n, 'active', (ARRAY[100, 300, 500, 1000])[1 + n % 4], 'usd', 'month',
-              :now, false, false, :then, :then, :then, :then
-       FROM generate_series(1, :count) AS n""",
-    "SELECT setval(pg_get_serial_sequence('supporter', 'id'), :count)",
-    "SELECT setval(pg_get_serial_sequence('membership', 'id'), :count)",
-)
-
-
 def seed_members(database_url: str, count: int, now: datetime) -> None:
     """``count`` active monthly members whose last Stripe state is a month old."""
-    engine = sa.create_engine(database_url)
-    month_ago = now - timedelta(days=30)
-    params = {"count": count, "now": now, "then": month_ago}
-    with engine.begin() as conn:
-        for statement in SEED:
-            conn.execute(sa.text(statement), params)
-    engine.dispose()
+    common.seed(database_url, common.MEMBERS, count=count, now=now, then=now - timedelta(days=30))
 
 
 def renewal_events(members: range, now: int) -> list[bytes]:
@@ -259,13 +237,15 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1, help="gunicorn workers")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--concurrency", type=int, default=os.cpu_count() or 1, help="Celery processes")
-    parser.add_argument("--wait-quiet", type=float, default=0, metavar="MINUTES", help="wait for load < 1.5")
+    common.add_wait_quiet(parser)
     args = parser.parse_args()
-    common.require_wrk()
-    if args.wait_quiet:
-        common.wait_until_quiet(1.5, args.wait_quiet)
-    print("Stripe webhooks: a renewal day acknowledged, then applied")
-    common.print_machine(common.machine(postgres=True, redis=True))
+    common.begin(
+        "Stripe webhooks: a renewal day acknowledged, then applied",
+        args.wait_quiet,
+        wrk=True,
+        postgres=True,
+        redis=True,
+    )
 
     folder = Path(tempfile.mkdtemp(prefix="bench-webhooks-"))
     log = folder / "servers.log"
