@@ -69,7 +69,7 @@ def history(supporters: int, seed: int = 7) -> Stripe:
                 subscription_id, customer_id, status=status, amount=amount, period_end=at + 30 * DAY
             )
             stripe.events.append(se.event("customer.subscription.updated", current, created=at))
-        for j in range(rng.randint(2, 4)):
+        for j in range(rng.randint(3, 6)):
             invoice_id = f"in_storm{n}_{j}"
             paid_at = start + 3600 * (j + 2) + n
             price = rng.choice([100, 300, 500])
