@@ -320,6 +320,8 @@ def main() -> int:
         )
 
     stored = count(STORED)
+    for signed in ("events.txt", "warm-up.txt"):  # about 100 MB; the servers' log stays
+        (folder / signed).unlink(missing_ok=True)
     import redis
 
     queued = int(redis.Redis.from_url(common.REDIS_URL).llen(APPLY_QUEUE))
