@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: help install demo test test-sqlite test-postgres browser lint translations bench
+.PHONY: help install demo test test-sqlite test-postgres browser lint translations screenshots bench
 
 help:  ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-14s %s\n", $$1, $$2}'
@@ -37,10 +37,14 @@ test-sqlite:
 test-postgres:
 	TEST_DATABASE_URL='$(TEST_DATABASE_URL)' $(BIN)/pytest -q -p no:cacheprovider --ignore=tests/e2e
 
-lint:  ## ruff, ruff format --check and mypy
-	$(BIN)/ruff check app workers devtools tests bench
+lint:  ## ruff (unused noqa too), ruff format --check, mypy (unused ignores too), the layout rules
+	$(BIN)/ruff check --extend-select RUF100 app workers devtools tests bench
 	$(BIN)/ruff format --check app workers devtools tests bench
-	$(BIN)/mypy app workers
+	$(BIN)/mypy --warn-unused-ignores app workers tests/stripe_events.py
+	$(BIN)/python -m devtools.check_layout
+
+screenshots: install browser  ## take the pages' screenshots again into docs/screenshots/ (tracked)
+	env -u TEST_DATABASE_URL SCREENSHOT_DIR=docs/screenshots $(BIN)/pytest -q -p no:cacheprovider tests/e2e/test_reach.py
 
 translations:  ## extract strings, update both catalogs, compile
 	$(BIN)/flask --app app translate update

@@ -126,7 +126,12 @@ def count_rows(app: Flask) -> dict[str, int]:
 
 
 def screenshot_dir() -> Path:
-    path = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+    """``var/screenshots/`` (ignored by git), or ``SCREENSHOT_DIR`` (``make screenshots``
+    sets it to the committed ``docs/screenshots/``), so that a test run changes no tracked file."""
+    root = Path(__file__).resolve().parent.parent
+    path = Path(os.environ.get("SCREENSHOT_DIR") or root / "var" / "screenshots")
+    if not path.is_absolute():
+        path = root / path
     path.mkdir(parents=True, exist_ok=True)
     return path
 

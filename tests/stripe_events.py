@@ -28,6 +28,7 @@ from typing import Any
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from app.services.gateway import EventGateway
 from tests.conftest import WEBHOOK_SECRET
 
 FIXTURES = Path(__file__).resolve().parent / "data" / "stripe_fixtures3.json"
@@ -353,13 +354,18 @@ def post(
     )
 
 
-class FakeGateway:
-    """Stripe's current state for the few re-fetches the webhooks make; counts them."""
+class FakeGateway(EventGateway):
+    """Stripe's current state for the few re-fetches the webhooks make; counts them.
+
+    It declares the handlers' ``EventGateway`` protocol, so mypy checks that it
+    offers what the real gateway offers them, with the same signatures.
+    """
 
     def __init__(self) -> None:
         self.customers: dict[str, dict[str, Any]] = {}
         self.subscriptions: dict[str, dict[str, Any]] = {}
         self.payment_intents: dict[str, dict[str, Any]] = {}
+        self.payouts: dict[str, list[dict[str, Any]]] = {}  # payout id -> its balance transactions
         self.calls: list[tuple[str, str]] = []
 
     def _get(self, kind: str, table: dict[str, dict[str, Any]], object_id: str) -> dict[str, Any]:
@@ -376,5 +382,9 @@ class FakeGateway:
     def retrieve_subscription(self, subscription_id: str) -> dict[str, Any]:
         return self._get("subscription", self.subscriptions, subscription_id)
 
-    def retrieve_payment_intent(self, intent_id: str) -> dict[str, Any]:
-        return self._get("payment_intent", self.payment_intents, intent_id)
+    def retrieve_payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
+        return self._get("payment_intent", self.payment_intents, payment_intent_id)
+
+    def payout_balance_transactions(self, payout_id: str) -> list[dict[str, Any]]:
+        self.calls.append(("payout_balance_transactions", payout_id))
+        return copy.deepcopy(self.payouts.get(payout_id, []))

@@ -1,6 +1,7 @@
 """Every page in Arabic and in English, as a reader or a staff member reaches it, in Chromium:
 axe-core finds no violation, an Arabic page has no English left on it, and the main pages are
-photographed at 360 px and 1280 px into ``docs/screenshots/`` (``<page>-<lang>-<width>.png``).
+photographed at 360 px and 1280 px into ``var/screenshots/`` (``<page>-<lang>-<width>.png``;
+``make screenshots`` refreshes the committed copies in ``docs/screenshots/``).
 
 One browser context per language walks the whole service (give, remind, unsubscribe, sign in,
 change, card, cancel, erase; the demo mailbox; staff sign-in with two-factor, every staff page),
