@@ -6,10 +6,10 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import flash, g, jsonify, redirect, session, url_for
+from flask import flash, g, redirect, session, url_for
 
 from app.account.messages import message
-from app.errors import wants_json
+from app.errors import json_error, wants_json
 from app.models import Supporter
 from app.services.account import links
 from app.services.errors import AccountError
@@ -29,7 +29,7 @@ def signed_in(view: Callable[..., Any]) -> Callable[..., Any]:
         except AccountError as exc:
             end_session()
             if wants_json():
-                return jsonify(error={"code": exc.code, "message": message(exc.code)}), 401
+                return json_error(exc.code, 401, message(exc.code))
             if data is not None:
                 flash(message(exc.code), "info")
             return redirect(url_for("account.sign_in"))

@@ -9,8 +9,10 @@ from flask_babel import lazy_gettext as _l
 from app.account.messages import message
 from app.account.views.access import SETUP_KEY, current_supporter, signed_in
 from app.account.views.blueprint import CARD_BRANDS, bp
+from app.errors import json_error
 from app.extensions import db
 from app.i18n import format_money
+from app.messages import CARD_UPDATE_DECLINE_CODES
 from app.services.account import changes, records
 from app.services.errors import AccountError, PaymentDeclined, PaymentServiceUnavailable
 from app.services.stripe_gateway import get_gateway
@@ -19,21 +21,6 @@ JS_TEXTS = {
     "working": _l("Saving your card…"),
     "no_stripe": _l("The card form could not load. Please check your connection and reload the page."),
 }
-
-DECLINE_CODES = (
-    "card_declined",
-    "generic_decline",
-    "insufficient_funds",
-    "expired_card",
-    "incorrect_cvc",
-    "incorrect_number",
-    "invalid_expiry_year",
-    "invalid_expiry_month",
-    "processing_error",
-    "authentication_failed",
-    "setup_intent_authentication_failure",
-    "payment_error",
-)
 
 
 @bp.get("/card")
@@ -47,14 +34,10 @@ def card():  # type: ignore[no-untyped-def]
         "startUrl": url_for("account.card_start"),
         "confirmUrl": url_for("account.card_confirm"),
         "texts": {k: str(v) for k, v in JS_TEXTS.items()},
-        "declines": {code: message(code) for code in DECLINE_CODES},
+        "declines": {code: message(code) for code in CARD_UPDATE_DECLINE_CODES},
     }
     past_due = [m for m in records.current_memberships(supporter) if m.status == "past_due"]
     return render_template("account/card.html", supporter=supporter, js_config=js_config, past_due=past_due)
-
-
-def _json_error(code: str, status: int):  # type: ignore[no-untyped-def]
-    return jsonify(error={"code": code, "message": message(code)}), status
 
 
 @bp.post("/card/start")
@@ -64,9 +47,9 @@ def card_start():  # type: ignore[no-untyped-def]
     try:
         intent = changes.start_card_update(supporter, get_gateway())
     except AccountError as exc:
-        return _json_error(exc.code, 409)
+        return json_error(exc.code, 409, message(exc.code))
     except PaymentServiceUnavailable as exc:
-        return _json_error(exc.code, 503)
+        return json_error(exc.code, 503, message(exc.code))
     session[SETUP_KEY] = intent.id
     return jsonify(
         client_secret=intent.client_secret,
@@ -79,20 +62,20 @@ def card_start():  # type: ignore[no-untyped-def]
 def card_confirm():  # type: ignore[no-untyped-def]
     setup_id = request.form.get("setup_intent_id", "")
     if not setup_id or setup_id != session.get(SETUP_KEY):
-        return _json_error("customer_mismatch", 409)
+        return json_error("customer_mismatch", 409, message("customer_mismatch"))
     supporter = current_supporter()
     try:
         outcome = changes.finish_card_update(supporter, setup_id, get_gateway())
         db.session.commit()
     except AccountError as exc:
         db.session.rollback()
-        return _json_error(exc.code, 409)
+        return json_error(exc.code, 409, message(exc.code))
     except PaymentDeclined as exc:
         db.session.rollback()
-        return _json_error(exc.code, 402)
+        return json_error(exc.code, 402, message(exc.code))
     except PaymentServiceUnavailable as exc:
         db.session.rollback()
-        return _json_error(exc.code, 503)
+        return json_error(exc.code, 503, message(exc.code))
     session.pop(SETUP_KEY, None)
     _say_what_happened(outcome)
     return jsonify(redirect=url_for("account.home"))
