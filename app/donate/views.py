@@ -233,19 +233,13 @@ def start():  # type: ignore[no-untyped-def]
         return json_error(exc.code, 429, field=None)
     db.session.commit()
     session[ATTEMPT_KEY] = attempt.id
-    previous = session.get(PENDING_KEY)
-    reuse = None
-    if previous and previous.get("choice", {}).get("email") == choice.email:
-        reuse = previous.get("customer_id")
     try:
-        started = donations.start(choice, get_gateway(), reuse_customer=reuse)
+        started = donations.start_attempt(choice, attempt.id, get_gateway(), _customer_to_reuse(choice))
     except PaymentServiceUnavailable as exc:
         return json_error(exc.code, 503, field=None)
     except PaymentDeclined as exc:
-        attempts.finish(attempt.id, AttemptOutcome.DECLINED, exc.code, exc.card_fingerprint)
-        db.session.commit()
+        db.session.commit()  # the declined attempt counts
         return json_error(exc.code, 402, field=None)
-    attempts.started(attempt.id, started.pending.intent_id)
     db.session.commit()
     session[PENDING_KEY] = started.pending.to_session()
     return jsonify(
@@ -255,6 +249,15 @@ def start():  # type: ignore[no-untyped-def]
     )
 
 
+def _customer_to_reuse(choice: donations.DonationChoice) -> str | None:
+    """The Stripe customer this browser started with, if it is for the same address again."""
+    previous = session.get(PENDING_KEY)
+    if previous and previous.get("choice", {}).get("email") == choice.email:
+        customer_id: str | None = previous.get("customer_id")
+        return customer_id
+    return None
+
+
 @bp.post("/support/confirm")
 def confirm():  # type: ignore[no-untyped-def]
     data = session.get(PENDING_KEY)
@@ -262,14 +265,10 @@ def confirm():  # type: ignore[no-untyped-def]
         return json_error("no_pending_donation", 409, field=None)
     pending = donations.Pending.from_session(data)
     attempt_id = session.get(ATTEMPT_KEY)
-
-    def card_check(fingerprint: str | None) -> None:
-        attempts.check_card(attempt_id, fingerprint)
-
     try:
-        outcome = donations.confirm(pending, request.form.get("intent_id", ""), get_gateway(), card_check)
-        if outcome.payment is not None:
-            attempts.finish(attempt_id, AttemptOutcome.SUCCEEDED)
+        outcome = donations.confirm_attempt(
+            pending, request.form.get("intent_id", ""), attempt_id, get_gateway()
+        )
         db.session.commit()
     except attempts.TooManyAttempts as exc:
         db.session.commit()  # nothing else was written; keep the refusal
@@ -288,6 +287,11 @@ def confirm():  # type: ignore[no-untyped-def]
     except DomainError as exc:
         db.session.rollback()
         return json_error(exc.code, 409, field=None)
+    return _confirmed(outcome, pending)
+
+
+def _confirmed(outcome: donations.Outcome, pending: donations.Pending) -> Response:
+    """The bank's challenge for the browser to show, or the way to the thank-you page."""
     if outcome.action_client_secret:
         session[PENDING_KEY] = pending.to_session()
         return jsonify(requires_action=True, client_secret=outcome.action_client_secret)
