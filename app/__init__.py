@@ -58,7 +58,7 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(root_bp)
     app.register_blueprint(donate_bp)
-    from app.account.views import bp as account_bp
+    from app.account.views.blueprint import bp as account_bp
 
     app.register_blueprint(account_bp)
     if app.config.get("DEMO_MAIL_DIR"):

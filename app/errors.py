@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, Response, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -16,10 +16,22 @@ def wants_json() -> bool:
     return best == "application/json" or request.is_json
 
 
+def json_error(
+    code: str, status: int, message: str | None = None, **extra: str | None
+) -> tuple[Response, int]:
+    """The JSON answer to a request that failed: ``{"error": {"code": ..., "message": ...}}``.
+
+    ``message`` is what ``code`` says to the reader (``message_for``'s words unless the
+    blueprint has its own); ``extra`` adds keys, such as the support page's ``field``.
+    """
+    text = message_for(code) if message is None else message
+    return jsonify(error={"code": code, "message": text, **extra}), status
+
+
 def error_response(code: str, status: int):  # type: ignore[no-untyped-def]
     message = message_for(code)
     if wants_json():
-        return jsonify(error={"code": code, "message": message}), status
+        return json_error(code, status, message)
     return render_template("errors/error.html", message=message, status=status), status
 
 

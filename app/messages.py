@@ -60,6 +60,27 @@ MESSAGES = {
     "bad_request": _l("This request could not be understood. Please reload the page and try again."),
 }
 
+#: Stripe's codes for a refused card that the card forms put in words (their scripts show
+#: the "payment_error" text for any other code).  Each form adds the code its own kind of
+#: intent gives when the bank did not confirm the card.
+DECLINE_CODES = (
+    "card_declined",
+    "generic_decline",
+    "insufficient_funds",
+    "expired_card",
+    "incorrect_cvc",
+    "incorrect_number",
+    "invalid_expiry_year",
+    "invalid_expiry_month",
+    "processing_error",
+    "authentication_failed",
+    "payment_error",
+)
+#: The support page's (``support.js``).
+SUPPORT_DECLINE_CODES = (*DECLINE_CODES, "payment_intent_authentication_failure")
+#: The account's card form's (``account.js``).
+CARD_UPDATE_DECLINE_CODES = (*DECLINE_CODES, "setup_intent_authentication_failure")
+
 
 def message_for(code: str, **values: str) -> str:
     message = MESSAGES.get(code) or MESSAGES["payment_error"]

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 
 from app.extensions import db
 from app.models import EmailKind, EmailLog, Membership, SignInToken, Supporter
-from app.services import account
+from app.services.account import links
 from tests.conftest import CSRF, csrf_token
 from tests.harness import CARDS, StripeJs
 
@@ -66,7 +66,7 @@ def latest_link(app: Flask, email: str = EMAIL, lang: str = "ar") -> str:
             .order_by(SignInToken.id.desc())
         ).first()
         assert token is not None, f"no sign-in link for {email}"
-        return f"/{lang}/account/sign-in/{account.link_secret(token)}"
+        return f"/{lang}/account/sign-in/{links.link_secret(token)}"
 
 
 def ask_for_link(client: FlaskClient, email: str = EMAIL, lang: str = "ar", **environ: Any) -> Any:

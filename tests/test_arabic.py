@@ -19,7 +19,8 @@ from app import config
 from app.extensions import db
 from app.i18n import format_day, format_money, format_month, format_number, localize_digits, months_since
 from app.models import EmailKind, EmailLog, Reminder
-from app.services import account, emails, outbox, reconciliation
+from app.services import emails, outbox, reconciliation
+from app.services.account import links
 from tests.account_helpers import give
 from tests.conftest import empty_tables, make_app
 from tests.e2e.reach import latin_words
@@ -191,7 +192,7 @@ def one_email_of_each_kind(app: Flask, locale: str) -> list[int]:
         reminder = Reminder(email=supporter.email, locale=locale, choices={"amount": "5"}, token="tok-ar",
                             remind_at=datetime(2026, 12, 1, tzinfo=UTC))  # fmt: skip
         db.session.add(reminder)
-        token = account.issue_link(supporter, locale)
+        token = links.issue_link(supporter, locale)
         payout = reconciliation.record_payout(
             {"id": "po_failed", "amount": 540, "currency": "usd", "status": "failed", "automatic": False,
              "arrival_date": 1_790_000_000, "created": 1_789_900_000, "failure_code": "account_closed"},

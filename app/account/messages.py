@@ -20,7 +20,6 @@ MESSAGES = {
     "nothing_to_change": _l("This is what you give already. Choose another amount or frequency."),
     "no_customer": _l("We have no card on file for you yet. Please give once from the support page."),
     "customer_mismatch": _l("This card form has expired. Please reload the page and try again."),
-    "card_not_confirmed": _l("Your card has not been confirmed yet. Please enter it again."),
     "confirm_erase": _l("Please tick the box to confirm that you want your data erased."),
     "update_card_first": _l(
         "A payment failed. Please update your card first; then you can change how often you give."

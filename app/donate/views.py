@@ -1,6 +1,8 @@
 """The support page: choose, pay with Stripe Elements, thank you.
 
 Views parse input, call one service function and render; the commit is here.
+The payment steps' JSON errors name no form field (``field=None``): the form's
+own errors come as ``errors``, one per field.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from app.donate import page_cache
+from app.errors import json_error
 from app.extensions import csrf, db
 from app.i18n import arabic_digits, bdi, best_locale, format_day, format_money, language_prefix
-from app.messages import message_for
+from app.messages import SUPPORT_DECLINE_CODES, message_for
 from app.models import AttemptOutcome, Payment
 from app.services import amounts, attempts, donations, reminders
 from app.services.errors import DomainError, PaymentDeclined, PaymentServiceUnavailable
@@ -186,25 +189,9 @@ def _page_context(values: dict[str, str], currency: str, frequency: str) -> dict
             "totals": {k: str(v % {"amount": "{amount}"}) for k, v in TOTAL_LINES.items()},
             "buttons": {k: str(v % {"amount": "{amount}"}) for k, v in BUTTON_LABELS.items()},
             "texts": {k: str(v) for k, v in JS_TEXTS.items()},
-            "declines": {code: message_for(code) for code in DECLINE_CODES},
+            "declines": {code: message_for(code) for code in SUPPORT_DECLINE_CODES},
         },
     }
-
-
-DECLINE_CODES = (
-    "card_declined",
-    "generic_decline",
-    "insufficient_funds",
-    "expired_card",
-    "incorrect_cvc",
-    "incorrect_number",
-    "invalid_expiry_year",
-    "invalid_expiry_month",
-    "processing_error",
-    "payment_intent_authentication_failure",
-    "authentication_failed",
-    "payment_error",
-)
 
 
 @bp.get("/support")
@@ -232,10 +219,6 @@ def support_without_js():  # type: ignore[no-untyped-def]
     return _render_support(values)
 
 
-def _json_error(code: str, status: int, field: str | None = None):  # type: ignore[no-untyped-def]
-    return jsonify(error={"code": code, "message": message_for(code), "field": field}), status
-
-
 @bp.post("/support/start")
 def start():  # type: ignore[no-untyped-def]
     try:
@@ -247,22 +230,16 @@ def start():  # type: ignore[no-untyped-def]
         attempt = attempts.admit(_visitor(), choice.email, trapped=bool(request.form.get(HONEYPOT)))
     except attempts.TooManyAttempts as exc:
         db.session.commit()  # the refusal counts towards the next judgement and the alert
-        return _json_error(exc.code, 429)
+        return json_error(exc.code, 429, field=None)
     db.session.commit()
     session[ATTEMPT_KEY] = attempt.id
-    previous = session.get(PENDING_KEY)
-    reuse = None
-    if previous and previous.get("choice", {}).get("email") == choice.email:
-        reuse = previous.get("customer_id")
     try:
-        started = donations.start(choice, get_gateway(), reuse_customer=reuse)
+        started = donations.start_attempt(choice, attempt.id, get_gateway(), _customer_to_reuse(choice))
     except PaymentServiceUnavailable as exc:
-        return _json_error(exc.code, 503)
+        return json_error(exc.code, 503, field=None)
     except PaymentDeclined as exc:
-        attempts.finish(attempt.id, AttemptOutcome.DECLINED, exc.code, exc.card_fingerprint)
-        db.session.commit()
-        return _json_error(exc.code, 402)
-    attempts.started(attempt.id, started.pending.intent_id)
+        db.session.commit()  # the declined attempt counts
+        return json_error(exc.code, 402, field=None)
     db.session.commit()
     session[PENDING_KEY] = started.pending.to_session()
     return jsonify(
@@ -272,39 +249,49 @@ def start():  # type: ignore[no-untyped-def]
     )
 
 
+def _customer_to_reuse(choice: donations.DonationChoice) -> str | None:
+    """The Stripe customer this browser started with, if it is for the same address again."""
+    previous = session.get(PENDING_KEY)
+    if previous and previous.get("choice", {}).get("email") == choice.email:
+        customer_id: str | None = previous.get("customer_id")
+        return customer_id
+    return None
+
+
 @bp.post("/support/confirm")
 def confirm():  # type: ignore[no-untyped-def]
     data = session.get(PENDING_KEY)
     if not data:
-        return _json_error("no_pending_donation", 409)
+        return json_error("no_pending_donation", 409, field=None)
     pending = donations.Pending.from_session(data)
     attempt_id = session.get(ATTEMPT_KEY)
-
-    def card_check(fingerprint: str | None) -> None:
-        attempts.check_card(attempt_id, fingerprint)
-
     try:
-        outcome = donations.confirm(pending, request.form.get("intent_id", ""), get_gateway(), card_check)
-        if outcome.payment is not None:
-            attempts.finish(attempt_id, AttemptOutcome.SUCCEEDED)
+        outcome = donations.confirm_attempt(
+            pending, request.form.get("intent_id", ""), attempt_id, get_gateway()
+        )
         db.session.commit()
     except attempts.TooManyAttempts as exc:
         db.session.commit()  # nothing else was written; keep the refusal
         session.pop(PENDING_KEY, None)
-        return _json_error(exc.code, 429)
+        return json_error(exc.code, 429, field=None)
     except PaymentDeclined as exc:
         db.session.rollback()
         attempts.finish(attempt_id, AttemptOutcome.DECLINED, exc.code, exc.card_fingerprint)
         db.session.commit()
         session[PENDING_KEY] = pending.to_session()
-        return _json_error(exc.code, 402)
+        return json_error(exc.code, 402, field=None)
     except PaymentServiceUnavailable as exc:
         db.session.rollback()
         session[PENDING_KEY] = pending.to_session()
-        return _json_error(exc.code, 503)
+        return json_error(exc.code, 503, field=None)
     except DomainError as exc:
         db.session.rollback()
-        return _json_error(exc.code, 409)
+        return json_error(exc.code, 409, field=None)
+    return _confirmed(outcome, pending)
+
+
+def _confirmed(outcome: donations.Outcome, pending: donations.Pending) -> Response:
+    """The bank's challenge for the browser to show, or the way to the thank-you page."""
     if outcome.action_client_secret:
         session[PENDING_KEY] = pending.to_session()
         return jsonify(requires_action=True, client_secret=outcome.action_client_secret)

@@ -17,9 +17,17 @@ import email_validator
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Interval, Membership, MembershipStatus, Payment, PaymentStatus, Supporter
+from app.models import (
+    AttemptOutcome,
+    Interval,
+    Membership,
+    MembershipStatus,
+    Payment,
+    PaymentStatus,
+    Supporter,
+)
 from app.models.types import from_timestamp, utcnow
-from app.services import amounts, notices
+from app.services import amounts, attempts, notices
 from app.services.errors import (
     DomainError,
     DonationStateError,
@@ -194,6 +202,19 @@ def start(choice: DonationChoice, gateway: StripeGateway, reuse_customer: str | 
     return Started(kind=kind, client_secret=intent.client_secret, pending=pending)
 
 
+def start_attempt(
+    choice: DonationChoice, attempt_id: int, gateway: StripeGateway, reuse_customer: str | None = None
+) -> Started:
+    """``start`` for the reader's payment attempt, which learns its intent (or its decline)."""
+    try:
+        started = start(choice, gateway, reuse_customer=reuse_customer)
+    except PaymentDeclined as exc:
+        attempts.finish(attempt_id, AttemptOutcome.DECLINED, exc.code, exc.card_fingerprint)
+        raise
+    attempts.started(attempt_id, started.pending.intent_id)
+    return started
+
+
 #: Called with the card's fingerprint before a saved card is first charged (may refuse).
 CardCheck = Callable[[str | None], None]
 
@@ -207,6 +228,23 @@ def confirm(
     if pending.choice.recurring:
         return _confirm_recurring(pending, gateway, card_check)
     return _confirm_once(pending, gateway)
+
+
+def confirm_attempt(
+    pending: Pending, intent_id: str, attempt_id: int | None, gateway: StripeGateway
+) -> Outcome:
+    """``confirm`` for the reader's payment attempt: its limits judge the card, and it learns the outcome.
+
+    A decline is the caller's to record (``attempts.finish``), after it rolled back.
+    """
+
+    def card_check(fingerprint: str | None) -> None:
+        attempts.check_card(attempt_id, fingerprint)
+
+    outcome = confirm(pending, intent_id, gateway, card_check)
+    if outcome.payment is not None:
+        attempts.finish(attempt_id, AttemptOutcome.SUCCEEDED)
+    return outcome
 
 
 def card_fingerprint(method: Any) -> str | None:

@@ -25,7 +25,8 @@ from app.models import (
     SignInToken,
     Supporter,
 )
-from app.services import account, attempts, receipts_pdf
+from app.services import attempts, receipts_pdf
+from app.services.account import links
 
 #: Kinds a reader can opt out of; receipts and account notices are not marketing.
 UNSUBSCRIBABLE = frozenset({EmailKind.REMINDER})
@@ -81,7 +82,7 @@ def _context(row: EmailLog) -> dict[str, Any]:
         context["membership"] = _current_membership(supporter)
     elif kind == "sign_in":
         token = db.session.get(SignInToken, object_id)
-        context["sign_in_url"] = account.link_url(token, row.locale) if token else context["manage_url"]
+        context["sign_in_url"] = links.link_url(token, row.locale) if token else context["manage_url"]
         context["valid_minutes"] = config["ACCOUNT_LINK_MINUTES"]
     elif kind == "attempts":
         start, end = attempts.hour_window(object_id)

@@ -34,3 +34,7 @@ class DonationStateError(DomainError):
 
 class NotFound(DomainError):
     """Stripe has no such object."""
+
+
+class AccountError(DomainError):
+    """Something the supporter asked for on their account cannot be done; ``code`` says why."""

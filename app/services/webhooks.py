@@ -29,7 +29,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from app.extensions import db
 from app.models import WebhookEvent
 from app.models.types import from_timestamp, utcnow
-from app.services import erasure, memberships
+from app.services import memberships
+from app.services.account import privacy
 from app.services.errors import DomainError
 from app.services.stripe_gateway import StripeGateway, get_gateway
 
@@ -170,7 +171,7 @@ def apply_event(stripe_event_id: str, gateway: StripeGateway | None = None) -> A
         try:
             acted = memberships.apply(event, gateway)
             event.supporter_id = memberships.supporter_of(event)
-            erasure.forget_if_erased(event, event.supporter_id)
+            privacy.forget_if_erased(event, event.supporter_id)
             event.processed_at = utcnow()
             event.attempts += 1
             event.last_error = None

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from app.extensions import db
 from app.models import Interval, Membership
-from app.services import account, amounts
+from app.services import amounts
+from app.services.account import changes, links, records
 from app.services.donations import InvalidChoice
 from tests.factories import MembershipFactory, PaymentFactory
 
@@ -20,14 +21,14 @@ BPS, FIXED = 290, {"usd": 30, "eur": 25, "try": 300}
 def test_the_gift_inside_a_fee_covering_amount_is_found_again(gift: int, currency: str) -> None:
     total = gift + amounts.fee_cover(gift, currency, BPS, FIXED)
     membership = Membership(amount=total, currency=currency, covers_fees=True)
-    found = account.gift_of(membership, BPS, FIXED)
+    found = changes.gift_of(membership, BPS, FIXED)
     assert found + amounts.fee_cover(found, currency, BPS, FIXED) == total
 
 
 def test_a_change_is_read_like_the_support_page(app: Flask) -> None:
     with app.app_context():
         membership = MembershipFactory(amount=100, interval=Interval.MONTH)
-        terms = account.terms_from_form(
+        terms = changes.terms_from_form(
             {"frequency": "year", "amount": "other", "custom_amount": "٢٥٫٥", "cover_fees": "1"},
             membership,
             BPS,
@@ -36,10 +37,10 @@ def test_a_change_is_read_like_the_support_page(app: Flask) -> None:
         assert (terms.gift, terms.interval, terms.currency) == (2550, Interval.YEAR, "usd")
         assert terms.total == 2550 + amounts.fee_cover(2550, "usd", BPS, FIXED)
         with pytest.raises(InvalidChoice) as refused:
-            account.terms_from_form({"frequency": "once", "amount": "abc"}, membership, BPS, FIXED)
+            changes.terms_from_form({"frequency": "once", "amount": "abc"}, membership, BPS, FIXED)
         assert refused.value.errors == {"frequency": "unknown_frequency", "amount": "amount_not_a_number"}
         with pytest.raises(InvalidChoice) as same:
-            account.terms_from_form({"frequency": "month", "amount": "1"}, membership, BPS, FIXED)
+            changes.terms_from_form({"frequency": "month", "amount": "1"}, membership, BPS, FIXED)
         assert same.value.errors == {"amount": "nothing_to_change"}
         db.session.rollback()
 
@@ -48,10 +49,10 @@ def test_give_again_only_for_one_time_donors_with_their_last_gift(app: Flask) ->
     with app.app_context():
         member = MembershipFactory()
         PaymentFactory(membership=member)
-        assert account.give_again_args(member.supporter) is None
+        assert records.give_again_args(member.supporter) is None
         donor = MembershipFactory(status="canceled").supporter
         PaymentFactory(membership=None, supporter=donor, amount=1061, fee_cover=61, currency="usd")
-        assert account.give_again_args(donor) == {
+        assert records.give_again_args(donor) == {
             "currency": "usd",
             "frequency": "once",
             "amount": "10",
@@ -62,8 +63,8 @@ def test_give_again_only_for_one_time_donors_with_their_last_gift(app: Flask) ->
 
 def test_addresses_are_read_as_the_support_page_reads_them(app: Flask) -> None:
     with app.app_context():
-        assert account.normalize_email("  Reader@Example.ORG ") == "reader@example.org"
+        assert links.normalize_email("  Reader@Example.ORG ") == "reader@example.org"
         for bad, code in (("", "email_missing"), ("nobody", "email_invalid")):
             with pytest.raises(InvalidChoice) as refused:
-                account.normalize_email(bad)
+                links.normalize_email(bad)
             assert refused.value.errors == {"email": code}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.services import erasure
+from app.services.account import privacy
 
 
 def test_personal_fields_go_ids_and_money_stay() -> None:
@@ -22,7 +22,7 @@ def test_personal_fields_go_ids_and_money_stay() -> None:
         "refunds": {"data": [{"id": "re_1", "reason": None}]},
         "status": "succeeded",
     }
-    scrubbed = erasure.scrub(charge, erasure.needles("layla@example.org", "Layla Haddad"))
+    scrubbed = privacy.scrub(charge, privacy.needles("layla@example.org", "Layla Haddad"))
     assert scrubbed["billing_details"] is None and scrubbed["receipt_email"] is None
     assert scrubbed["description"] == "Gift from [erased] ([erased])"
     assert scrubbed["metadata"] == {"campaign": "spring", "note": "ask [erased]"}
@@ -32,9 +32,9 @@ def test_personal_fields_go_ids_and_money_stay() -> None:
 
 
 def test_a_short_name_is_not_searched_inside_other_words() -> None:
-    found = erasure.needles("al@example.org", "Al")
+    found = privacy.needles("al@example.org", "Al")
     assert found == ["al@example.org"]
-    assert erasure.scrub({"description": "Annual gift", "name": "Al"}, found) == {
+    assert privacy.scrub({"description": "Annual gift", "name": "Al"}, found) == {
         "description": "Annual gift",
         "name": None,
     }

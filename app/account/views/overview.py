@@ -1,0 +1,33 @@
+"""The account page: running memberships, payments, statements, and a way to give again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import render_template, url_for
+
+from app.account.views.access import current_supporter, signed_in
+from app.account.views.blueprint import bp
+from app.services.account import records
+
+
+@bp.get("")
+@signed_in
+def home():  # type: ignore[no-untyped-def]
+    supporter = current_supporter()
+    current = records.current_memberships(supporter)
+    ended = sorted((m for m in supporter.memberships if not m.is_member), key=lambda m: m.id, reverse=True)
+    give_again = records.give_again_args(supporter)
+    return render_template(
+        "account/home.html",
+        supporter=supporter,
+        memberships=current,
+        ended=ended[:1] if not current else [],
+        payments=records.payments_of(supporter),
+        years=records.statement_years(supporter),
+        give_again_url=url_for("donate.support", **again) if (again := _query(give_again)) else None,
+    )
+
+
+def _query(args: dict[str, str] | None) -> dict[str, Any]:
+    return dict(args or {})
