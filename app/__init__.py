@@ -22,6 +22,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config["SESSION_COOKIE_SECURE"] = True
     app.session_interface = CookieSessions()
     register_extensions(app)
+    register_listeners(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_security_headers(app)
@@ -47,6 +48,14 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     register_template_helpers(app)
     celery_init_app(app)
+
+
+def register_listeners(app: Flask) -> None:
+    from app.services import outbox
+    from app.services.reports import summaries
+
+    summaries.init_app(app)  # marks the days each flush changes
+    outbox.init_app(app)  # publishes queued emails after commit
 
 
 def register_blueprints(app: Flask) -> None:

@@ -48,9 +48,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import StaffRole  # noqa: E402
-from app.models.report_summary import mark_days  # noqa: E402
-from app.services import reports, staff_auth  # noqa: E402
-from app.services.reports import Period  # noqa: E402
+from app.services import staff_auth  # noqa: E402
+from app.services.reports import summaries  # noqa: E402
+from app.services.reports.dashboard import Dashboard, dashboard, mrr  # noqa: E402
+from app.services.reports.dirty_days import mark_days  # noqa: E402
+from app.services.reports.periods import Period, coverage, table_days  # noqa: E402
 
 PASSWORD = "bench password, not a secret"  # noqa: S105
 TABLES = ("supporter", "membership", "payment")
@@ -199,7 +201,7 @@ def hand_figures(rows: tuple[Any, ...]) -> dict[str, Any]:
         "reactivated": sum(r["reactivated"] for r in starts),
         "churned": sum(r["churned"] for r in ends),
         "mrr": {
-            c: reports.mrr(monthly.get(c, 0), yearly.get(c, 0))
+            c: mrr(monthly.get(c, 0), yearly.get(c, 0))
             for c in sorted(set(monthly) | set(yearly))
             if monthly.get(c, 0) or yearly.get(c, 0)
         },
@@ -212,7 +214,7 @@ def hand_figures(rows: tuple[Any, ...]) -> dict[str, Any]:
     }
 
 
-def app_figures(report: reports.Dashboard) -> dict[str, Any]:
+def app_figures(report: Dashboard) -> dict[str, Any]:
     return {
         "members_at_start": report.members_at_start,
         "members_at_end": report.members_at_end,
@@ -309,7 +311,7 @@ def seed(server: str, name: str, supporters: int) -> str:
             flush=True,
         )
         started = time.perf_counter()
-        built = reports.rebuild()
+        built = summaries.rebuild()
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(sa.text("VACUUM ANALYZE"))
         print(
@@ -345,7 +347,7 @@ def main() -> None:
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "APP_ENV": "test", "WTF_CSRF_ENABLED": False})
     with app.app_context():
         # Bring the summaries up to yesterday (a --reuse run on a later day), as the beat task does.
-        reports.refresh(wait=True)
+        summaries.refresh(wait=True)
         payments = db.session.scalar(
             sa.text("SELECT reltuples::bigint FROM pg_class WHERE relname = 'payment'")
         )
@@ -371,7 +373,7 @@ def main() -> None:
     )
     rng = random.Random(42)
     for label, period in periods.items():
-        past = reports.table_days(period.first, min(period.last + timedelta(days=1), today))
+        past = table_days(period.first, min(period.last + timedelta(days=1), today))
         for dirty in (0, args.dirty):
             if dirty:
                 if not past:
@@ -388,8 +390,8 @@ def main() -> None:
 
             request_ms, _ = timed(page, args.runs)
             with app.app_context():
-                service_ms, report = timed(lambda period=period: reports.dashboard(period), args.runs)  # type: ignore[misc]
-                cover = reports.coverage(period.last + timedelta(days=1))
+                service_ms, report = timed(lambda period=period: dashboard(period), args.runs)  # type: ignore[misc]
+                cover = coverage(period.last + timedelta(days=1))
                 live_days = sum(
                     (b - max(a or period.first, period.first)).days for a, b in cover.live if b > period.first
                 )
@@ -404,7 +406,7 @@ def main() -> None:
                         )
                     theirs = hand_figures(tuple(rows))
                 if dirty:  # the beat task's work: rebuild them
-                    reports.refresh(wait=True)
+                    summaries.refresh(wait=True)
             ours = app_figures(report)
             same = ours == theirs
             name = label if not dirty else f"  with {dirty} dirty days"

@@ -14,7 +14,8 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import EmailStatus, WebhookEvent
 from app.models.types import utcnow
-from app.services import attempts, emails, outbox, reminders, reports, webhooks
+from app.services import attempts, emails, outbox, reminders, webhooks
+from app.services.reports import summaries
 
 logger = get_task_logger(__name__)
 
@@ -143,5 +144,5 @@ def refresh_report_summaries() -> dict[str, int]:
 
     Skips (``busy``) while another build holds the lock; the next run catches up.
     """
-    done = reports.refresh(wait=False)
+    done = summaries.refresh(wait=False)
     return {"dirty": done.dirty, "missing": done.missing, "built": done.built, "busy": int(done.busy)}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import Flask, current_app
 from flask_sqlalchemy.session import Session
 from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
@@ -56,16 +56,28 @@ def queue_to(
     return row
 
 
-@event.listens_for(Session, "after_commit")
 def _publish_after_commit(session: Session) -> None:
     ids = session.info.pop(_PENDING_KEY, None)
     if ids:
         publish(ids)
 
 
-@event.listens_for(Session, "after_rollback")
 def _forget_after_rollback(session: Session) -> None:
     session.info.pop(_PENDING_KEY, None)
+
+
+_LISTENERS = (("after_commit", _publish_after_commit), ("after_rollback", _forget_after_rollback))
+
+
+def init_app(app: Flask) -> None:
+    """Publish the emails a transaction queued once it commits, in every session.
+
+    The listeners are on the ``Session`` class, for the whole process: a
+    second app (tests build many) finds them attached and adds none.
+    """
+    for name, listener in _LISTENERS:
+        if not event.contains(Session, name, listener):
+            event.listen(Session, name, listener)
 
 
 def publish(ids: list[int]) -> int:

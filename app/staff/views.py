@@ -46,9 +46,11 @@ from app.models import (
     Supporter,
     WebhookEvent,
 )
-from app.services import audit, reconciliation, reports, staff_actions, staff_auth
+from app.services import audit, reconciliation, staff_actions, staff_auth
 from app.services.errors import DomainError
-from app.services.reports import Period
+from app.services.reports import dashboard as figures
+from app.services.reports import exports, search
+from app.services.reports.periods import Period
 from app.services.stripe_gateway import get_gateway
 from app.staff import auth, charts, csv_export, text
 from app.staff.auth import PENDING, PUBLIC, allow, current_staff
@@ -360,7 +362,7 @@ def _period(default: str = "this_month") -> Period:
     return period
 
 
-def _dashboard_charts(report: reports.Dashboard) -> dict[str, Any]:
+def _dashboard_charts(report: figures.Dashboard) -> dict[str, Any]:
     rtl = best_locale() == "ar"
     labels = [month_name(m.month) for m in report.months]
     flow = charts.bar_chart(
@@ -391,14 +393,14 @@ def _dashboard_charts(report: reports.Dashboard) -> dict[str, Any]:
 @allow(FINANCE)
 def dashboard() -> Any:
     period = _period()
-    report = reports.dashboard(period)
+    report = figures.dashboard(period)
     return render_template(
         "staff/dashboard.html",
         report=report,
         period=period,
         charts=_dashboard_charts(report),
         presets=_preset_labels(),
-        no_campaign=reports.NO_CAMPAIGN,
+        no_campaign=figures.NO_CAMPAIGN,
     )
 
 
@@ -409,7 +411,7 @@ def dashboard() -> Any:
 @allow(FINANCE)
 def supporters() -> Any:
     query = request.args.get("q", "").strip()[:200]
-    found = reports.search_supporters(query) if query else []
+    found = search.search_supporters(query) if query else []
     return render_template("staff/supporters.html", query=query, found=found)
 
 
@@ -614,11 +616,11 @@ def export_payments() -> Response:
         (_("Stripe payment intent"), lambda r: r.stripe_payment_intent_id),
         (_("Stripe charge"), lambda r: r.stripe_charge_id),
     ]
-    return _export("payments", lambda period, batch: reports.payment_rows(period, batch=batch), columns)
+    return _export("payments", lambda period, batch: exports.payment_rows(period, batch=batch), columns)
 
 
 def _monthly(row: Any) -> int:
-    return int(row.amount if _value(row.interval) == "month" else reports.mrr(0, row.amount))
+    return int(row.amount if _value(row.interval) == "month" else figures.mrr(0, row.amount))
 
 
 @bp.get("/export/members.csv")
@@ -643,7 +645,7 @@ def export_members() -> Response:
         (_("Stripe subscription"), lambda r: r.stripe_subscription_id),
         (_("Stripe customer"), lambda r: r.stripe_customer_id),
     ]
-    return _export("members", lambda period, batch: reports.member_rows(period, batch=batch), columns)
+    return _export("members", lambda period, batch: exports.member_rows(period, batch=batch), columns)
 
 
 # -- reconciliation ------------------------------------------------------------------------

@@ -29,8 +29,9 @@ from app.models import (
     Supporter,
     WebhookEvent,
 )
-from app.services import reports, sync
-from app.services.reports import Period
+from app.services import sync
+from app.services.reports import dashboard, periods, summaries
+from app.services.reports.periods import Period
 from tests import stripe_events as se
 from tests.services.conftest import World
 
@@ -43,9 +44,9 @@ def day_of(timestamp: int) -> date:
     return datetime.fromtimestamp(timestamp, UTC).date()
 
 
-def figures(app: Flask, period: Period) -> reports.Dashboard:
+def figures(app: Flask, period: Period) -> dashboard.Dashboard:
     with app.app_context():
-        report = reports.dashboard(period)
+        report = dashboard.dashboard(period)
         db.session.rollback()
         return report
 
@@ -57,19 +58,19 @@ def dirty_days(app: Flask) -> set[date]:
 
 def summarised(app: Flask, day: date) -> bool:
     with app.app_context():
-        cover = reports.coverage(day + timedelta(days=1))
+        cover = periods.coverage(day + timedelta(days=1))
         return any(a <= day < b for a, b in cover.summarised)
 
 
 def rebuild_all(app: Flask) -> None:
     with app.app_context():
-        reports.rebuild()
+        summaries.rebuild()
         assert not dirty_days(app)
 
 
-def refresh(app: Flask) -> reports.Refresh:
+def refresh(app: Flask) -> summaries.Refresh:
     with app.app_context():
-        return reports.refresh(wait=True)
+        return summaries.refresh(wait=True)
 
 
 def subscribe(world: World, started: int, paid: int, *, amount: int = 1000, invoice: str = "in_1") -> None:
@@ -96,7 +97,7 @@ def test_a_membership_starts_on_stripes_start_date_not_when_we_heard_of_it(app: 
     report = figures(app, Period(day_of(started) - timedelta(days=3), TODAY))
     assert report.new == 1
     assert {m.month: m.new for m in report.months}[(day_of(started).year, day_of(started).month)] == 1
-    assert figures(app, reports.this_month(TODAY)).new == 0  # not on the day we heard of it
+    assert figures(app, periods.this_month(TODAY)).new == 0  # not on the day we heard of it
 
 
 def test_a_late_refund_counts_on_the_day_of_the_charge_before_and_after_the_rebuild(
@@ -315,7 +316,7 @@ def test_a_change_committed_while_a_day_is_rebuilt_keeps_it_live(app: Flask, wor
                     se.charge("ch_in_1", None, amount=1000, amount_refunded=700),
                     created=NOW + 1,
                 )
-                reports._build_range(conn, charged, charged + timedelta(days=1))
+                summaries._build_range(conn, charged, charged + timedelta(days=1))
     assert charged in dirty_days(app)  # the first mark went with the build; the second stays
     report = figures(app, Period(charged, charged))
     assert dict(report.refunds.amounts) == {"usd": 700}  # live: right at once

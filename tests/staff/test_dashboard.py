@@ -18,8 +18,8 @@ from flask.testing import FlaskClient
 
 from app.extensions import db
 from app.models import Interval, MembershipStatus, PaymentStatus
-from app.services import reports
-from app.services.reports import Period
+from app.services.reports import dashboard, periods, summaries
+from app.services.reports.periods import Period
 from tests.factories import MembershipFactory, PaymentFactory, SupporterFactory
 
 PERIOD = Period(date(2026, 1, 1), date(2026, 3, 31))
@@ -85,14 +85,14 @@ def build_summaries(app: Flask, how: str) -> None:
     if how == "live":
         return
     with app.app_context():
-        days = reports.table_days(*DATA_DAYS)
-        assert reports.build_days(days) == len(days)
+        days = periods.table_days(*DATA_DAYS)
+        assert summaries.build_days(days) == len(days)
         if how == "mixed":
-            from app.models.report_summary import mark_days
+            from app.services.reports.dirty_days import mark_days
 
             mark_days(db.session(), days[::3])
             db.session.commit()
-            cover = reports.coverage(DATA_DAYS[1])
+            cover = periods.coverage(DATA_DAYS[1])
             assert cover.summarised and len(cover.live) > 10
 
 
@@ -143,7 +143,7 @@ def data(app: Flask, request: pytest.FixtureRequest) -> str:
 
 def test_member_figures(app: Flask, data: str) -> None:
     with app.app_context():
-        report = reports.dashboard(PERIOD)
+        report = dashboard.dashboard(PERIOD)
     # Read from the summaries where there are any (all 90 days of the period, or two in three).
     assert report.summarised_days >= {"live": 0, "summaries": 90, "mixed": 60}[data]
     # At 1 January: m1, m2, m3, m9 (m5 ended in December, the rest started later).
@@ -168,7 +168,7 @@ def test_member_figures(app: Flask, data: str) -> None:
 
 def test_payment_figures(app: Flask, data: str) -> None:
     with app.app_context():
-        report = reports.dashboard(PERIOD)
+        report = dashboard.dashboard(PERIOD)
     assert report.revenue_by_month == {
         (JAN, "eur"): 500,
         (JAN, "usd"): 400,
@@ -209,7 +209,7 @@ def test_payment_figures(app: Flask, data: str) -> None:
 def test_one_month_alone(app: Flask, data: str) -> None:
     """February on its own: the chain starts from February's own count."""
     with app.app_context():
-        report = reports.dashboard(Period(date(2026, 2, 1), date(2026, 2, 28)))
+        report = dashboard.dashboard(Period(date(2026, 2, 1), date(2026, 2, 28)))
     assert (report.members_at_start, report.members_at_end) == (5, 5)
     assert (report.new, report.reactivated, report.churned) == (0, 1, 1)
     assert report.churn_rate == pytest.approx(1 / 5)

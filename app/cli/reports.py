@@ -36,32 +36,28 @@ def rebuild(first: date | None, last: date | None) -> None:
     Safe while the service runs: a change made meanwhile marks its day, which
     stays live until the next build.
     """
-    from app.services import reports as service
+    from app.services.reports import summaries
 
     started = time.perf_counter()
-    built = service.rebuild(first, last)
+    built = summaries.rebuild(first, last)
     click.echo(f"built {built} days in {time.perf_counter() - started:.1f} s")
 
 
 @reports.command("refresh")
 def refresh() -> None:
     """What the beat task does: build the days marked dirty and the past days never built."""
-    from app.services import reports as service
+    from app.services.reports import summaries
 
-    done = service.refresh(wait=True)
+    done = summaries.refresh(wait=True)
     click.echo(f"dirty: {done.dirty}, never built: {done.missing}, built: {done.built}")
 
 
 @reports.command("status")
 def status() -> None:
     """Days built, days marked dirty, and the first and last day built."""
-    import sqlalchemy as sa
+    from app.services.reports import summaries
 
-    from app.extensions import db
-    from app.models import ReportDay, ReportDirtyDay
-
-    built, first, last = db.session.execute(
-        sa.select(sa.func.count(), sa.func.min(ReportDay.day), sa.func.max(ReportDay.day))
-    ).one()
-    dirty = db.session.scalar(sa.select(sa.func.count(sa.distinct(ReportDirtyDay.day))))
-    click.echo(f"built: {built} days ({first or '-'} to {last or '-'}), dirty: {dirty} days")
+    done = summaries.status()
+    click.echo(
+        f"built: {done.built} days ({done.first or '-'} to {done.last or '-'}), dirty: {done.dirty} days"
+    )

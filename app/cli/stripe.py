@@ -1,0 +1,162 @@
+"""``flask --app app stripe ...``: apply stored events, sync from Stripe's lists, replay missed events."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import click
+from flask.cli import AppGroup
+
+from app.cli.output import iso
+
+
+@click.group(cls=AppGroup)
+def stripe() -> None:
+    """Stripe webhooks and reconciliation."""
+
+
+@stripe.command("apply-pending")
+@click.option("--limit", default=500, show_default=True, help="events to try in this run")
+def apply_pending(limit: int) -> None:
+    """Apply stored Stripe events that are not applied yet (oldest first)."""
+    from app.services import webhooks
+
+    _echo_outcomes(webhooks.apply_pending(limit))
+    state = webhooks.event_counts()
+    click.echo(f"stored: {state['stored']}, waiting: {state['waiting']}, failing: {state['failing']}")
+    if state["failing"]:
+        raise SystemExit(1)
+
+
+@stripe.command("sync")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue an interrupted run after the last object it completed, skipping the "
+    "lists it finished. Without an unfinished run, start a new one.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Stop after this many objects; --resume goes on from there.",
+)
+@click.option(
+    "--page-size",
+    type=click.IntRange(1, 100),
+    default=100,
+    show_default=True,
+    help="Objects per Stripe call.",
+)
+def sync_command(resume: bool, limit: int | None, page_size: int) -> None:
+    """Reconcile supporters, memberships and payments from Stripe's lists.
+
+    Walks subscriptions (every status), invoices, charges and customers, page by
+    page (paced like every Stripe call), and applies each object as the webhooks
+    would: nothing is doubled, and running it again changes nothing but the time
+    Stripe last confirmed each membership (stripe_state_at).  Each object
+    and the list's cursor (table sync_cursor) commit together, so a run that
+    stops (Stripe or the database failing, or --limit) continues with --resume.
+    Prints what each list changed; objects that cannot be ours (no email, an
+    unsupported currency) are listed as skipped on stderr.
+    """
+    from app.services import sync
+
+    def on_skip(kind: str, object_id: str, why: str) -> None:
+        click.echo(f"skipped {kind.removesuffix('s')} {object_id}: {why}", err=True)
+
+    try:
+        report = sync.sync(resume=resume, limit=limit, page_size=page_size, on_skip=on_skip)
+    except sync.SyncInterrupted as exc:
+        raise click.ClickException(
+            f"sync stopped in {exc.kind} ({type(exc.cause).__name__}: {exc.cause}); "
+            "what was done is kept: run `flask --app app stripe sync --resume` to go on"
+        ) from exc
+    if report.resumed:
+        click.echo("resumed the unfinished run")
+    for kind, counts in report.kinds.items():
+        if counts.finished_before:
+            click.echo(f"{kind}: finished before the interruption")
+            continue
+        if not counts.reached:
+            click.echo(f"{kind}: not reached")
+            continue
+        after = f" (after {counts.resumed_after})" if counts.resumed_after else ""
+        stopped = "" if counts.done else ", stopped here"
+        click.echo(
+            f"{kind}: {counts.listed} listed{after}, {counts.changed} changed, "
+            f"{counts.unchanged} unchanged, {counts.skipped} skipped{stopped}"
+        )
+    for change, tally in (("created", report.created), ("updated", report.updated)):
+        click.echo(f"rows {change}: {_tally(tally)}")
+    if report.stopped:
+        click.echo(
+            f"stopped after {report.processed} objects (--limit); "
+            "run `flask --app app stripe sync --resume` to go on"
+        )
+
+
+@stripe.command("replay")
+@click.option(
+    "--days",
+    type=click.IntRange(1, 30),
+    default=30,
+    show_default=True,
+    help="How far back to look (Stripe keeps events for 30 days).",
+)
+@click.option(
+    "--page-size",
+    type=click.IntRange(1, 100),
+    default=100,
+    show_default=True,
+    help="Events per Stripe call.",
+)
+def replay_command(days: int, page_size: int) -> None:
+    """Fetch Stripe's events of the last DAYS and apply the ones we missed.
+
+    For events Stripe failed to deliver (the endpoint down or misconfigured,
+    a type not enabled).  Lists /v1/events with created[gte] (localstripe
+    honours it too; the date is also checked here), stores each event of a
+    type we act on as the webhook endpoint does (events already stored are
+    left alone; other types are counted, not stored), then applies every
+    listed event not applied yet, oldest first.  Safe to run any number of
+    times.  Exits 1 if an event failed (its error is kept on the stored
+    event; `stripe apply-pending` retries it).
+    """
+    from app.services import sync
+    from app.services.errors import PaymentServiceUnavailable
+
+    try:
+        report = sync.replay(days=days, page_size=page_size)
+    except PaymentServiceUnavailable as exc:
+        raise click.ClickException(
+            f"Stripe unavailable ({exc.detail or exc.code}); the events stored so far are kept "
+            "and applied by the next run or `stripe apply-pending`"
+        ) from exc
+    since = iso(report.since)
+    extra = f", {report.not_stored} not for this key or malformed" if report.not_stored else ""
+    click.echo(
+        f"events since {since}: {report.listed} listed, {report.other_types} of other types, "
+        f"{report.new} new, {report.known} already known{extra}"
+    )
+    if _echo_outcomes(report.outcomes):
+        raise SystemExit(1)
+
+
+#: How ``apply-pending`` and ``replay`` name what became of the events they applied.
+OUTCOMES = {"applied": "applied", "ignored": "ignored", "already": "applied meanwhile", "failed": "failed"}
+
+
+def _echo_outcomes(outcomes: Mapping[Any, int]) -> int:
+    """One line of what became of the events applied; returns how many failed."""
+    counts = {str(outcome): count for outcome, count in outcomes.items()}
+    line = [f"{word}: {counts.get(key, 0)}" for key, word in OUTCOMES.items()]
+    if counts.get("missing"):  # the stored event vanished between listing and applying
+        line.append(f"missing: {counts['missing']}")
+    click.echo(", ".join(line))
+    return counts.get("failed", 0)
+
+
+def _tally(counts: Any) -> str:
+    return ", ".join(f"{table} {n}" for table, n in sorted(counts.items()) if n) or "none"
