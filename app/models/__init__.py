@@ -2,8 +2,17 @@
 
 from app.models.audit import AuditEntry
 from app.models.email_log import EmailKind, EmailLog, EmailStatus
-from app.models.membership import MEMBER_STATUSES, Interval, Membership, MembershipStatus
-from app.models.payment import Payment, PaymentStatus
+from app.models.membership import (
+    ENDED_STATUSES,
+    FINAL_STATUSES,
+    LAPSED_STATUSES,
+    MEMBER_STATUSES,
+    NEVER_STARTED_STATUSES,
+    Interval,
+    Membership,
+    MembershipStatus,
+)
+from app.models.payment import CHARGED_STATUSES, Payment, PaymentStatus
 from app.models.payment_attempt import AttemptOutcome, PaymentAttempt
 from app.models.payout import Payout, PayoutTransaction
 from app.models.reminder import Reminder
@@ -38,7 +47,12 @@ __all__ = [
     "EmailKind",
     "EmailLog",
     "EmailStatus",
+    "CHARGED_STATUSES",
+    "ENDED_STATUSES",
+    "FINAL_STATUSES",
+    "LAPSED_STATUSES",
     "MEMBER_STATUSES",
+    "NEVER_STARTED_STATUSES",
     "Interval",
     "Membership",
     "MembershipStatus",

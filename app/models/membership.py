@@ -30,6 +30,15 @@ class MembershipStatus(enum.StrEnum):
 
 #: Still a member: ``past_due`` is the grace while Stripe retries the card.
 MEMBER_STATUSES = (MembershipStatus.ACTIVE, MembershipStatus.TRIALING, MembershipStatus.PAST_DUE)
+#: Statuses Stripe never leaves: nothing moves a membership out of them.
+FINAL_STATUSES = (MembershipStatus.CANCELED, MembershipStatus.INCOMPLETE_EXPIRED)
+#: A membership that ran and has ended, for the reports (churn; a later one is a reactivation).
+ENDED_STATUSES = (MembershipStatus.CANCELED, MembershipStatus.UNPAID, MembershipStatus.PAUSED)
+#: A subscription whose first payment never succeeded: it was never a membership.
+NEVER_STARTED_STATUSES = (MembershipStatus.INCOMPLETE, MembershipStatus.INCOMPLETE_EXPIRED)
+#: Nothing runs any more and no payment is coming, for the notices: a cancellation from one of
+#: these tells the member nothing new, and reaching one after a failed payment is a lapse.
+LAPSED_STATUSES = (MembershipStatus.CANCELED, MembershipStatus.UNPAID, MembershipStatus.INCOMPLETE_EXPIRED)
 
 
 class Interval(enum.StrEnum):

@@ -22,6 +22,10 @@ class PaymentStatus(enum.StrEnum):
     DISPUTED = "disputed"
 
 
+#: Money was taken (even if it went back later): receipted, listed in statements, counted as revenue.
+CHARGED_STATUSES = (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED, PaymentStatus.DISPUTED)
+
+
 class Payment(db.Model):  # type: ignore[name-defined,misc]
     """One charge attempt Stripe reported; a one-time gift has no membership."""
 

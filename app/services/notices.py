@@ -12,12 +12,20 @@ from datetime import datetime, timedelta
 from flask import current_app
 
 from app.extensions import db
-from app.models import EmailKind, Interval, Membership, MembershipStatus, Payment, PaymentStatus, Payout
+from app.models import (
+    LAPSED_STATUSES,
+    EmailKind,
+    Interval,
+    Membership,
+    MembershipStatus,
+    Payment,
+    PaymentStatus,
+    Payout,
+)
 from app.models.types import utcnow
 from app.services import outbox
 
 RECENT = timedelta(days=3)
-ENDED = (MembershipStatus.CANCELED, MembershipStatus.UNPAID, MembershipStatus.INCOMPLETE_EXPIRED)
 
 
 def _recent(when: datetime | None) -> bool:
@@ -34,7 +42,7 @@ def membership_changed(
     if membership.is_member and _recent(started_at):
         outbox.queue(EmailKind.WELCOME, f"membership:{membership.id}", supporter)
     scheduled = membership.cancel_at_period_end and not before_cancel_at_period_end
-    ended = membership.status == MembershipStatus.CANCELED and before_status not in (None, *ENDED)
+    ended = membership.status == MembershipStatus.CANCELED and before_status not in (None, *LAPSED_STATUSES)
     if (scheduled or ended) and (_recent(membership.canceled_at) or scheduled):
         # One notice per period: cancelling, resuming and cancelling again in
         # the same month does not mail twice; the end that follows a scheduled
@@ -42,7 +50,7 @@ def membership_changed(
         period = membership.current_period_end.date().isoformat() if membership.current_period_end else "end"
         outbox.queue(EmailKind.CANCELLATION, f"membership:{membership.id}:{period}", supporter)
     if (
-        membership.status in ENDED
+        membership.status in LAPSED_STATUSES
         and before_status in (MembershipStatus.PAST_DUE, MembershipStatus.UNPAID, MembershipStatus.ACTIVE)
         and _lapsed_for_payment(membership, before_status)
     ):

@@ -20,11 +20,10 @@ from flask import current_app, render_template
 from flask_babel import force_locale
 
 from app.i18n import format_day, format_money, text_direction
-from app.models import Payment, PaymentStatus, Supporter
+from app.models import CHARGED_STATUSES, Payment, PaymentStatus, Supporter
 from app.models.types import utcnow
 
 #: Payments a statement lists; a failed charge gave nothing.
-LISTED = (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED, PaymentStatus.DISPUTED)
 _MARKS = str.maketrans("", "", "\u200e\u200f")
 
 
@@ -122,7 +121,7 @@ def statement_payments(supporter: Supporter, year: int) -> list[Payment]:
         (
             p
             for p in supporter.payments
-            if p.paid_at and start <= p.paid_at.date() < end and p.status in LISTED
+            if p.paid_at and start <= p.paid_at.date() < end and p.status in CHARGED_STATUSES
         ),
         key=lambda p: (p.paid_at, p.id),
     )

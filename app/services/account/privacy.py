@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import (
+    FINAL_STATUSES,
     AuditEntry,
     EmailKind,
     EmailLog,
@@ -41,8 +42,6 @@ from app.services.account.links import actor, email_digest
 from app.services.account.records import payments_of
 from app.services.errors import NotFound
 from app.services.stripe_gateway import StripeGateway
-
-FINAL_STATUSES = (MembershipStatus.CANCELED, MembershipStatus.INCOMPLETE_EXPIRED)
 
 #: Keys whose value is about a person wherever they appear in a Stripe object:
 #: customers, invoices' copies of the customer, charges' and cards' billing

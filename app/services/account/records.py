@@ -11,11 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Membership, Payment, PaymentStatus, Supporter
+from app.models import CHARGED_STATUSES, Membership, Payment, Supporter
 from app.services import amounts
 from app.services.errors import AccountError
-
-RECEIPTED = (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED, PaymentStatus.DISPUTED)
 
 
 def current_memberships(supporter: Supporter) -> list[Membership]:
@@ -34,7 +32,7 @@ def payments_of(supporter: Supporter) -> list[Payment]:
 
 
 def statement_years(supporter: Supporter) -> list[int]:
-    years = {p.paid_at.year for p in payments_of(supporter) if p.paid_at and p.status in RECEIPTED}
+    years = {p.paid_at.year for p in payments_of(supporter) if p.paid_at and p.status in CHARGED_STATUSES}
     return sorted(years, reverse=True)
 
 
@@ -68,7 +66,7 @@ def give_again_args(supporter: Supporter) -> dict[str, str] | None:
     if current_memberships(supporter):
         return None
     last = next(
-        (p for p in payments_of(supporter) if p.is_one_time and p.status in RECEIPTED),
+        (p for p in payments_of(supporter) if p.is_one_time and p.status in CHARGED_STATUSES),
         None,
     )
     if last is None or last.currency not in amounts.CURRENCIES:

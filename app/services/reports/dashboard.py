@@ -16,6 +16,7 @@ from sqlalchemy import case, func, select
 
 from app.extensions import db
 from app.models import (
+    CHARGED_STATUSES,
     DailyCancellationReasons,
     DailyFailures,
     DailyMemberships,
@@ -28,7 +29,6 @@ from app.models import (
 )
 from app.services.reports.periods import Coverage, Month, Period, clip, coverage
 from app.services.reports.sql import (
-    CHARGED,
     ONCE,
     as_month,
     by_position,
@@ -313,7 +313,7 @@ def _payments(report: Dashboard, cover: Coverage) -> None:
                 func.count().filter(disputed),
                 func.coalesce(func.sum(Payment.amount).filter(disputed), 0),
             )
-            .where(in_ranges(Payment.paid_at, live), Payment.status.in_(CHARGED))
+            .where(in_ranges(Payment.paid_at, live), Payment.status.in_(CHARGED_STATUSES))
             .group_by(*by_position(1, 2, 3, 4))
         ).all()
     by_month: dict[tuple[Month, str], int] = defaultdict(int)

@@ -20,13 +20,18 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.models import Membership, MembershipStatus, Payment, PaymentStatus, ReportDirtyDay
+from app.models import (
+    CHARGED_STATUSES,
+    ENDED_STATUSES,
+    Membership,
+    Payment,
+    PaymentStatus,
+    ReportDirtyDay,
+)
 from app.models.types import utcnow
 
 # -- which days a row counts on ------------------------------------------------------------
 
-ENDED = (MembershipStatus.CANCELED, MembershipStatus.UNPAID, MembershipStatus.PAUSED)
-CHARGED = (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED, PaymentStatus.DISPUTED)
 
 #: Columns whose change can move a payment's figures (or the day they count on).
 PAYMENT_COLUMNS = (
@@ -60,7 +65,7 @@ def _day(value: datetime) -> date:
 
 def payment_days(status: Any, paid_at: datetime | None, created_at: datetime | None) -> set[date]:
     """The day a payment counts on: charged on ``paid_at``, failed on ``created_at``."""
-    if status in CHARGED and paid_at is not None:
+    if status in CHARGED_STATUSES and paid_at is not None:
         return {_day(paid_at)}
     if status == PaymentStatus.FAILED:
         return {_day(created_at or utcnow())}
@@ -75,7 +80,7 @@ def membership_days(
 ) -> set[date]:
     """The days a membership counts on: the day it started and, once ended, the day it ended."""
     days = {_day(started_at or utcnow())}
-    if status in ENDED:
+    if status in ENDED_STATUSES:
         days.add(_day(canceled_at or updated_at or utcnow()))
     return days
 
@@ -179,7 +184,7 @@ def days_touched(session: Session) -> set[date]:
             old_status, old_canceled = _old(obj, "status"), _old(obj, "canceled_at")
             # Any update moves updated_at: the end of an ended membership without canceled_at.
             moves_end = (
-                old_status in ENDED
+                old_status in ENDED_STATUSES
                 and old_canceled is None
                 and _day(_old(obj, "updated_at")) != utcnow().date()
             )
@@ -189,7 +194,7 @@ def days_touched(session: Session) -> set[date]:
                 old_status, _old(obj, "started_at"), old_canceled, _old(obj, "updated_at")
             )
             days |= membership_days(obj.status, obj.started_at, obj.canceled_at, obj.updated_at)
-            if obj.status in ENDED and obj.canceled_at is None:
+            if obj.status in ENDED_STATUSES and obj.canceled_at is None:
                 days.add(utcnow().date())  # updated_at becomes now
             supporters |= {s for s in (_old(obj, "supporter_id"), obj.supporter_id) if s}
             memberships.add(obj.id)

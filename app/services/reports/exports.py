@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import and_, case, func, not_, or_, select
 
 from app.extensions import db
-from app.models import Membership, Payment, PaymentStatus, Supporter
+from app.models import CHARGED_STATUSES, Membership, Payment, PaymentStatus, Supporter
 from app.services.reports.periods import Period
-from app.services.reports.sql import CHARGED, end_time, ever_member, frequency_of_membership, has_ended
+from app.services.reports.sql import end_time, ever_member, frequency_of_membership, has_ended
 
 M = Membership
 
@@ -48,7 +48,7 @@ def payment_rows(period: Period, batch: int = 1000) -> Iterator[Any]:
         .outerjoin(Membership, Membership.id == Payment.membership_id)
         .where(
             or_(
-                and_(Payment.paid_at >= start, Payment.paid_at < end, Payment.status.in_(CHARGED)),
+                and_(Payment.paid_at >= start, Payment.paid_at < end, Payment.status.in_(CHARGED_STATUSES)),
                 and_(
                     Payment.status == PaymentStatus.FAILED,
                     Payment.created_at >= start,

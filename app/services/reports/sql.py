@@ -16,12 +16,14 @@ from sqlalchemy import and_, case, func, literal_column, not_, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from app.models import Membership, MembershipStatus, Payment, PaymentStatus
+from app.models import (
+    ENDED_STATUSES,
+    NEVER_STARTED_STATUSES,
+    Membership,
+    Payment,
+)
 from app.services.reports.periods import DayRange, Month, midnight
 
-ENDED = (MembershipStatus.CANCELED, MembershipStatus.UNPAID, MembershipStatus.PAUSED)
-NEVER_STARTED = (MembershipStatus.INCOMPLETE, MembershipStatus.INCOMPLETE_EXPIRED)
-CHARGED = (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED, PaymentStatus.DISPUTED)
 ONCE = "once"
 #: Inlined, not a bound parameter: PostgreSQL must see GROUP BY and SELECT as one expression.
 ONCE_SQL = sa.literal_column("'once'", sa.String)
@@ -99,9 +101,9 @@ def by_position(*numbers: int) -> list[Any]:
 
 M = Membership
 end_time = func.coalesce(M.canceled_at, M.updated_at)
-has_ended = M.status.in_(ENDED)
+has_ended = M.status.in_(ENDED_STATUSES)
 #: Ever a member (an end recorded before the start can only be a record of history we never saw).
-ever_member = and_(M.status.not_in(NEVER_STARTED), or_(not_(has_ended), end_time >= M.started_at))
+ever_member = and_(M.status.not_in(NEVER_STARTED_STATUSES), or_(not_(has_ended), end_time >= M.started_at))
 
 
 def in_ranges(column: Any, ranges: Sequence[DayRange]) -> Any:
@@ -136,7 +138,7 @@ def came_back() -> Any:
         .where(
             earlier.supporter_id == M.supporter_id,
             earlier.id != M.id,
-            earlier.status.in_(ENDED),
+            earlier.status.in_(ENDED_STATUSES),
             earlier_end <= M.started_at,
             earlier_end >= earlier.started_at,
         )

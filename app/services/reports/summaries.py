@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from app.extensions import db
 from app.models import (
+    CHARGED_STATUSES,
     DailyCancellationReasons,
     DailyFailures,
     DailyMemberships,
@@ -38,7 +39,6 @@ from app.models.types import utcnow
 from app.services.reports.dirty_days import days_touched, forget_marks, mark_days
 from app.services.reports.periods import day_runs, table_days
 from app.services.reports.sql import (
-    CHARGED,
     EMPTY_SQL,
     by_position,
     came_back,
@@ -119,7 +119,7 @@ def _payment_summary(first: date, end: date) -> Any:
         )
         .select_from(Payment)
         .outerjoin(Membership, Membership.id == Payment.membership_id)
-        .where(in_ranges(Payment.paid_at, [(first, end)]), Payment.status.in_(CHARGED))
+        .where(in_ranges(Payment.paid_at, [(first, end)]), Payment.status.in_(CHARGED_STATUSES))
         .group_by(*by_position(1, 2, 3, 4))
     )
     failed = (
