@@ -11,7 +11,7 @@ from babel.numbers import format_currency, format_decimal, get_currency_name, ge
 from flask import Blueprint, Flask, abort, current_app, g, has_app_context, has_request_context, request
 from markupsafe import Markup, escape
 
-from app.services.amounts import to_decimal
+from app.services.amounts import exponent, to_decimal
 
 LOCALES = ("ar", "en")
 DEFAULT_LOCALE = "ar"
@@ -75,7 +75,7 @@ def format_money(amount: int, currency: str, locale: str | None = None, short: b
     text = format_currency(
         to_decimal(amount, currency), currency.upper(), locale=locale, numbering_system=system
     )
-    if short and amount % 100 == 0:
+    if short and amount % 10 ** exponent(currency) == 0:
         text = text.replace(get_decimal_symbol(locale, numbering_system=system) + "00", "")
     if locale in RTL_LOCALES:
         # A left-to-right mark after "US$" keeps the "$" with "US" inside Arabic text

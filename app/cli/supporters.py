@@ -10,6 +10,7 @@ import click
 from flask.cli import AppGroup
 
 from app.cli.output import iso
+from app.services.amounts import to_decimal
 
 if TYPE_CHECKING:
     from app.models import Membership, Payment, Supporter
@@ -92,11 +93,8 @@ def supporter_json(supporter: Supporter) -> dict[str, Any]:
 
 
 def _money(amount: int, currency: str) -> str:
-    from app.services.amounts import CURRENCIES
-
-    rule = CURRENCIES.get(currency)
-    exponent = rule.exponent if rule else 2
-    return f"{amount / 10**exponent:,.{exponent}f} {currency.upper()}"
+    """For the terminal: ``1,234.56 USD`` whatever the locale, from the exact decimal."""
+    return f"{to_decimal(amount, currency):,f} {currency.upper()}"
 
 
 def _summary(data: dict[str, Any]) -> str:

@@ -111,10 +111,6 @@ def _render_support(  # type: ignore[no-untyped-def]
     )
 
 
-def _major(minor: int, currency: str) -> str:
-    return format(amounts.to_decimal(minor, currency).normalize(), "f")
-
-
 TOTAL_LINES = {
     "month": _l("Total: %(amount)s a month"),
     "year": _l("Total: %(amount)s a year"),
@@ -136,7 +132,8 @@ JS_TEXTS = {
 def _page_context(values: dict[str, str], currency: str, frequency: str) -> dict[str, Any]:
     config = current_app.config
     presets = {
-        code: [(_major(m, code), m) for m in rule.presets] for code, rule in amounts.CURRENCIES.items()
+        code: [(amounts.major_units(m, code, trim=True), m) for m in rule.presets]
+        for code, rule in amounts.CURRENCIES.items()
     }
     # The total shown before any JavaScript runs: the chosen or first preset.
     try:

@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
+from babel.numbers import get_currency_precision
+
 from app.services.errors import InvalidDonation
 
 
@@ -86,5 +88,23 @@ def fee_cover(amount: int, currency: str, percent_bps: int, fixed: dict[str, int
     return total - amount
 
 
+def exponent(currency: str) -> int:
+    """Digits after the decimal point: our table's for the currencies we take, ISO 4217's
+    (Babel's) for any other (a payout or balance transaction in the account's currency)."""
+    rule = CURRENCIES.get(currency.lower())
+    return rule.exponent if rule is not None else int(get_currency_precision(currency.upper()))
+
+
 def to_decimal(amount: int, currency: str) -> Decimal:
-    return Decimal(amount).scaleb(-currency_rule(currency).exponent)
+    """Minor units as the exact decimal amount (never a float)."""
+    return Decimal(int(amount)).scaleb(-exponent(currency))
+
+
+def major_units(amount: int, currency: str, *, trim: bool = False) -> str:
+    """Minor units as a plain number for machines and form fields: ``1.00``; ``1`` with ``trim``.
+
+    What people read goes through ``app.i18n.format_money`` instead (the locale's digits,
+    separators and currency sign).
+    """
+    value = to_decimal(amount, currency)
+    return format(value.normalize() if trim else value, "f")

@@ -50,15 +50,11 @@ def own_payment(supporter: Supporter, payment_id: int) -> Payment:
     return payment
 
 
-def _major(minor: int, currency: str) -> str:
-    return format(amounts.to_decimal(minor, currency).normalize(), "f")
-
-
 def amount_args(gift: int, currency: str) -> dict[str, str]:
     """The support page's amount fields for ``gift``: a preset, or "other" with the number."""
     if gift in amounts.CURRENCIES[currency].presets:
-        return {"amount": _major(gift, currency)}
-    return {"amount": "other", "custom_amount": _major(gift, currency)}
+        return {"amount": amounts.major_units(gift, currency, trim=True)}
+    return {"amount": "other", "custom_amount": amounts.major_units(gift, currency, trim=True)}
 
 
 def give_again_args(supporter: Supporter) -> dict[str, str] | None:
