@@ -17,6 +17,7 @@ import email_validator
 from sqlalchemy import select
 
 from app.extensions import db
+from app.i18n import DEFAULT_LOCALE, LOCALES
 from app.models import (
     AttemptOutcome,
     Interval,
@@ -36,7 +37,6 @@ from app.services.errors import (
 )
 from app.services.stripe_gateway import StripeGateway
 
-LOCALES = ("ar", "en")
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 MAX_NAME = 200
 MAX_TAG = 100
@@ -171,7 +171,7 @@ def choice_from_form(
         frequency=frequency,
         email=email.lower(),
         name=name,
-        locale=locale if locale in LOCALES else "ar",
+        locale=locale if locale in LOCALES else DEFAULT_LOCALE,
         cover_fees=cover_fees,
         fee_cover=fee_cover,
         campaign=_clean_tag(form.get("campaign")),
