@@ -116,6 +116,3 @@ class DailyCancellationReasons(db.Model):  # type: ignore[name-defined,misc]
     day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
     reason: Mapped[str] = mapped_column(sa.String(500), primary_key=True)
     ended: Mapped[int] = mapped_column(sa.Integer, default=0)
-
-
-SUMMARY_TABLES = (DailyPayments, DailyFailures, DailyMemberships, DailyCancellationReasons)

@@ -138,8 +138,3 @@ def settle(row: EmailLog) -> None:
     if row.last_error:
         row.last_error = row.last_error.replace(row.to_address, supporter.email)
     row.to_address = supporter.email
-
-
-def count_by_status() -> dict[str, int]:
-    rows = db.session.execute(select(EmailLog.status, sa.func.count()).group_by(EmailLog.status))
-    return {str(status): count for status, count in rows}

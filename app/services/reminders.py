@@ -5,7 +5,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
-from typing import Any
 
 import email_validator
 from sqlalchemy import select
@@ -88,10 +87,6 @@ def unsubscribe(token: str, now: datetime | None = None) -> bool:
     for row in db.session.scalars(select(Reminder).where(Reminder.email == reminder.email)):
         row.unsubscribed_at = row.unsubscribed_at or now
     return True
-
-
-def support_link_choices(reminder: Reminder) -> dict[str, Any]:
-    return dict(reminder.choices or {})
 
 
 def next_month(today: date) -> tuple[int, int]:

@@ -49,17 +49,6 @@ class Period:
             year, month = (year + 1, 1) if month == 12 else (year, month + 1)
         return months
 
-    def month_bounds(self, month: Month) -> tuple[datetime, datetime]:
-        """The part of ``month`` inside the period."""
-        year, number = month
-        start = datetime(year, number, 1, tzinfo=UTC)
-        end = (
-            datetime(year + 1, 1, 1, tzinfo=UTC)
-            if number == 12
-            else datetime(year, number + 1, 1, tzinfo=UTC)
-        )
-        return max(start, self.start), min(end, self.end)
-
 
 def this_month(today: date) -> Period:
     return Period(today.replace(day=1), today)
