@@ -1,15 +1,12 @@
 """The one place that talks to Stripe.
 
 Built from config (key, API base, version), never at import.  It paces its
-calls below Stripe's rate limit, lets the SDK back off on 429, and turns
-Stripe's errors into domain errors.
+calls below Stripe's rate limit (``stripe_pacing``), backs off on 429, and
+turns Stripe's errors into domain errors.
 """
 
 from __future__ import annotations
 
-import random
-import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +15,9 @@ from typing import Any, TypeVar
 import stripe
 from flask import current_app
 
+from app.services import stripe_pacing as pacing
 from app.services.errors import NotFound, PaymentDeclined, PaymentServiceUnavailable
+from app.services.stripe_pacing import Pacer, RateLimited
 
 T = TypeVar("T")
 
@@ -27,40 +26,6 @@ PRODUCT_NAMES = {"month": "Monthly support", "year": "Yearly support"}
 
 #: Stripe's largest page: one call per hundred objects when listing everything.
 MAX_PAGE = 100
-
-
-#: On 429: tries in all, first wait and longest wait (seconds), with jitter.
-RATE_LIMIT_TRIES = 5
-RATE_LIMIT_BASE_DELAY = 0.5
-RATE_LIMIT_MAX_DELAY = 8.0
-
-
-class _RateLimited(Exception):
-    def __init__(self, error: stripe.RateLimitError) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-class Pacer:
-    """Spaces calls at least ``1/rate`` seconds apart across threads."""
-
-    def __init__(self, rate: float) -> None:
-        self.interval = 1.0 / rate if rate > 0 else 0.0
-        self._lock = threading.Lock()
-        self._next = 0.0
-
-    def wait(self) -> None:
-        with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next)
-            self._next = start + self.interval
-        if start > now:
-            time.sleep(start - now)
-
-    def hold(self, seconds: float) -> None:
-        """No call starts for ``seconds`` (after a 429), in any thread."""
-        with self._lock:
-            self._next = max(self._next, time.monotonic() + seconds)
 
 
 class StripeGateway:
@@ -94,25 +59,23 @@ class StripeGateway:
         )
 
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        for attempt in range(RATE_LIMIT_TRIES):
+        for attempt in range(pacing.RATE_LIMIT_TRIES):
             self.pacer.wait()
             self.calls += 1
             try:
                 return self._translate(fn, *args, **kwargs)
-            except _RateLimited as limited:
-                if attempt == RATE_LIMIT_TRIES - 1:
+            except RateLimited as limited:
+                if attempt == pacing.RATE_LIMIT_TRIES - 1:
                     raise self._unavailable(limited.error) from limited.error
                 # Stripe said "too many": everyone here slows down, this call waits and tries again.
-                self.pacer.hold(
-                    min(RATE_LIMIT_BASE_DELAY * 2**attempt, RATE_LIMIT_MAX_DELAY) * random.uniform(0.5, 1.0)
-                )
+                self.pacer.hold(pacing.backoff(attempt))
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _translate(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         try:
             return fn(*args, **kwargs)
         except stripe.RateLimitError as exc:
-            raise _RateLimited(exc) from exc
+            raise RateLimited(exc) from exc
         except stripe.InvalidRequestError as exc:
             if exc.http_status == 404:
                 raise NotFound(exc.code or "resource_missing") from exc

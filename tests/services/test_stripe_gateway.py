@@ -11,9 +11,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from flask import Flask
 
-from app.services import stripe_gateway
+from app.services import stripe_pacing
 from app.services.errors import PaymentServiceUnavailable
-from app.services.stripe_gateway import Pacer, StripeGateway
+from app.services.stripe_gateway import StripeGateway
+from app.services.stripe_pacing import Pacer
 
 
 class RateLimitedStripe(BaseHTTPRequestHandler):
@@ -62,7 +63,7 @@ def fake_stripe() -> Iterator[str]:
 def test_429_is_retried_with_growing_waits(
     app: Flask, fake_stripe: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(stripe_gateway, "RATE_LIMIT_BASE_DELAY", 0.1)
+    monkeypatch.setattr(stripe_pacing, "RATE_LIMIT_BASE_DELAY", 0.1)
     RateLimitedStripe.refusals = 2
     gateway = StripeGateway(
         "sk_test_x", api_base=fake_stripe, max_requests_per_second=0, max_network_retries=0
@@ -79,14 +80,14 @@ def test_429_is_retried_with_growing_waits(
 def test_rate_limit_that_does_not_end_is_reported_as_unavailable(
     app: Flask, fake_stripe: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(stripe_gateway, "RATE_LIMIT_BASE_DELAY", 0.01)
+    monkeypatch.setattr(stripe_pacing, "RATE_LIMIT_BASE_DELAY", 0.01)
     RateLimitedStripe.refusals = 100
     gateway = StripeGateway(
         "sk_test_x", api_base=fake_stripe, max_requests_per_second=0, max_network_retries=0
     )
     with app.app_context(), pytest.raises(PaymentServiceUnavailable):
         gateway.retrieve_customer("cus_paced")
-    assert len(RateLimitedStripe.seen) == stripe_gateway.RATE_LIMIT_TRIES
+    assert len(RateLimitedStripe.seen) == stripe_pacing.RATE_LIMIT_TRIES
 
 
 def test_pacer_spaces_calls_across_threads() -> None:
