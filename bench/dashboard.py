@@ -49,8 +49,9 @@ from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import StaffRole  # noqa: E402
 from app.models.report_summary import mark_days  # noqa: E402
-from app.services import reports, staff_auth  # noqa: E402
+from app.services import reports  # noqa: E402
 from app.services.reports import Period  # noqa: E402
+from app.services.staff import accounts  # noqa: E402
 
 PASSWORD = "bench password, not a secret"  # noqa: S105
 TABLES = ("supporter", "membership", "payment")
@@ -317,7 +318,7 @@ def seed(server: str, name: str, supporters: int) -> str:
             "(flask --app app reports rebuild)",
             flush=True,
         )
-        staff_auth.create_staff("bench@newsroom.example", StaffRole.FINANCE, PASSWORD)
+        accounts.create_staff("bench@newsroom.example", StaffRole.FINANCE, PASSWORD)
         db.session.commit()
     return url
 

@@ -21,7 +21,7 @@ from flask import current_app, g, session
 
 from app.extensions import db
 from app.models import StaffRole, StaffUser
-from app.services import staff_auth, staff_secrets
+from app.services.staff import two_factor
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -84,7 +84,7 @@ def start_pending(user: StaffUser, enrol_secret: str | None = None, next_url: st
         "id": user.id,
         "v": user.auth_version,
         "at": time.time(),
-        "secret": staff_secrets.seal(enrol_secret) if enrol_secret else None,
+        "secret": two_factor.seal(enrol_secret) if enrol_secret else None,
         "next": next_url,
     }
 
@@ -106,11 +106,11 @@ def pending_secret() -> str | None:
 
 
 def _opened(sealed: object) -> str | None:
-    if not isinstance(sealed, str) or not staff_secrets.is_sealed(sealed):
+    if not isinstance(sealed, str) or not two_factor.is_sealed(sealed):
         return None
     try:
-        return staff_secrets.open_secret(sealed)
-    except staff_secrets.SecretUnreadable:
+        return two_factor.open_secret(sealed)
+    except two_factor.SecretUnreadable:
         return None
 
 
@@ -118,8 +118,8 @@ def enrolment_secret(key: str) -> str:
     """The secret being enrolled from the account page, kept (encrypted) in the session under ``key``."""
     secret = _opened(session.get(key))
     if secret is None:
-        secret = staff_auth.new_secret()
-        session[key] = staff_secrets.seal(secret)
+        secret = two_factor.new_secret()
+        session[key] = two_factor.seal(secret)
     return secret
 
 

@@ -24,9 +24,9 @@ def _password(from_stdin: bool) -> str:
 
 
 def _find(email: str):  # type: ignore[no-untyped-def]
-    from app.services import staff_auth
+    from app.services.staff import accounts
 
-    user = staff_auth.find(email)
+    user = accounts.find(email)
     if user is None:
         raise click.ClickException(f"no staff account with email {email.strip()}")
     return user
@@ -40,17 +40,17 @@ def _find(email: str):  # type: ignore[no-untyped-def]
 def create(email: str, role: str, name: str, password_stdin: bool) -> None:
     """Create a staff account.  Admins set up two-factor sign-in at their first sign-in."""
     from app.extensions import db
-    from app.services import staff_auth
+    from app.services.staff import accounts
 
     password = _password(password_stdin)
     try:
-        user = staff_auth.create_staff(email, StaffRole(role), password, name, actor=ACTOR)
-    except staff_auth.StaffAuthError as exc:
+        user = accounts.create_staff(email, StaffRole(role), password, name, actor=ACTOR)
+    except accounts.StaffAuthError as exc:
         raise click.ClickException(
             {
                 "email_invalid": "not a valid email address",
                 "email_taken": "a staff account with this email exists",
-                "password_too_short": f"the password needs at least {staff_auth.MIN_PASSWORD} characters",
+                "password_too_short": f"the password needs at least {accounts.MIN_PASSWORD} characters",
                 "password_too_long": "the password is too long",
             }.get(exc.code, exc.code)
         ) from exc
@@ -65,12 +65,10 @@ def list_staff() -> None:
 
     from app.extensions import db
     from app.models import StaffUser
-    from app.services import staff_auth
+    from app.services.staff import sign_in
 
     for user in db.session.scalars(sa.select(StaffUser).order_by(StaffUser.email)):
-        state = (
-            "disabled" if user.disabled_at else "locked" if staff_auth.locked_until(user.email) else "active"
-        )
+        state = "disabled" if user.disabled_at else "locked" if sign_in.locked_until(user.email) else "active"
         two_factor = "2fa" if user.has_two_factor else "no-2fa"
         click.echo(f"{user.email}\t{user.role}\t{two_factor}\t{state}")
 
@@ -81,12 +79,12 @@ def list_staff() -> None:
 def set_password(email: str, password_stdin: bool) -> None:
     """Set a new password (every session of the account ends)."""
     from app.extensions import db
-    from app.services import staff_auth
+    from app.services.staff import accounts
 
     user = _find(email)
     try:
-        staff_auth.set_password(user, _password(password_stdin), ACTOR)
-    except staff_auth.StaffAuthError as exc:
+        accounts.set_password(user, _password(password_stdin), ACTOR)
+    except accounts.StaffAuthError as exc:
         raise click.ClickException(f"password refused: {exc.code}") from exc
     db.session.commit()
     click.echo(f"password set for {user.email}")
@@ -97,10 +95,10 @@ def set_password(email: str, password_stdin: bool) -> None:
 def disable(email: str) -> None:
     """Disable an account (its sessions end at once)."""
     from app.extensions import db
-    from app.services import staff_auth
+    from app.services.staff import accounts
 
     user = _find(email)
-    staff_auth.set_disabled(user, True, ACTOR)
+    accounts.set_disabled(user, True, ACTOR)
     db.session.commit()
     click.echo(f"disabled {user.email}")
 
@@ -110,9 +108,9 @@ def disable(email: str) -> None:
 def unlock(email: str) -> None:
     """Lift a lockout after too many failed sign-ins."""
     from app.extensions import db
-    from app.services import staff_auth
+    from app.services.staff import sign_in
 
-    staff_auth.unlock(email, ACTOR)
+    sign_in.unlock(email, ACTOR)
     db.session.commit()
     click.echo(f"unlocked {email.strip().lower()}")
 
@@ -122,10 +120,10 @@ def unlock(email: str) -> None:
 def reset_two_factor(email: str) -> None:
     """Forget the account's authenticator (a lost phone); an admin enrols again at sign-in."""
     from app.extensions import db
-    from app.services import staff_auth
+    from app.services.staff import accounts
 
     user = _find(email)
-    staff_auth.reset_two_factor(user, ACTOR)
+    accounts.reset_two_factor(user, ACTOR)
     db.session.commit()
     click.echo(f"two-factor reset for {user.email}")
 
@@ -139,9 +137,9 @@ def reseal_two_factor() -> None:
     only while it is listed: staff make new ones on their account page.
     """
     from app.extensions import db
-    from app.services import staff_auth
+    from app.services.staff import two_factor
 
-    resealed, unreadable = staff_auth.reseal_secrets()
+    resealed, unreadable = two_factor.reseal_secrets()
     db.session.commit()
     click.echo(f"sealed again: {resealed}")
     for email in unreadable:

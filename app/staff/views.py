@@ -46,9 +46,11 @@ from app.models import (
     Supporter,
     WebhookEvent,
 )
-from app.services import audit, reconciliation, reports, staff_actions, staff_auth
+from app.services import audit, reconciliation, reports, staff_actions
 from app.services.errors import DomainError
 from app.services.reports import Period
+from app.services.staff import accounts, two_factor
+from app.services.staff import sign_in as staff_sign_in
 from app.services.stripe_gateway import get_gateway
 from app.staff import auth, charts, csv_export, text
 from app.staff.auth import PENDING, PUBLIC, allow, current_staff
@@ -194,8 +196,8 @@ def _safe_next(target: str | None) -> str:
     return url_for("staff.dashboard")
 
 
-def _auth_error(exc: staff_auth.StaffAuthError) -> tuple[str, int]:
-    window = max(1, round(staff_auth.lock_window().total_seconds() / 60))
+def _auth_error(exc: accounts.StaffAuthError) -> tuple[str, int]:
+    window = max(1, round(staff_sign_in.lock_window().total_seconds() / 60))
     if exc.code == "locked":
         until = datetime.fromisoformat(exc.detail) if exc.detail else None
         minutes = max(1, int(((until - datetime.now(UTC)).total_seconds() + 59) // 60)) if until else window
@@ -215,8 +217,8 @@ def sign_in() -> Any:
         return render_template("staff/sign_in.html", next_url=next_url, email="")
     email = request.form.get("email", "")
     try:
-        user = staff_auth.check_password(email, request.form.get("password", ""), _ip())
-    except staff_auth.StaffAuthError as exc:
+        user = staff_sign_in.check_password(email, request.form.get("password", ""), _ip())
+    except accounts.StaffAuthError as exc:
         db.session.commit()  # the refused try counts
         message, status = _auth_error(exc)
         return render_template("staff/sign_in.html", error=message, next_url=next_url, email=email), status
@@ -225,10 +227,10 @@ def sign_in() -> Any:
         db.session.commit()
         return redirect(url_for("staff.sign_in_code"))
     if user.needs_two_factor:  # an admin without a second factor enrols now
-        auth.start_pending(user, enrol_secret=staff_auth.new_secret(), next_url=next_url)
+        auth.start_pending(user, enrol_secret=two_factor.new_secret(), next_url=next_url)
         db.session.commit()
         return redirect(url_for("staff.sign_in_enrol"))
-    staff_auth.signed_in(user, _ip())
+    staff_sign_in.signed_in(user, _ip())
     db.session.commit()
     auth.start_session(user)
     return redirect(_safe_next(next_url))
@@ -240,7 +242,7 @@ RECOVERY_LOW = 3
 
 def _finish_sign_in(user: StaffUser, recovery_codes: list[str] | None = None) -> Any:
     next_url = _safe_next((session.get(auth.PENDING_KEY) or {}).get("next"))
-    staff_auth.signed_in(user, _ip())
+    staff_sign_in.signed_in(user, _ip())
     db.session.commit()
     auth.start_session(user)
     if recovery_codes:
@@ -262,8 +264,8 @@ def sign_in_code() -> Any:
     if request.method == "GET":
         return render_template("staff/sign_in_code.html")
     try:
-        left = staff_auth.check_code(user, request.form.get("code", ""), _ip(), recovery=True)
-    except staff_auth.StaffAuthError as exc:
+        left = two_factor.check_code(user, request.form.get("code", ""), _ip(), recovery=True)
+    except accounts.StaffAuthError as exc:
         db.session.commit()
         message, status = _auth_error(exc)
         return render_template("staff/sign_in_code.html", error=message), status
@@ -277,7 +279,7 @@ def _enrolment(email: str, secret: str) -> dict[str, str]:
     return {
         "secret": secret,
         "secret_groups": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
-        "uri": staff_auth.provisioning_uri(email, secret, issuer),
+        "uri": two_factor.provisioning_uri(email, secret, issuer),
     }
 
 
@@ -292,8 +294,8 @@ def sign_in_enrol() -> Any:
     if request.method == "GET":
         return render_template("staff/enrol.html", enrolment=enrolment, action=url_for("staff.sign_in_enrol"))
     try:
-        codes = staff_auth.enable_two_factor(user, secret, request.form.get("code", ""), _ip())
-    except staff_auth.StaffAuthError as exc:
+        codes = two_factor.enable_two_factor(user, secret, request.form.get("code", ""), _ip())
+    except accounts.StaffAuthError as exc:
         db.session.commit()
         message, status = _auth_error(exc)
         return render_template(
@@ -472,7 +474,7 @@ def supporter(supporter_id: int) -> Any:
 
 
 def _minor_units(value: str, currency: str) -> int | None:
-    cleaned = value.strip().translate(staff_auth._DIGITS).replace("\u066b", ".").replace(",", ".")
+    cleaned = value.strip().translate(two_factor.LATIN_DIGITS).replace("\u066b", ".").replace(",", ".")
     try:
         amount = Decimal(cleaned)
     except InvalidOperation:
@@ -687,7 +689,7 @@ def account() -> Any:
     return render_template(
         "staff/account.html",
         enrolment=enrolment,
-        recovery_left=staff_auth.recovery_codes_left(user) if user.has_two_factor else None,
+        recovery_left=two_factor.recovery_codes_left(user) if user.has_two_factor else None,
     )
 
 
@@ -697,14 +699,14 @@ def change_password() -> Any:
     user = current_staff()
     assert user is not None
     new = request.form.get("new_password", "")
-    if not staff_auth._verify(user.password_hash, request.form.get("current_password", "")):
+    if not accounts.verify_password(user.password_hash, request.form.get("current_password", "")):
         flash(str(text.ERRORS["password_wrong"]), "error")
     elif new != request.form.get("confirm_password", ""):
         flash(str(text.ERRORS["password_mismatch"]), "error")
     else:
         try:
-            staff_auth.set_password(user, new, user.actor)
-        except staff_auth.StaffAuthError as exc:
+            accounts.set_password(user, new, user.actor)
+        except accounts.StaffAuthError as exc:
             flash(str(text.ERRORS[exc.code]), "error")
             return redirect(url_for("staff.account"))
         db.session.commit()
@@ -722,8 +724,8 @@ def enable_two_factor() -> Any:
     if user.has_two_factor or not secret:
         return redirect(url_for("staff.account"))
     try:
-        codes = staff_auth.enable_two_factor(user, secret, request.form.get("code", ""), _ip())
-    except staff_auth.StaffAuthError as exc:
+        codes = two_factor.enable_two_factor(user, secret, request.form.get("code", ""), _ip())
+    except accounts.StaffAuthError as exc:
         db.session.commit()
         flash(_auth_error(exc)[0], "error")
         return redirect(url_for("staff.account"))
@@ -741,8 +743,8 @@ def regenerate_recovery_codes() -> Any:
     user = current_staff()
     assert user is not None
     try:
-        codes = staff_auth.regenerate_recovery_codes(user, request.form.get("code", ""), _ip())
-    except staff_auth.StaffAuthError as exc:
+        codes = two_factor.regenerate_recovery_codes(user, request.form.get("code", ""), _ip())
+    except accounts.StaffAuthError as exc:
         db.session.commit()
         flash(_auth_error(exc)[0], "error")
         return redirect(url_for("staff.account"))
@@ -757,8 +759,8 @@ def disable_two_factor() -> Any:
     user = current_staff()
     assert user is not None
     try:
-        staff_auth.disable_two_factor(user, request.form.get("code", ""), _ip())
-    except staff_auth.StaffAuthError as exc:
+        two_factor.disable_two_factor(user, request.form.get("code", ""), _ip())
+    except accounts.StaffAuthError as exc:
         db.session.commit()
         flash(
             _auth_error(exc)[0] if exc.code != "two_factor_required" else str(text.ERRORS[exc.code]), "error"
@@ -777,7 +779,7 @@ def disable_two_factor() -> Any:
 @allow(ADMIN)
 def users() -> Any:
     people = list(db.session.scalars(sa.select(StaffUser).order_by(StaffUser.email)))
-    locked = {p.id: staff_auth.locked_until(p.email) for p in people}
+    locked = {p.id: staff_sign_in.locked_until(p.email) for p in people}
     return render_template("staff/users.html", people=people, locked=locked, roles=list(StaffRole))
 
 
@@ -791,14 +793,14 @@ def create_user() -> Any:
     except ValueError:
         abort(400)
     try:
-        created = staff_auth.create_staff(
+        created = accounts.create_staff(
             request.form.get("email", ""),
             role,
             request.form.get("password", ""),
             request.form.get("name", ""),
             actor=user.actor,
         )
-    except staff_auth.StaffAuthError as exc:
+    except accounts.StaffAuthError as exc:
         db.session.rollback()
         flash(str(text.ERRORS[exc.code]), "error")
         return redirect(url_for("staff.users"))
@@ -821,17 +823,17 @@ def update_user(user_id: int) -> Any:
         return redirect(url_for("staff.users"))
     if action == "role":
         try:
-            staff_auth.set_role(person, StaffRole(request.form.get("role", "")), me.actor)
+            accounts.set_role(person, StaffRole(request.form.get("role", "")), me.actor)
         except ValueError:
             abort(400)
     elif action == "disable":
-        staff_auth.set_disabled(person, True, me.actor)
+        accounts.set_disabled(person, True, me.actor)
     elif action == "enable":
-        staff_auth.set_disabled(person, False, me.actor)
+        accounts.set_disabled(person, False, me.actor)
     elif action == "reset_two_factor":
-        staff_auth.reset_two_factor(person, me.actor)
+        accounts.reset_two_factor(person, me.actor)
     elif action == "unlock":
-        staff_auth.unlock(person.email, me.actor, _ip())
+        staff_sign_in.unlock(person.email, me.actor, _ip())
     else:
         abort(400)
     db.session.commit()
