@@ -19,9 +19,8 @@ from typing import Any, TypeVar
 
 from flask import current_app, g, session
 
-from app.extensions import db
 from app.models import StaffRole, StaffUser
-from app.services.staff import two_factor
+from app.services.staff import directory, two_factor
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -34,6 +33,8 @@ PUBLIC = "public"
 PENDING = "pending"
 #: How long the second step may wait after the password.
 PENDING_SECONDS = 300
+#: Finance staff (and admins); admins only.
+FINANCE, ADMIN = StaffRole.FINANCE, StaffRole.ADMIN
 
 
 def allow(who: StaffRole | str) -> Callable[[F], F]:
@@ -93,7 +94,7 @@ def pending_user() -> StaffUser | None:
     data = session.get(PENDING_KEY)
     if not isinstance(data, dict) or time.time() - float(data.get("at", 0)) > PENDING_SECONDS:
         return None
-    user = db.session.get(StaffUser, data.get("id"))
+    user = directory.staff_user(data.get("id"))
     if user is None or user.disabled_at is not None or user.auth_version != data.get("v"):
         return None
     return user
@@ -141,7 +142,7 @@ def current_staff() -> StaffUser | None:
         end_session()
         g.staff_expired = True
         return None
-    user = db.session.get(StaffUser, data.get("id"))
+    user = directory.staff_user(data.get("id"))
     if user is None or user.disabled_at is not None or user.auth_version != data.get("v"):
         end_session()
         return None

@@ -39,7 +39,7 @@ def _find(email: str):  # type: ignore[no-untyped-def]
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def create(email: str, role: str, name: str, password_stdin: bool) -> None:
     """Create a staff account.  Admins set up two-factor sign-in at their first sign-in."""
-    from app.extensions import db
+    from app.services import unit_of_work
     from app.services.staff import accounts
 
     password = _password(password_stdin)
@@ -54,20 +54,16 @@ def create(email: str, role: str, name: str, password_stdin: bool) -> None:
                 "password_too_long": "the password is too long",
             }.get(exc.code, exc.code)
         ) from exc
-    db.session.commit()
+    unit_of_work.commit()
     click.echo(f"created {user.role} {user.email} (id {user.id})")
 
 
 @staff.command("list")
 def list_staff() -> None:
     """Every staff account: role, two-factor, state."""
-    import sqlalchemy as sa
+    from app.services.staff import directory, sign_in
 
-    from app.extensions import db
-    from app.models import StaffUser
-    from app.services.staff import sign_in
-
-    for user in db.session.scalars(sa.select(StaffUser).order_by(StaffUser.email)):
+    for user in directory.staff_users():
         state = "disabled" if user.disabled_at else "locked" if sign_in.locked_until(user.email) else "active"
         two_factor = "2fa" if user.has_two_factor else "no-2fa"
         click.echo(f"{user.email}\t{user.role}\t{two_factor}\t{state}")
@@ -78,7 +74,7 @@ def list_staff() -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def set_password(email: str, password_stdin: bool) -> None:
     """Set a new password (every session of the account ends)."""
-    from app.extensions import db
+    from app.services import unit_of_work
     from app.services.staff import accounts
 
     user = _find(email)
@@ -86,7 +82,7 @@ def set_password(email: str, password_stdin: bool) -> None:
         accounts.set_password(user, _password(password_stdin), ACTOR)
     except accounts.StaffAuthError as exc:
         raise click.ClickException(f"password refused: {exc.code}") from exc
-    db.session.commit()
+    unit_of_work.commit()
     click.echo(f"password set for {user.email}")
 
 
@@ -94,12 +90,12 @@ def set_password(email: str, password_stdin: bool) -> None:
 @click.argument("email")
 def disable(email: str) -> None:
     """Disable an account (its sessions end at once)."""
-    from app.extensions import db
+    from app.services import unit_of_work
     from app.services.staff import accounts
 
     user = _find(email)
     accounts.set_disabled(user, True, ACTOR)
-    db.session.commit()
+    unit_of_work.commit()
     click.echo(f"disabled {user.email}")
 
 
@@ -107,11 +103,11 @@ def disable(email: str) -> None:
 @click.argument("email")
 def unlock(email: str) -> None:
     """Lift a lockout after too many failed sign-ins."""
-    from app.extensions import db
+    from app.services import unit_of_work
     from app.services.staff import sign_in
 
     sign_in.unlock(email, ACTOR)
-    db.session.commit()
+    unit_of_work.commit()
     click.echo(f"unlocked {email.strip().lower()}")
 
 
@@ -119,12 +115,12 @@ def unlock(email: str) -> None:
 @click.argument("email")
 def reset_two_factor(email: str) -> None:
     """Forget the account's authenticator (a lost phone); an admin enrols again at sign-in."""
-    from app.extensions import db
+    from app.services import unit_of_work
     from app.services.staff import accounts
 
     user = _find(email)
     accounts.reset_two_factor(user, ACTOR)
-    db.session.commit()
+    unit_of_work.commit()
     click.echo(f"two-factor reset for {user.email}")
 
 
@@ -136,11 +132,11 @@ def reseal_two_factor() -> None:
     then drop the old one.  Recovery codes made under the old key keep working
     only while it is listed: staff make new ones on their account page.
     """
-    from app.extensions import db
+    from app.services import unit_of_work
     from app.services.staff import two_factor
 
     resealed, unreadable = two_factor.reseal_secrets()
-    db.session.commit()
+    unit_of_work.commit()
     click.echo(f"sealed again: {resealed}")
     for email in unreadable:
         click.echo(f"no key opens the secret of {email}: `staff reset-2fa {email}`", err=True)
