@@ -62,7 +62,8 @@ def register_blueprints(app: Flask) -> None:
     from app.donate.views import bp as donate_bp
     from app.donate.views import root_bp
     from app.extensions import csrf
-    from app.staff.views import bp as staff_bp
+    from app.staff import views as staff_pages  # noqa: F401  (importing it attaches the pages to staff_bp)
+    from app.staff.blueprint import bp as staff_bp
     from app.webhooks.views import bp as webhooks_bp
 
     app.register_blueprint(root_bp)

@@ -48,11 +48,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app import create_app  # noqa: E402
 from app.extensions import db  # noqa: E402
 from app.models import StaffRole  # noqa: E402
-from app.services import staff_auth  # noqa: E402
 from app.services.reports import summaries  # noqa: E402
 from app.services.reports.dashboard import Dashboard, dashboard, mrr  # noqa: E402
 from app.services.reports.dirty_days import mark_days  # noqa: E402
 from app.services.reports.periods import Period, coverage, table_days  # noqa: E402
+from app.services.staff import accounts  # noqa: E402
 
 PASSWORD = "bench password, not a secret"  # noqa: S105
 TABLES = ("supporter", "membership", "payment")
@@ -319,7 +319,7 @@ def seed(server: str, name: str, supporters: int) -> str:
             "(flask --app app reports rebuild)",
             flush=True,
         )
-        staff_auth.create_staff("bench@newsroom.example", StaffRole.FINANCE, PASSWORD)
+        accounts.create_staff("bench@newsroom.example", StaffRole.FINANCE, PASSWORD)
         db.session.commit()
     return url
 

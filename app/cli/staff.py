@@ -24,9 +24,9 @@ def _password(from_stdin: bool) -> str:
 
 
 def _find(email: str):  # type: ignore[no-untyped-def]
-    from app.services import staff_auth
+    from app.services.staff import accounts
 
-    user = staff_auth.find(email)
+    user = accounts.find(email)
     if user is None:
         raise click.ClickException(f"no staff account with email {email.strip()}")
     return user
@@ -39,38 +39,32 @@ def _find(email: str):  # type: ignore[no-untyped-def]
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def create(email: str, role: str, name: str, password_stdin: bool) -> None:
     """Create a staff account.  Admins set up two-factor sign-in at their first sign-in."""
-    from app.extensions import db
-    from app.services import staff_auth
+    from app.services import unit_of_work
+    from app.services.staff import accounts
 
     password = _password(password_stdin)
     try:
-        user = staff_auth.create_staff(email, StaffRole(role), password, name, actor=ACTOR)
-    except staff_auth.StaffAuthError as exc:
+        user = accounts.create_staff(email, StaffRole(role), password, name, actor=ACTOR)
+    except accounts.StaffAuthError as exc:
         raise click.ClickException(
             {
                 "email_invalid": "not a valid email address",
                 "email_taken": "a staff account with this email exists",
-                "password_too_short": f"the password needs at least {staff_auth.MIN_PASSWORD} characters",
+                "password_too_short": f"the password needs at least {accounts.MIN_PASSWORD} characters",
                 "password_too_long": "the password is too long",
             }.get(exc.code, exc.code)
         ) from exc
-    db.session.commit()
+    unit_of_work.commit()
     click.echo(f"created {user.role} {user.email} (id {user.id})")
 
 
 @staff.command("list")
 def list_staff() -> None:
     """Every staff account: role, two-factor, state."""
-    import sqlalchemy as sa
+    from app.services.staff import directory, sign_in
 
-    from app.extensions import db
-    from app.models import StaffUser
-    from app.services import staff_auth
-
-    for user in db.session.scalars(sa.select(StaffUser).order_by(StaffUser.email)):
-        state = (
-            "disabled" if user.disabled_at else "locked" if staff_auth.locked_until(user.email) else "active"
-        )
+    for user in directory.staff_users():
+        state = "disabled" if user.disabled_at else "locked" if sign_in.locked_until(user.email) else "active"
         two_factor = "2fa" if user.has_two_factor else "no-2fa"
         click.echo(f"{user.email}\t{user.role}\t{two_factor}\t{state}")
 
@@ -80,15 +74,15 @@ def list_staff() -> None:
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def set_password(email: str, password_stdin: bool) -> None:
     """Set a new password (every session of the account ends)."""
-    from app.extensions import db
-    from app.services import staff_auth
+    from app.services import unit_of_work
+    from app.services.staff import accounts
 
     user = _find(email)
     try:
-        staff_auth.set_password(user, _password(password_stdin), ACTOR)
-    except staff_auth.StaffAuthError as exc:
+        accounts.set_password(user, _password(password_stdin), ACTOR)
+    except accounts.StaffAuthError as exc:
         raise click.ClickException(f"password refused: {exc.code}") from exc
-    db.session.commit()
+    unit_of_work.commit()
     click.echo(f"password set for {user.email}")
 
 
@@ -96,12 +90,12 @@ def set_password(email: str, password_stdin: bool) -> None:
 @click.argument("email")
 def disable(email: str) -> None:
     """Disable an account (its sessions end at once)."""
-    from app.extensions import db
-    from app.services import staff_auth
+    from app.services import unit_of_work
+    from app.services.staff import accounts
 
     user = _find(email)
-    staff_auth.set_disabled(user, True, ACTOR)
-    db.session.commit()
+    accounts.set_disabled(user, True, ACTOR)
+    unit_of_work.commit()
     click.echo(f"disabled {user.email}")
 
 
@@ -109,11 +103,11 @@ def disable(email: str) -> None:
 @click.argument("email")
 def unlock(email: str) -> None:
     """Lift a lockout after too many failed sign-ins."""
-    from app.extensions import db
-    from app.services import staff_auth
+    from app.services import unit_of_work
+    from app.services.staff import sign_in
 
-    staff_auth.unlock(email, ACTOR)
-    db.session.commit()
+    sign_in.unlock(email, ACTOR)
+    unit_of_work.commit()
     click.echo(f"unlocked {email.strip().lower()}")
 
 
@@ -121,12 +115,12 @@ def unlock(email: str) -> None:
 @click.argument("email")
 def reset_two_factor(email: str) -> None:
     """Forget the account's authenticator (a lost phone); an admin enrols again at sign-in."""
-    from app.extensions import db
-    from app.services import staff_auth
+    from app.services import unit_of_work
+    from app.services.staff import accounts
 
     user = _find(email)
-    staff_auth.reset_two_factor(user, ACTOR)
-    db.session.commit()
+    accounts.reset_two_factor(user, ACTOR)
+    unit_of_work.commit()
     click.echo(f"two-factor reset for {user.email}")
 
 
@@ -138,11 +132,11 @@ def reseal_two_factor() -> None:
     then drop the old one.  Recovery codes made under the old key keep working
     only while it is listed: staff make new ones on their account page.
     """
-    from app.extensions import db
-    from app.services import staff_auth
+    from app.services import unit_of_work
+    from app.services.staff import two_factor
 
-    resealed, unreadable = staff_auth.reseal_secrets()
-    db.session.commit()
+    resealed, unreadable = two_factor.reseal_secrets()
+    unit_of_work.commit()
     click.echo(f"sealed again: {resealed}")
     for email in unreadable:
         click.echo(f"no key opens the secret of {email}: `staff reset-2fa {email}`", err=True)

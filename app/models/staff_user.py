@@ -39,7 +39,7 @@ class StaffUser(db.Model):  # type: ignore[name-defined,misc]
     role: Mapped[StaffRole] = mapped_column(str_enum(StaffRole, "staff_role"))
     #: argon2id, with its parameters and salt (``$argon2id$v=19$m=...``).
     password_hash: Mapped[str] = mapped_column(sa.String(255))
-    #: The TOTP secret, encrypted (``f1:`` and a Fernet token, see ``app/services/staff_secrets.py``;
+    #: The TOTP secret, encrypted (``f1:`` and a Fernet token, see ``app/services/staff/two_factor.py``;
     #: a bare base32 value is one stored before migration 0009).  Used once ``totp_enabled_at`` is set.
     totp_secret: Mapped[str | None] = mapped_column(sa.String(255))
     totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -75,7 +75,7 @@ class StaffUser(db.Model):  # type: ignore[name-defined,misc]
 class StaffRecoveryCode(db.Model):  # type: ignore[name-defined,misc]
     """One of the ten one-time codes that stand in for the authenticator app (a lost phone).
 
-    Only a keyed hash is kept (``staff_secrets.recovery_hashes``); the codes are
+    Only a keyed hash is kept (``two_factor.recovery_hashes``); the codes are
     shown once, when made.  Making new ones deletes the old.
     """
 

@@ -19,9 +19,8 @@ from typing import Any, TypeVar
 
 from flask import current_app, g, session
 
-from app.extensions import db
 from app.models import StaffRole, StaffUser
-from app.services import staff_auth, staff_secrets
+from app.services.staff import directory, two_factor
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -34,6 +33,8 @@ PUBLIC = "public"
 PENDING = "pending"
 #: How long the second step may wait after the password.
 PENDING_SECONDS = 300
+#: Finance staff (and admins); admins only.
+FINANCE, ADMIN = StaffRole.FINANCE, StaffRole.ADMIN
 
 
 def allow(who: StaffRole | str) -> Callable[[F], F]:
@@ -84,7 +85,7 @@ def start_pending(user: StaffUser, enrol_secret: str | None = None, next_url: st
         "id": user.id,
         "v": user.auth_version,
         "at": time.time(),
-        "secret": staff_secrets.seal(enrol_secret) if enrol_secret else None,
+        "secret": two_factor.seal(enrol_secret) if enrol_secret else None,
         "next": next_url,
     }
 
@@ -93,7 +94,7 @@ def pending_user() -> StaffUser | None:
     data = session.get(PENDING_KEY)
     if not isinstance(data, dict) or time.time() - float(data.get("at", 0)) > PENDING_SECONDS:
         return None
-    user = db.session.get(StaffUser, data.get("id"))
+    user = directory.staff_user(data.get("id"))
     if user is None or user.disabled_at is not None or user.auth_version != data.get("v"):
         return None
     return user
@@ -106,11 +107,11 @@ def pending_secret() -> str | None:
 
 
 def _opened(sealed: object) -> str | None:
-    if not isinstance(sealed, str) or not staff_secrets.is_sealed(sealed):
+    if not isinstance(sealed, str) or not two_factor.is_sealed(sealed):
         return None
     try:
-        return staff_secrets.open_secret(sealed)
-    except staff_secrets.SecretUnreadable:
+        return two_factor.open_secret(sealed)
+    except two_factor.SecretUnreadable:
         return None
 
 
@@ -118,8 +119,8 @@ def enrolment_secret(key: str) -> str:
     """The secret being enrolled from the account page, kept (encrypted) in the session under ``key``."""
     secret = _opened(session.get(key))
     if secret is None:
-        secret = staff_auth.new_secret()
-        session[key] = staff_secrets.seal(secret)
+        secret = two_factor.new_secret()
+        session[key] = two_factor.seal(secret)
     return secret
 
 
@@ -141,7 +142,7 @@ def current_staff() -> StaffUser | None:
         end_session()
         g.staff_expired = True
         return None
-    user = db.session.get(StaffUser, data.get("id"))
+    user = directory.staff_user(data.get("id"))
     if user is None or user.disabled_at is not None or user.auth_version != data.get("v"):
         end_session()
         return None

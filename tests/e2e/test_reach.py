@@ -24,7 +24,8 @@ from playwright.sync_api import Browser, Page, expect
 
 from app.extensions import db
 from app.models import EmailLog, Reminder, StaffRole
-from app.services import emails, reconciliation, staff_auth
+from app.services import emails, reconciliation
+from app.services.staff import accounts
 from tests.account_helpers import latest_link
 from tests.conftest import empty_tables, make_app, screenshot_dir
 from tests.e2e.reach import english_on_page, money_drawn_wrong, run_axe
@@ -162,8 +163,8 @@ def seed_staff_side(app: Flask, lang: str) -> tuple[str, str]:
              "automatic": True, "arrival_date": arrival, "created": arrival - 86400},
             OnePayoutGateway(transactions),  # type: ignore[arg-type]
         )  # fmt: skip
-        admin = staff_auth.create_staff(f"admin-{lang}@newsroom.example", StaffRole.ADMIN, PASSWORD, "هالة")
-        finance = staff_auth.create_staff(
+        admin = accounts.create_staff(f"admin-{lang}@newsroom.example", StaffRole.ADMIN, PASSWORD, "هالة")
+        finance = accounts.create_staff(
             f"finance-{lang}@newsroom.example", StaffRole.FINANCE, PASSWORD, "رنا"
         )
         db.session.commit()

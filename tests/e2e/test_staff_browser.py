@@ -17,7 +17,8 @@ from playwright.sync_api import Page, expect
 
 from app.extensions import db
 from app.models import StaffRole
-from app.services import reconciliation, staff_auth
+from app.services import reconciliation
+from app.services.staff import accounts
 from tests.factories import MembershipFactory, PaymentFactory, SupporterFactory
 
 pytestmark = pytest.mark.browser
@@ -62,7 +63,7 @@ def seed(app: Flask) -> str:
             )
             charges.append((payment.stripe_charge_id, payment.amount))
         PaymentFactory(membership=None, supporter=supporter, amount=2500, paid_at=recent, created_at=recent)
-        user = staff_auth.create_staff("finance@newsroom.example", StaffRole.FINANCE, PASSWORD, "رنا")
+        user = accounts.create_staff("finance@newsroom.example", StaffRole.FINANCE, PASSWORD, "رنا")
         user.totp_secret = secret
         user.totp_enabled_at = now
         arrival = int((now - timedelta(days=5)).timestamp())

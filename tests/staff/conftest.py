@@ -19,7 +19,8 @@ from werkzeug.test import TestResponse
 
 from app.extensions import db
 from app.models import StaffRole, StaffUser
-from app.services import staff_auth, staff_secrets
+from app.services.staff import accounts
+from app.services.staff.two_factor import seal
 from app.staff import auth
 
 PASSWORD = "a long staff passphrase"
@@ -45,11 +46,11 @@ def make_staff(
     """An account; admins get a second factor unless ``two_factor=False`` (not yet enrolled)."""
     two_factor = role == StaffRole.ADMIN if two_factor is None else two_factor
     with app.app_context():
-        user = staff_auth.create_staff(email, role, password, name=email.split("@")[0])
+        user = accounts.create_staff(email, role, password, name=email.split("@")[0])
         secret = None
         if two_factor:
             secret = pyotp.random_base32()
-            user.totp_secret = staff_secrets.seal(secret)
+            user.totp_secret = seal(secret)
             user.totp_enabled_at = datetime.now(UTC)
         db.session.commit()
         return Staff(user.id, user.email, role, secret, password)

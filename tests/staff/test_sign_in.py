@@ -11,7 +11,7 @@ from flask import Flask
 
 from app.extensions import db
 from app.models import AuditEntry, StaffRole, StaffUser
-from app.services import staff_auth
+from app.services.staff import accounts, two_factor
 from tests.staff.conftest import (
     PASSWORD,
     Staff,
@@ -84,7 +84,7 @@ def test_admin_must_enrol_a_second_factor_at_first_sign_in(app: Flask) -> None:
     assert client.get("/staff/users").status_code == 200
     with app.app_context():
         user = db.session.scalar(sa.select(StaffUser).where(StaffUser.email == "new-admin@newsroom.example"))
-        assert user is not None and user.has_two_factor and staff_auth.totp_secret_of(user) == key
+        assert user is not None and user.has_two_factor and two_factor.totp_secret_of(user) == key
 
 
 def test_admin_with_two_factor_needs_the_current_code_and_each_code_works_once(
@@ -196,7 +196,7 @@ def test_sessions_end_after_twelve_hours_even_when_active(app: Flask, finance_cl
 
 def test_disabling_an_account_ends_its_sessions(app: Flask, finance: Staff, finance_client) -> None:  # type: ignore[no-untyped-def]
     assert finance_client.get("/staff/").status_code == 200
-    staff_row(app, finance.id, lambda u: staff_auth.set_disabled(u, True, "test"))
+    staff_row(app, finance.id, lambda u: accounts.set_disabled(u, True, "test"))
     assert finance_client.get("/staff/").status_code == 302
     fresh = app.test_client()
     assert post(fresh, "/staff/sign-in", {"email": finance.email, "password": PASSWORD}).status_code == 401

@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 
 from app.extensions import db
 from app.models import AuditEntry, StaffRecoveryCode, StaffRole, StaffUser
-from app.services import staff_auth, staff_secrets
+from app.services.staff import two_factor
 from tests.staff.conftest import PASSWORD, Staff, make_staff, post, sign_in, staff_row
 
 CODE = re.compile(r"<li><code>([a-z0-9-]+)</code></li>")
@@ -70,10 +70,10 @@ def test_the_totp_secret_is_stored_encrypted(app: Flask) -> None:
     assert stored and stored.startswith("f1:")
     assert staff.secret and staff.secret not in stored
     with app.app_context():
-        assert staff_secrets.open_secret(stored) == staff.secret
+        assert two_factor.open_secret(stored) == staff.secret
         # Another key opens nothing: the database alone does not give the secret away.
-        with pytest.raises(staff_secrets.SecretUnreadable):
-            staff_secrets.open_secret(stored, {"STAFF_TOTP_KEY": NEW_KEY})
+        with pytest.raises(two_factor.SecretUnreadable):
+            two_factor.open_secret(stored, {"STAFF_TOTP_KEY": NEW_KEY})
 
 
 def test_the_secret_being_enrolled_rides_in_the_cookie_encrypted(app: Flask) -> None:
@@ -118,7 +118,7 @@ def test_rotating_the_key(app: Flask) -> None:
     with app.app_context():
         sealed_new = staff_row(app, admin.id).totp_secret
         assert sealed_new != sealed_old
-        assert staff_secrets.open_secret(sealed_new, {"STAFF_TOTP_KEY": NEW_KEY}) == admin.secret
+        assert two_factor.open_secret(sealed_new, {"STAFF_TOTP_KEY": NEW_KEY}) == admin.secret
 
     # The old key gone: still signs in (with the next code: each works once).
     app.config["STAFF_TOTP_KEY"] = NEW_KEY
@@ -130,7 +130,7 @@ def test_rotating_the_key(app: Flask) -> None:
     app.config["STAFF_TOTP_KEY"] = OLD_KEY
     with app.app_context():
         user = db.session.get(StaffUser, admin.id)
-        assert user is not None and staff_auth.totp_secret_of(user) is None
+        assert user is not None and two_factor.totp_secret_of(user) is None
     client = password_step(app, admin)
     assert post(client, "/staff/sign-in/code", {"code": admin.code()}).status_code == 401
     result = app.test_cli_runner().invoke(args=["staff", "reseal-2fa"])
@@ -142,7 +142,7 @@ def test_rotating_the_key(app: Flask) -> None:
 
 def test_enrolment_shows_ten_codes_once_and_keeps_only_keyed_hashes(app: Flask) -> None:
     staff, codes, client = enrol_admin(app)
-    assert len(codes) == len(set(codes)) == staff_auth.RECOVERY_CODES
+    assert len(codes) == len(set(codes)) == two_factor.RECOVERY_CODES
     assert all(re.fullmatch(r"[2-9a-hjkmnp-z]{4}-[2-9a-hjkmnp-z]{4}-[2-9a-hjkmnp-z]{4}", c) for c in codes)
     with app.app_context():
         stored = list(db.session.scalars(sa.select(StaffRecoveryCode.code_hash)))

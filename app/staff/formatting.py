@@ -1,0 +1,62 @@
+"""How the staff pages write money, numbers, percentages and times, in the page's language."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from babel.dates import format_datetime
+from babel.numbers import format_currency, format_percent, get_currency_precision
+from flask_babel import gettext as _
+
+from app.i18n import best_locale, format_month, format_number, localize_digits, numbering_system
+
+
+def money(amount: int | None, currency: str) -> str:
+    """Minor units of any ISO currency, as the page's language writes money."""
+    if amount is None:
+        return ""
+    code = currency.upper()
+    value = Decimal(int(amount)).scaleb(-get_currency_precision(code))
+    locale = best_locale()
+    formatted = format_currency(value, code, locale=locale, numbering_system=numbering_system(locale))
+    # Keep "US$" together inside Arabic text (see app/i18n.format_money).
+    return localize_digits(formatted + "\u200e" if locale == "ar" else formatted)
+
+
+def number(value: int | float) -> str:
+    return format_number(value)
+
+
+def percent(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return localize_digits(
+        format_percent(value, "#,##0.0%", locale=best_locale(), numbering_system=numbering_system())
+    )
+
+
+def when(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    moment = format_datetime(value, "d MMM y, HH:mm", tzinfo=UTC, locale=best_locale())
+    return localize_digits(_("%(moment)s UTC", moment=moment))
+
+
+def day(value: date | datetime | None) -> str:
+    if value is None:
+        return ""
+    from babel.dates import format_date
+
+    return localize_digits(format_date(value, "medium", locale=best_locale()))
+
+
+def month_name(month: tuple[int, int]) -> str:
+    return format_month(month[0], month[1])
+
+
+def major(amount: int | None, currency: str) -> str:
+    """Minor units as a plain decimal in major units (``12.50``), for exports and form fields."""
+    if amount is None:
+        return ""
+    return format(Decimal(int(amount)).scaleb(-get_currency_precision(currency.upper())), "f")
