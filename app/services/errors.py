@@ -34,3 +34,7 @@ class DonationStateError(DomainError):
 
 class NotFound(DomainError):
     """Stripe has no such object."""
+
+
+class EventNotApplied(DomainError):
+    """The Stripe event cannot be applied now; it stays unprocessed with this code as its error."""

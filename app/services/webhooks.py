@@ -6,6 +6,9 @@ after, in a worker, or from a sweep of ``pending_events()``; it is safe to
 call any number of times, from any number of processes at once.  The endpoint
 wakes the workers (``wake_workers``, coalesced); a worker's run
 (``apply_stored``) claims the stored events one by one until none is left.
+``HANDLERS`` names the function that applies each type: it takes the Stripe
+object, the event's time and the gateway (sync, self-service and staff actions
+call the same functions with objects they fetched).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -29,14 +32,39 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from app.extensions import db
 from app.models import WebhookEvent
 from app.models.types import from_timestamp, utcnow
-from app.services import erasure, memberships
-from app.services.errors import DomainError
+from app.services import erasure, memberships, payments, reconciliation, supporters
+from app.services.errors import DomainError, EventNotApplied
 from app.services.stripe_gateway import StripeGateway, get_gateway
 
 #: Tries within one call when a concurrent writer wins a unique-key race: an
 #: event can lose one on each of supporter, membership and payment.
 RACE_TRIES = 4
 MAX_ERROR = 2000
+
+#: A handler of one type of event: the Stripe object, the event's time, the gateway.
+Handler = Callable[[Mapping[str, Any], datetime, StripeGateway], None]
+
+HANDLERS: dict[str, Handler] = {
+    "customer.subscription.created": memberships.subscription_changed,
+    "customer.subscription.updated": memberships.subscription_changed,
+    "customer.subscription.deleted": memberships.subscription_changed,
+    "invoice.paid": payments.invoice_paid,
+    "invoice.payment_succeeded": payments.invoice_paid,
+    "invoice.payment_failed": payments.invoice_payment_failed,
+    "payment_intent.succeeded": payments.payment_intent_succeeded,
+    "payment_intent.payment_failed": payments.payment_intent_failed,
+    "charge.refunded": payments.charge_refunded,
+    "charge.dispute.created": payments.dispute_created,
+    "charge.dispute.closed": payments.dispute_closed,
+    "customer.updated": supporters.customer_updated,
+    "customer.deleted": supporters.customer_deleted,
+    "payment_method.automatically_updated": supporters.card_updated,
+    "invoice.upcoming": memberships.invoice_upcoming,
+    "payout.paid": reconciliation.payout_paid,
+    "payout.failed": reconciliation.payout_failed,
+    "payout.canceled": reconciliation.payout_failed,
+    "payout.updated": reconciliation.payout_updated,
+}
 
 
 class MalformedEvent(DomainError):
@@ -168,14 +196,16 @@ def apply_event(stripe_event_id: str, gateway: StripeGateway | None = None) -> A
             db.session.rollback()
             return Applied.ALREADY
         try:
-            acted = memberships.apply(event, gateway)
-            event.supporter_id = memberships.supporter_of(event)
+            handler = HANDLERS.get(event.type)
+            if handler is not None:
+                handler(event.object, event.created, gateway)
+            event.supporter_id = supporters.supporter_of(event.object, event.type)
             erasure.forget_if_erased(event, event.supporter_id)
             event.processed_at = utcnow()
             event.attempts += 1
             event.last_error = None
             db.session.commit()
-            return Applied.APPLIED if acted else Applied.IGNORED
+            return Applied.APPLIED if handler is not None else Applied.IGNORED
         except IntegrityError as exc:
             # Another transaction inserted the same supporter/membership/payment
             # first; run again and find its row.
@@ -190,7 +220,7 @@ def apply_event(stripe_event_id: str, gateway: StripeGateway | None = None) -> A
 
 
 def _failed(stripe_event_id: str, exc: BaseException) -> Applied:
-    if isinstance(exc, memberships.EventNotApplied):
+    if isinstance(exc, EventNotApplied):
         current_app.logger.warning("stripe event %s not applied: %s", stripe_event_id, _describe(exc))
     else:
         current_app.logger.exception("stripe event %s failed", stripe_event_id)
