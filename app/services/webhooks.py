@@ -1,14 +1,14 @@
-"""Stripe events: store each once by its id, then apply it once.
+"""Stripe events: verify each delivery, store it once by its id, then apply it once.
 
-The stored event is the durable queue: ``store_event`` is all the endpoint
-must do before answering, and ``apply_event(stripe_event_id)`` can run right
-after, in a worker, or from a sweep of ``pending_events()``; it is safe to
-call any number of times, from any number of processes at once.  The endpoint
-wakes the workers (``wake_workers``, coalesced); a worker's run
-(``apply_stored``) claims the stored events one by one until none is left.
-``HANDLERS`` names the function that applies each type: it takes the Stripe
-object, the event's time and the gateway (sync, self-service and staff actions
-call the same functions with objects they fetched).
+The stored event is the durable queue: ``verify`` and ``store_event`` are all
+the endpoint must do before answering, and ``apply_event(stripe_event_id)``
+can run right after, in a worker, or from a sweep of ``pending_events()``; it
+is safe to call any number of times, from any number of processes at once.
+The endpoint wakes the workers (``hand_over``, ``wake_workers``, coalesced); a
+worker's run (``apply_stored``) claims the stored events one by one until none
+is left.  ``HANDLERS`` names the function that applies each type: it takes the
+Stripe object, the event's time and the gateway (sync, self-service and staff
+actions call the same functions with objects they fetched).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
+import stripe
 from flask import Flask, current_app
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -40,6 +41,8 @@ from app.services.stripe_gateway import StripeGateway, get_gateway
 #: event can lose one on each of supporter, membership and payment.
 RACE_TRIES = 4
 MAX_ERROR = 2000
+#: Seconds a signature stays valid (Stripe's default): older ones are replays.
+TOLERANCE = 300
 
 #: A handler of one type of event: the Stripe object, the event's time, the gateway.
 Handler = Callable[[Mapping[str, Any], datetime, StripeGateway], None]
@@ -69,6 +72,10 @@ HANDLERS: dict[str, Handler] = {
 
 class MalformedEvent(DomainError):
     """A correctly signed body that is not a Stripe event we can store."""
+
+
+class RefusedDelivery(DomainError):
+    """Codes: missing_signature, bad_signature, malformed_event (the endpoint answers 400)."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,33 @@ def check_event(event: Any) -> Mapping[str, Any]:
     if not (isinstance(data, Mapping) and isinstance(data.get("object"), Mapping)):
         raise MalformedEvent("no_object")
     return event
+
+
+def _not_json(constant: str) -> float:
+    """``NaN`` and ``Infinity`` are Python's, not JSON's (nor PostgreSQL's)."""
+    raise ValueError(constant)
+
+
+def verify(payload: bytes, signature: str) -> tuple[Mapping[str, Any], str]:
+    """The event in a body Stripe signed, and its text as sent; or ``RefusedDelivery``.
+
+    The signature part of ``stripe.Webhook.construct_event``; its other part
+    builds a StripeObject, which we do not use and which fails on a signed
+    body that is not an object.
+    """
+    if not signature:
+        raise RefusedDelivery("missing_signature")
+    try:
+        stripe.WebhookSignature.verify_header(
+            payload, signature, current_app.config["STRIPE_WEBHOOK_SECRET"], tolerance=TOLERANCE
+        )
+        text = payload.decode()  # Stripe sends UTF-8; the text is stored as it came
+        event = check_event(json.loads(text, parse_constant=_not_json))
+    except stripe.SignatureVerificationError as exc:
+        raise RefusedDelivery("bad_signature") from exc
+    except (ValueError, MalformedEvent) as exc:  # not UTF-8, not JSON, or not an event
+        raise RefusedDelivery("malformed_event") from exc
+    return event, text
 
 
 def store_event(event: Mapping[str, Any], raw: str | None = None) -> Stored:
@@ -396,3 +430,17 @@ def wake_workers() -> bool:
     if waker is None:
         waker = current_app.extensions["webhook_waker"] = _Waker(current_app._get_current_object())  # type: ignore[attr-defined]
     return bool(waker.wake())
+
+
+def hand_over(stored: Stored) -> str:
+    """After storing: the workers are woken for a new event, and Stripe is told "queued".
+
+    Another step may stand in ``app.extensions["webhook_hand_over"]``: the tests'
+    app applies each delivery at once and answers its outcome (``tests/conftest.py``).
+    """
+    step: Callable[[Stored], str] | None = current_app.extensions.get("webhook_hand_over")
+    if step is not None:
+        return step(stored)
+    if stored.new:
+        wake_workers()
+    return "queued"
