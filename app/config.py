@@ -68,7 +68,6 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "NEWSROOM_URL": ("https://newsroom.example", "the newsroom's site, linked from the thank-you page"),
     "FEE_PERCENT_BPS": ("290", "card fee rate in basis points (290 = 2.9%), for 'I'll cover the fees'"),
     "FEE_FIXED": ("usd:30,eur:25,try:300", "fixed card fee per charge, in minor units per currency"),
-    "WEBHOOK_APPLY": ("worker", "worker: a Celery task applies each stored event; inline: the request does"),
     "WEBHOOK_MAX_ATTEMPTS": ("10", "tries to apply a Stripe event before it waits for an operator"),
     "MAX_CONTENT_LENGTH": ("65536", "largest request body accepted, in bytes"),
     "ATTEMPTS_PER_IP": ("10", "unfinished payment attempts allowed per IP address per hour"),

@@ -257,7 +257,6 @@ def main() -> int:
         "CELERY_BROKER_URL": common.REDIS_URL,
         "STRIPE_WEBHOOK_SECRET": SECRET,
         "STRIPE_API_BASE": stripe.url,
-        "WEBHOOK_APPLY": "worker",
         "BENCH_MAIL_QUEUE": MAIL_QUEUE,
     }
     common.migrate(url, env)

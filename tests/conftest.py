@@ -16,11 +16,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import stripe
-from flask import Flask
+from flask import Flask, current_app
 from flask.testing import FlaskClient
 
 from app import create_app
 from app.extensions import db
+from app.services import webhooks
 from tests.harness import StripeJs, start_localstripe
 
 WEBHOOK_SECRET = "whsec_test_secret"
@@ -54,8 +55,22 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield url
 
 
-def make_app(database_url: str, localstripe_url: str, **overrides: Any) -> Flask:
-    return create_app(
+def apply_at_once(stored: webhooks.Stored) -> str:
+    """The test app's hand-over of a stored event: applied in the request, as a worker applies it
+    (``webhooks.apply_event``), so a test sees it applied after its POST, with the outcome in the answer."""
+    try:
+        return str(webhooks.apply_event(stored.stripe_event_id))
+    except Exception:
+        db.session.rollback()
+        current_app.logger.exception("stripe event %s stored, not applied", stored.stripe_event_id)
+        return str(webhooks.Applied.FAILED)
+
+
+def make_app(
+    database_url: str, localstripe_url: str, apply_webhooks_at_once: bool = True, **overrides: Any
+) -> Flask:
+    """A test app; ``apply_webhooks_at_once=False`` leaves stored events to the workers."""
+    app = create_app(
         {
             "TESTING": True,
             "APP_ENV": "test",
@@ -67,12 +82,14 @@ def make_app(database_url: str, localstripe_url: str, **overrides: Any) -> Flask
             "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
             "STRIPE_MAX_REQUESTS_PER_SECOND": 0,
             # Published tasks stay in memory unless a test runs a real worker,
-            # so webhook tests apply events in the request.
+            # so webhook tests apply events in the request (``apply_at_once``).
             "CELERY_BROKER_URL": "memory://",
-            "WEBHOOK_APPLY": "inline",
             **overrides,
         }
     )
+    if apply_webhooks_at_once:
+        app.extensions["webhook_hand_over"] = apply_at_once
+    return app
 
 
 def empty_tables(app: Flask) -> None:

@@ -124,11 +124,11 @@ def replay_command(days: int, page_size: int) -> None:
     times.  Exits 1 if an event failed (its error is kept on the stored
     event; `stripe apply-pending` retries it).
     """
-    from app.services import sync
+    from app.services import replay
     from app.services.errors import PaymentServiceUnavailable
 
     try:
-        report = sync.replay(days=days, page_size=page_size)
+        report = replay.replay(days=days, page_size=page_size)
     except PaymentServiceUnavailable as exc:
         raise click.ClickException(
             f"Stripe unavailable ({exc.detail or exc.code}); the events stored so far are kept "

@@ -36,6 +36,8 @@ from app.services.errors import (
     PaymentDeclined,
 )
 from app.services.stripe_gateway import StripeGateway
+from app.services.stripe_objects import card_details, period_end
+from app.services.supporters import remember_card
 
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 MAX_NAME = 200
@@ -330,38 +332,6 @@ def _charge_id(invoice: Any, intent: Any) -> str | None:
     if charge is not None and not isinstance(charge, str):
         charge = charge["id"]
     return charge
-
-
-def period_end(subscription: Any) -> int | None:
-    """Both shapes: ``current_period_end`` (older APIs) or on the first item (current)."""
-    if "current_period_end" in subscription and subscription["current_period_end"]:
-        return int(subscription["current_period_end"])
-    items = subscription["items"]["data"] if "items" in subscription else []
-    if items and "current_period_end" in items[0]:
-        return int(items[0]["current_period_end"])
-    return None
-
-
-def card_details(method: Any) -> dict[str, Any] | None:
-    """Brand, last four digits and expiry of a card payment method (never its number)."""
-    card = method["card"] if "card" in method else None
-    if not card:
-        return None
-    return {
-        "brand": card["brand"],
-        "last4": card["last4"],
-        "exp_month": int(card["exp_month"]),
-        "exp_year": int(card["exp_year"]),
-    }
-
-
-def remember_card(supporter: Supporter, card: Mapping[str, Any] | None) -> None:
-    if not card:
-        return
-    supporter.card_brand = card["brand"]
-    supporter.card_last4 = card["last4"]
-    supporter.card_exp_month = card["exp_month"]
-    supporter.card_exp_year = card["exp_year"]
 
 
 def record_subscription(pending: Pending, subscription: Any) -> Payment | None:

@@ -38,3 +38,7 @@ class NotFound(DomainError):
 
 class AccountError(DomainError):
     """Something the supporter asked for on their account cannot be done; ``code`` says why."""
+
+
+class EventNotApplied(DomainError):
+    """The Stripe event cannot be applied now; it stays unprocessed with this code as its error."""

@@ -41,7 +41,9 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Payment, Payout, PayoutTransaction, Supporter
 from app.models.types import from_timestamp, utcnow
+from app.services import notices
 from app.services.stripe_gateway import StripeGateway
+from app.services.stripe_objects import id_of
 
 CHARGE_TYPES = ("charge", "payment")
 REFUND_TYPES = ("refund", "payment_refund")
@@ -52,20 +54,14 @@ DISPUTE_CATEGORIES = ("dispute", "dispute_reversal")
 FINAL_STATUSES = ("failed", "canceled")
 
 
-def _id(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return value.get("id") if isinstance(value, Mapping) else None
-
-
 def _charge_of(transaction: Mapping[str, Any]) -> str | None:
     """The charge a balance transaction is about (its source, or the refunded / disputed charge)."""
     source = transaction.get("source")
-    source_id = _id(source)
+    source_id = id_of(source)
     if source_id and source_id.startswith(("ch_", "py_")):
         return source_id
     if isinstance(source, Mapping):
-        return _id(source.get("charge"))
+        return id_of(source.get("charge"))
     return None
 
 
@@ -118,7 +114,7 @@ def record_payout(
         for transaction in gateway.payout_balance_transactions(payout["id"]):
             if transaction.get("type") in PAYOUT_TYPES:
                 continue
-            source_id = _id(transaction.get("source"))
+            source_id = id_of(transaction.get("source"))
             db.session.add(
                 PayoutTransaction(
                     payout=row,
@@ -158,6 +154,32 @@ def record_payout_status(
     moved = _take_status(row, payout, event_time)
     db.session.flush()
     return row, moved and row.status == "failed"
+
+
+# -- the payout events (each handler takes the payout, the event's time and the gateway) -------
+
+
+def payout_paid(payout: Mapping[str, Any], at: datetime, gateway: StripeGateway) -> None:
+    """``payout.paid``: money reached the bank: record the payout and what it paid out (one list
+    per payout)."""
+    record_payout(payout, gateway, at)
+
+
+def payout_failed(payout: Mapping[str, Any], at: datetime, gateway: StripeGateway) -> None:
+    """``payout.failed`` / ``payout.canceled`` (stored even if ``payout.paid`` never came): its
+    status; a failure emails finance staff."""
+    _payout_moved(payout, at, create=True)
+
+
+def payout_updated(payout: Mapping[str, Any], at: datetime, gateway: StripeGateway) -> None:
+    """``payout.updated``: the status of a payout we have; a failure emails finance staff."""
+    _payout_moved(payout, at, create=False)
+
+
+def _payout_moved(payout: Mapping[str, Any], at: datetime, create: bool) -> None:
+    row, failed = record_payout_status(payout, at, create=create)
+    if row is not None and failed:
+        notices.payout_failed(row, at)
 
 
 # -- reading ---------------------------------------------------------------------------------

@@ -1,48 +1,28 @@
 """What an admin may do to a supporter's money: refund a payment, cancel a membership.
 
-Both go through the gateway, then apply Stripe's answer with the same rules
-as the webhook that will follow (``memberships.apply`` on the returned
-object), so the page is right at once and the webhook, when it comes, finds
-nothing left to change.  Each is written to the audit log in the same
-transaction.  The caller commits.
+Both go through the gateway, then apply Stripe's answer with the same handler
+as the webhook that will follow (``payments.charge_refunded``,
+``memberships.subscription_changed``), so the page is right at once and the
+webhook, when it comes, finds nothing left to change.  Each is written to the
+audit log in the same transaction.  The caller commits.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Membership, Payment, PaymentStatus, StaffUser, WebhookEvent
+from app.models import Membership, Payment, PaymentStatus, StaffUser
 from app.models.membership import MEMBER_STATUSES
 from app.models.types import utcnow
-from app.services import audit, memberships
+from app.services import audit, memberships, payments
 from app.services.errors import DomainError
 from app.services.stripe_gateway import StripeGateway
+from app.services.stripe_objects import plain
 
 
 class ActionRefused(DomainError):
     """Codes: not_refundable, refund_amount, not_cancellable, not_found."""
-
-
-def _as_dict(obj: Any) -> dict[str, Any]:
-    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
-
-
-def _apply(event_type: str, obj: dict[str, Any], gateway: StripeGateway) -> None:
-    """Stripe's answer, dressed as the event that will bring it (never stored)."""
-    now = utcnow()
-    event = WebhookEvent(
-        stripe_event_id=f"staff_{obj.get('id', '')}",
-        type=event_type,
-        livemode=bool(obj.get("livemode")),
-        created=now,
-        payload={"id": f"staff_{obj.get('id', '')}", "type": event_type, "data": {"object": obj}},
-        received_at=now,
-        attempts=0,
-    )
-    memberships.apply(event, gateway)
 
 
 def refundable(payment: Payment) -> int:
@@ -66,7 +46,7 @@ def refund(
         raise ActionRefused("not_refundable")
     if not 0 < amount <= left:
         raise ActionRefused("refund_amount", field="amount")
-    answer = _as_dict(
+    answer = plain(
         gateway.refund(
             amount,
             idempotency_key=f"staff-refund:{payment.id}:{request_key}"[:255],
@@ -77,7 +57,7 @@ def refund(
     )
     charge = answer.get("charge")
     if isinstance(charge, dict):
-        _apply("charge.refunded", charge, gateway)
+        payments.charge_refunded(charge, utcnow(), gateway)
     audit.record(
         staff.actor,
         "payment.refund",
@@ -105,17 +85,13 @@ def cancel(
     if membership.status not in MEMBER_STATUSES or (at_period_end and membership.cancel_at_period_end):
         raise ActionRefused("not_cancellable")
     key = f"staff-cancel:{membership.id}:{request_key}"[:255]
-    subscription = _as_dict(
+    subscription = plain(
         gateway.set_cancel_at_period_end(membership.stripe_subscription_id, True, idempotency_key=key)
         if at_period_end
         else gateway.cancel_subscription(membership.stripe_subscription_id, idempotency_key=key)
     )
-    event_type = (
-        "customer.subscription.deleted"
-        if subscription.get("status") == "canceled"
-        else ("customer.subscription.updated")
-    )
-    _apply(event_type, subscription, gateway)
+    # customer.subscription.deleted or .updated will follow: the same handler.
+    memberships.subscription_changed(subscription, utcnow(), gateway)
     audit.record(
         staff.actor,
         "membership.cancel",

@@ -1,12 +1,11 @@
-"""Bring local state up to Stripe's: ``sync`` walks Stripe's lists, ``replay`` its events.
+"""Bring local state up to Stripe's by walking Stripe's lists (``replay`` walks its events).
 
 ``sync`` reads subscriptions (every status), invoices, charges and customers,
-page by page through the gateway, and applies each object through the same
-domain logic as the webhooks (``memberships.apply``), handing it the object as
-a transient event that is never stored.  So a row written here is the row the
-webhook would have written, emails included (``notices`` mails only about
-recent happenings, and the outbox never twice about one thing).  What the event
-time means for each list:
+page by page through the gateway, and hands each object to the handler of the
+event that would have brought it (the functions ``webhooks.HANDLERS`` names),
+with a time.  So a row written here is the row the webhook would have written,
+emails included (``notices`` mails only about recent happenings, and the outbox
+never twice about one thing).  What the time means for each list:
 
 - subscriptions: the object is Stripe's current truth; its time is when its
   page was asked for, so the membership's ``stripe_state_at`` moves to then and
@@ -28,12 +27,6 @@ charges their payments.  Each object is applied and the list's cursor
 (``sync_cursor``) advanced in one transaction, so an interrupted run resumes
 after the last object it completed.  Running it again changes nothing but the
 memberships' ``stripe_state_at`` (when Stripe last confirmed them).
-
-``replay`` lists the events of the last days from Stripe's Events API, stores
-each of the types the webhook endpoint is meant to receive (the Events API
-lists every type; ``memberships.HANDLERS`` names ours) with
-``webhooks.store_event`` (known ones are left alone) and applies the ones not
-applied yet with ``webhooks.apply_event``, oldest first.
 """
 
 from __future__ import annotations
@@ -42,7 +35,7 @@ import itertools
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -52,11 +45,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.extensions import db
-from app.models import SyncCursor, WebhookEvent
+from app.models import SyncCursor
 from app.models.types import from_timestamp, utcnow
-from app.services import memberships, webhooks
+from app.services import memberships, payments, supporters
 from app.services.errors import DomainError, NotFound, PaymentServiceUnavailable
 from app.services.stripe_gateway import MAX_PAGE, StripeGateway, get_gateway
+from app.services.stripe_objects import Obj, id_of, plain
 
 #: The lists, in the order they are walked.
 KINDS = ("subscriptions", "invoices", "charges", "customers")
@@ -67,12 +61,8 @@ RACE_TRIES = 3
 #: Columns that record when, not what: a sync that only moves these changed nothing.
 BOOKKEEPING = frozenset({"stripe_state_at", "updated_at", "created_at"})
 
-#: Stripe keeps events this long; replay cannot look further back.
-EVENT_RETENTION_DAYS = 30
-
-Obj = Mapping[str, Any]
 #: One step for an object: which handler, about what, as of when.
-Step = tuple[str, Obj, datetime]
+Step = tuple[Callable[[Obj, datetime, StripeGateway], None], Obj, datetime]
 
 
 class SyncInterrupted(Exception):
@@ -124,19 +114,6 @@ class SyncReport:
         return sum(c.listed for c in self.kinds.values())
 
 
-@dataclass
-class ReplayReport:
-    since: datetime
-    listed: int = 0
-    new: int = 0
-    known: int = 0
-    #: Types the endpoint is not meant to receive (``memberships.HANDLERS`` lists ours): not stored.
-    other_types: int = 0
-    #: Events for the other mode (live/test) than the key, or not events: not stored.
-    not_stored: int = 0
-    outcomes: Counter[str] = field(default_factory=Counter)
-
-
 # -- change tracking --------------------------------------------------------------------------
 
 
@@ -175,39 +152,9 @@ class _Changes:
 # -- what each object means -------------------------------------------------------------------
 
 
-def _as_event(event_type: str, obj: Obj, at: datetime) -> WebhookEvent:
-    """An object fetched from Stripe, dressed as the event that would have brought it.
-
-    Transient: never added to the session, never stored.  The handlers read
-    its type, ``created`` and ``data.object`` only.
-    """
-    payload = {
-        "id": f"sync_{obj.get('id', '')}",
-        "object": "event",
-        "type": event_type,
-        "created": int(at.timestamp()),
-        "livemode": bool(obj.get("livemode")),
-        "data": {"object": dict(obj)},
-    }
-    return WebhookEvent(
-        stripe_event_id=payload["id"],
-        type=event_type,
-        livemode=payload["livemode"],
-        created=at,
-        payload=payload,
-        received_at=at,
-        attempts=0,
-    )
-
-
-def _id(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return value.get("id") if isinstance(value, Mapping) else None
-
-
 def _subscription_steps(subscription: Obj, fetched_at: datetime, gateway: StripeGateway) -> list[Step]:
-    return [("customer.subscription.updated", subscription, fetched_at)]
+    # As customer.subscription.updated would bring it.
+    return [(memberships.subscription_changed, subscription, fetched_at)]
 
 
 def _invoice_steps(invoice: Obj, fetched_at: datetime, gateway: StripeGateway) -> list[Step]:
@@ -215,16 +162,15 @@ def _invoice_steps(invoice: Obj, fetched_at: datetime, gateway: StripeGateway) -
     status = invoice.get("status")
     created = from_timestamp(invoice.get("created")) or fetched_at
     if status == "paid" and int(invoice.get("amount_paid") or 0) > 0:
-        return [("invoice.paid", invoice, from_timestamp(transitions.get("paid_at")) or created)]
+        return [(payments.invoice_paid, invoice, from_timestamp(transitions.get("paid_at")) or created)]
     if (
         status in ("open", "uncollectible", "void")
         and invoice.get("attempted")
         and int(invoice.get("attempt_count") or 0) > 0
         and int(invoice.get("amount_due") or 0) > 0
     ):
-        return [
-            ("invoice.payment_failed", invoice, from_timestamp(transitions.get("finalized_at")) or created)
-        ]
+        failed_at = from_timestamp(transitions.get("finalized_at")) or created
+        return [(payments.invoice_payment_failed, invoice, failed_at)]
     return []  # a draft, a free invoice, or one not charged yet
 
 
@@ -236,35 +182,33 @@ def _charge_steps(charge: Obj, fetched_at: datetime, gateway: StripeGateway) -> 
     if isinstance(intent_ref, Mapping):
         intent = dict(intent_ref)
     else:  # not expanded after all: one fetch
-        found = gateway.retrieve_payment_intent(intent_ref)
-        intent = found.to_dict() if hasattr(found, "to_dict") else dict(found)
+        intent = plain(gateway.retrieve_payment_intent(intent_ref))
     customer = charge.get("customer")
-    if isinstance(customer, Mapping) and _id(intent.get("customer")) == customer.get("id"):
+    if isinstance(customer, Mapping) and id_of(intent.get("customer")) == customer.get("id"):
         intent["customer"] = dict(customer)  # the expanded customer: no fetch for a new supporter
     charged_at = from_timestamp(charge.get("created")) or fetched_at
-    latest = _id(intent.get("latest_charge"))
+    latest = id_of(intent.get("latest_charge"))
     if intent.get("status") == "succeeded" and charge.get("status") == "succeeded":
-        steps.append(("payment_intent.succeeded", intent, charged_at))
+        steps.append((payments.payment_intent_succeeded, intent, charged_at))
     elif (
         intent.get("status") in ("requires_payment_method", "canceled")
         and charge.get("status") == "failed"
         and latest in (None, charge.get("id"))
     ):
-        steps.append(("payment_intent.payment_failed", intent, charged_at))
+        steps.append((payments.payment_intent_failed, intent, charged_at))
     if int(charge.get("amount_refunded") or 0) > 0:
         refunds = (charge.get("refunds") or {}).get("data") or []
         refunded_at = max((int(r.get("created") or 0) for r in refunds), default=0)
-        steps.append(("charge.refunded", charge, from_timestamp(refunded_at) or charged_at))
+        steps.append((payments.charge_refunded, charge, from_timestamp(refunded_at) or charged_at))
     return steps
 
 
 def _customer_steps(customer: Obj, fetched_at: datetime, gateway: StripeGateway) -> list[Step]:
-    steps: list[Step] = [("customer.updated", customer, fetched_at)]
+    steps: list[Step] = [(supporters.customer_updated, customer, fetched_at)]
     card = (customer.get("invoice_settings") or {}).get("default_payment_method")
     if isinstance(card, Mapping) and card.get("card"):
-        steps.append(
-            ("payment_method.automatically_updated", {**card, "customer": customer["id"]}, fetched_at)
-        )
+        # As payment_method.automatically_updated would bring it.
+        steps.append((supporters.card_updated, {**card, "customer": customer["id"]}, fetched_at))
     return steps
 
 
@@ -334,8 +278,8 @@ def _apply_object(
     for attempt in range(1, RACE_TRIES + 1):
         changes.reset()
         try:
-            for event_type, payload, at in STEPS[kind](obj, fetched_at, gateway):
-                memberships.apply(_as_event(event_type, payload, at), gateway)
+            for handler, payload, at in STEPS[kind](obj, fetched_at, gateway):
+                handler(payload, at, gateway)
             db.session.flush()
             outcome = ("changed" if changes.created or changes.updated else "unchanged", "")
         except IntegrityError as exc:
@@ -442,62 +386,3 @@ def sync(
         return report
     finally:
         event.remove(session, "before_flush", changes.before_flush)
-
-
-# -- replay -----------------------------------------------------------------------------------
-
-
-def replay(
-    days: int = EVENT_RETENTION_DAYS,
-    gateway: StripeGateway | None = None,
-    *,
-    page_size: int = MAX_PAGE,
-) -> ReplayReport:
-    """Store the events of the last ``days`` that we lack and apply every one not applied yet.
-
-    Asks Stripe for ``created >= now - days`` and checks ``created`` again
-    here, for a server that ignores the filter.  Events for the other mode
-    than the key (live/test) are left out, as the endpoint leaves them out.
-    """
-    gateway = gateway or get_gateway()
-    since_ts = int((utcnow() - timedelta(days=days)).timestamp())
-    since = from_timestamp(since_ts) or utcnow()
-    report = ReplayReport(since=since)
-    live = webhooks.livemode_expected(current_app.config["STRIPE_SECRET_KEY"])
-    listed: set[str] = set()
-    for page in gateway.pages(gateway.list_events, created_gte=since_ts, limit=page_size):
-        for evt in page.objects:
-            if int(evt.get("created") or 0) < since_ts:
-                continue
-            report.listed += 1
-            if evt.get("type") not in memberships.HANDLERS:
-                report.other_types += 1
-                continue
-            if bool(evt.get("livemode")) != live:
-                report.not_stored += 1
-                continue
-            try:
-                stored = webhooks.store_event(evt)
-                db.session.commit()
-            except webhooks.MalformedEvent:
-                db.session.rollback()
-                report.not_stored += 1
-                continue
-            listed.add(stored.stripe_event_id)
-            if stored.new:
-                report.new += 1
-            else:
-                report.known += 1
-    pending = [
-        stripe_event_id
-        for stripe_event_id in db.session.scalars(
-            select(WebhookEvent.stripe_event_id)
-            .where(WebhookEvent.processed_at.is_(None), WebhookEvent.created >= since)
-            .order_by(WebhookEvent.created, WebhookEvent.id)
-        )
-        if stripe_event_id in listed
-    ]
-    db.session.rollback()
-    for stripe_event_id in pending:
-        report.outcomes[str(webhooks.apply_event(stripe_event_id, gateway))] += 1
-    return report

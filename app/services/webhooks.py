@@ -1,11 +1,14 @@
-"""Stripe events: store each once by its id, then apply it once.
+"""Stripe events: verify each delivery, store it once by its id, then apply it once.
 
-The stored event is the durable queue: ``store_event`` is all the endpoint
-must do before answering, and ``apply_event(stripe_event_id)`` can run right
-after, in a worker, or from a sweep of ``pending_events()``; it is safe to
-call any number of times, from any number of processes at once.  The endpoint
-wakes the workers (``wake_workers``, coalesced); a worker's run
-(``apply_stored``) claims the stored events one by one until none is left.
+The stored event is the durable queue: ``verify`` and ``store_event`` are all
+the endpoint must do before answering, and ``apply_event(stripe_event_id)``
+can run right after, in a worker, or from a sweep of ``pending_events()``; it
+is safe to call any number of times, from any number of processes at once.
+The endpoint wakes the workers (``hand_over``, ``wake_workers``, coalesced); a
+worker's run (``apply_stored``) claims the stored events one by one until none
+is left.  ``HANDLERS`` names the function that applies each type: it takes the
+Stripe object, the event's time and the gateway (sync, self-service and staff
+actions call the same functions with objects they fetched).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -21,6 +24,7 @@ from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
+import stripe
 from flask import Flask, current_app
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -29,19 +33,50 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from app.extensions import db
 from app.models import WebhookEvent
 from app.models.types import from_timestamp, utcnow
-from app.services import memberships
+from app.services import memberships, payments, reconciliation, supporters
 from app.services.account import privacy
-from app.services.errors import DomainError
+from app.services.errors import DomainError, EventNotApplied
 from app.services.stripe_gateway import StripeGateway, get_gateway
 
 #: Tries within one call when a concurrent writer wins a unique-key race: an
 #: event can lose one on each of supporter, membership and payment.
 RACE_TRIES = 4
 MAX_ERROR = 2000
+#: Seconds a signature stays valid (Stripe's default): older ones are replays.
+TOLERANCE = 300
+
+#: A handler of one type of event: the Stripe object, the event's time, the gateway.
+Handler = Callable[[Mapping[str, Any], datetime, StripeGateway], None]
+
+HANDLERS: dict[str, Handler] = {
+    "customer.subscription.created": memberships.subscription_changed,
+    "customer.subscription.updated": memberships.subscription_changed,
+    "customer.subscription.deleted": memberships.subscription_changed,
+    "invoice.paid": payments.invoice_paid,
+    "invoice.payment_succeeded": payments.invoice_paid,
+    "invoice.payment_failed": payments.invoice_payment_failed,
+    "payment_intent.succeeded": payments.payment_intent_succeeded,
+    "payment_intent.payment_failed": payments.payment_intent_failed,
+    "charge.refunded": payments.charge_refunded,
+    "charge.dispute.created": payments.dispute_created,
+    "charge.dispute.closed": payments.dispute_closed,
+    "customer.updated": supporters.customer_updated,
+    "customer.deleted": supporters.customer_deleted,
+    "payment_method.automatically_updated": supporters.card_updated,
+    "invoice.upcoming": memberships.invoice_upcoming,
+    "payout.paid": reconciliation.payout_paid,
+    "payout.failed": reconciliation.payout_failed,
+    "payout.canceled": reconciliation.payout_failed,
+    "payout.updated": reconciliation.payout_updated,
+}
 
 
 class MalformedEvent(DomainError):
     """A correctly signed body that is not a Stripe event we can store."""
+
+
+class RefusedDelivery(DomainError):
+    """Codes: missing_signature, bad_signature, malformed_event (the endpoint answers 400)."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +113,33 @@ def check_event(event: Any) -> Mapping[str, Any]:
     if not (isinstance(data, Mapping) and isinstance(data.get("object"), Mapping)):
         raise MalformedEvent("no_object")
     return event
+
+
+def _not_json(constant: str) -> float:
+    """``NaN`` and ``Infinity`` are Python's, not JSON's (nor PostgreSQL's)."""
+    raise ValueError(constant)
+
+
+def verify(payload: bytes, signature: str) -> tuple[Mapping[str, Any], str]:
+    """The event in a body Stripe signed, and its text as sent; or ``RefusedDelivery``.
+
+    The signature part of ``stripe.Webhook.construct_event``; its other part
+    builds a StripeObject, which we do not use and which fails on a signed
+    body that is not an object.
+    """
+    if not signature:
+        raise RefusedDelivery("missing_signature")
+    try:
+        stripe.WebhookSignature.verify_header(
+            payload, signature, current_app.config["STRIPE_WEBHOOK_SECRET"], tolerance=TOLERANCE
+        )
+        text = payload.decode()  # Stripe sends UTF-8; the text is stored as it came
+        event = check_event(json.loads(text, parse_constant=_not_json))
+    except stripe.SignatureVerificationError as exc:
+        raise RefusedDelivery("bad_signature") from exc
+    except (ValueError, MalformedEvent) as exc:  # not UTF-8, not JSON, or not an event
+        raise RefusedDelivery("malformed_event") from exc
+    return event, text
 
 
 def store_event(event: Mapping[str, Any], raw: str | None = None) -> Stored:
@@ -169,14 +231,16 @@ def apply_event(stripe_event_id: str, gateway: StripeGateway | None = None) -> A
             db.session.rollback()
             return Applied.ALREADY
         try:
-            acted = memberships.apply(event, gateway)
-            event.supporter_id = memberships.supporter_of(event)
+            handler = HANDLERS.get(event.type)
+            if handler is not None:
+                handler(event.object, event.created, gateway)
+            event.supporter_id = supporters.supporter_of(event.object, event.type)
             privacy.forget_if_erased(event, event.supporter_id)
             event.processed_at = utcnow()
             event.attempts += 1
             event.last_error = None
             db.session.commit()
-            return Applied.APPLIED if acted else Applied.IGNORED
+            return Applied.APPLIED if handler is not None else Applied.IGNORED
         except IntegrityError as exc:
             # Another transaction inserted the same supporter/membership/payment
             # first; run again and find its row.
@@ -191,7 +255,7 @@ def apply_event(stripe_event_id: str, gateway: StripeGateway | None = None) -> A
 
 
 def _failed(stripe_event_id: str, exc: BaseException) -> Applied:
-    if isinstance(exc, memberships.EventNotApplied):
+    if isinstance(exc, EventNotApplied):
         current_app.logger.warning("stripe event %s not applied: %s", stripe_event_id, _describe(exc))
     else:
         current_app.logger.exception("stripe event %s failed", stripe_event_id)
@@ -367,3 +431,17 @@ def wake_workers() -> bool:
     if waker is None:
         waker = current_app.extensions["webhook_waker"] = _Waker(current_app._get_current_object())  # type: ignore[attr-defined]
     return bool(waker.wake())
+
+
+def hand_over(stored: Stored) -> str:
+    """After storing: the workers are woken for a new event, and Stripe is told "queued".
+
+    Another step may stand in ``app.extensions["webhook_hand_over"]``: the tests'
+    app applies each delivery at once and answers its outcome (``tests/conftest.py``).
+    """
+    step: Callable[[Stored], str] | None = current_app.extensions.get("webhook_hand_over")
+    if step is not None:
+        return step(stored)
+    if stored.new:
+        wake_workers()
+    return "queued"

@@ -71,7 +71,7 @@ def broker() -> Iterator[RedisServer]:
 
 @pytest.fixture()
 def worker_app(database_url: str, localstripe_url: str, broker: RedisServer) -> Iterator[Flask]:
-    app = make_app(database_url, localstripe_url, CELERY_BROKER_URL=broker.url, WEBHOOK_APPLY="worker")
+    app = make_app(database_url, localstripe_url, CELERY_BROKER_URL=broker.url, apply_webhooks_at_once=False)
     yield app
     empty_tables(app)
 

@@ -130,7 +130,7 @@ def test_while_the_broker_is_down_every_event_asks_again(app: Flask, broker: Bro
 
 
 def test_a_stored_event_answers_queued_and_wakes_the_workers(app: Flask, broker: Broker) -> None:
-    app.config["WEBHOOK_APPLY"] = "worker"
+    app.extensions.pop("webhook_hand_over")  # the workers apply it, as in production
     client = app.test_client()
     event = se.event("customer.updated", se.customer(se.new_id("cus"), "x@example.org"))
     for _ in range(2):  # Stripe delivers it twice

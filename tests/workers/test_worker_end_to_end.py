@@ -75,7 +75,7 @@ def worker_env(
 @pytest.fixture()
 def redis_app(database_url: str, localstripe_url: str) -> Iterator[Flask]:
     redis.Redis.from_url(BROKER).flushdb()
-    app = make_app(database_url, localstripe_url, CELERY_BROKER_URL=BROKER, WEBHOOK_APPLY="worker")
+    app = make_app(database_url, localstripe_url, CELERY_BROKER_URL=BROKER, apply_webhooks_at_once=False)
     yield app
     empty_tables(app)
 

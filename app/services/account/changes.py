@@ -18,14 +18,16 @@ from typing import Any
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Interval, Membership, MembershipStatus, Payment, Supporter, WebhookEvent
+from app.models import Interval, Membership, MembershipStatus, Payment, Supporter
 from app.models.types import utcnow
-from app.services import amounts, audit, memberships
+from app.services import amounts, audit, memberships, payments
 from app.services.account.links import actor
 from app.services.account.records import current_memberships
-from app.services.donations import InvalidChoice, card_details, period_end, remember_card
+from app.services.donations import InvalidChoice
 from app.services.errors import AccountError, InvalidDonation, PaymentDeclined
 from app.services.stripe_gateway import StripeGateway
+from app.services.stripe_objects import card_details, invoice_subscription_id, period_end, plain
+from app.services.supporters import remember_card
 
 
 @dataclass(frozen=True)
@@ -118,13 +120,9 @@ def preview_change(membership: Membership, terms: NewTerms) -> Change:
     )
 
 
-def _as_dict(obj: Any) -> dict[str, Any]:
-    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
-
-
 def store_subscription(membership: Membership, subscription: Any, gateway: StripeGateway) -> None:
     """Write Stripe's answer to the row now, as its webhook will (same code, same result)."""
-    memberships._write_membership(membership, _as_dict(subscription), utcnow(), gateway)
+    memberships.write_membership(membership, plain(subscription), utcnow(), gateway)
 
 
 def change_membership(
@@ -232,16 +230,6 @@ class CardUpdate:
     retried: list[tuple[Payment | None, bool, str | None]] = field(default_factory=list)
 
 
-def _transient_event(event_type: str, obj: Mapping[str, Any]) -> WebhookEvent:
-    """Stripe's answer, shaped as the event that will confirm it (never stored)."""
-    return WebhookEvent(
-        stripe_event_id=f"account:{obj.get('id')}",
-        type=event_type,
-        created=utcnow(),
-        payload={"data": {"object": dict(obj)}},
-    )
-
-
 def finish_card_update(supporter: Supporter, setup_intent_id: str, gateway: StripeGateway) -> CardUpdate:
     """Make the confirmed card the default everywhere, then charge any failed renewal again."""
     customer_id = supporter.stripe_customer_id
@@ -305,8 +293,8 @@ def retry_open_invoices(
             )
             continue
         # The same handler as the ``invoice.paid`` webhook that follows: one payment, one receipt.
-        memberships.invoice_paid(_transient_event("invoice.paid", _as_dict(paid)), gateway)
-        subscription_id = memberships.invoice_subscription_id(_as_dict(paid))
+        payments.invoice_paid(plain(paid), utcnow(), gateway)
+        subscription_id = invoice_subscription_id(plain(paid))
         if subscription_id:
             membership = db.session.scalar(
                 select(Membership).where(Membership.stripe_subscription_id == subscription_id)

@@ -326,7 +326,7 @@ def forget_if_erased(event: WebhookEvent, supporter_id: int | None) -> None:
     Erasing makes Stripe send some at once: the cancelled subscription, and
     ``customer.updated`` whose ``previous_attributes`` hold the old email and
     name.  ``supporter_id`` is whom the event is about
-    (``memberships.supporter_of``): the tombstone, found by its ids.
+    (``supporters.supporter_of``): the tombstone, found by its ids.
     """
     if supporter_id is None:
         return

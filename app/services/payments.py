@@ -1,0 +1,315 @@
+"""Payments: what Stripe's invoice, payment intent, charge and dispute events change.
+
+Events handled here (each handler takes the Stripe object, the event's time
+and the gateway; ``webhooks.HANDLERS`` dispatches to them, and sync,
+self-service and staff actions call them with objects they fetched):
+
+- ``invoice.paid`` / ``invoice.payment_succeeded``: ``invoice_paid`` (a
+  membership's renewal, or its first charge, is paid: the payment and receipt);
+- ``invoice.payment_failed``: ``invoice_payment_failed`` (a renewal's charge failed);
+- ``payment_intent.succeeded``: ``payment_intent_succeeded`` (a one-time gift is paid);
+- ``payment_intent.payment_failed``: ``payment_intent_failed`` (a card declined);
+- ``charge.refunded``: ``charge_refunded``;
+- ``charge.dispute.created`` / ``.closed``: ``dispute_created`` / ``dispute_closed``.
+
+How the order of events is settled: a paid invoice is a fact, so no later or
+earlier event turns its payment back into ``failed``; refunds only grow; a
+dispute closes once.  Where the current payload shape leaves out a link we
+need (which invoice a payment intent paid), the gateway fetches the object
+once; it speaks the pinned API version, which still has the link.
+
+Rows written by the donation flow carry the same Stripe ids (invoice, payment
+intent, charge, all unique), so events confirm them instead of adding new ones.
+The handlers change rows and never commit.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Membership, Payment, PaymentStatus, Supporter
+from app.models.types import from_timestamp
+from app.services import attempts, notices
+from app.services.donations import UTM_FIELDS
+from app.services.errors import EventNotApplied
+from app.services.memberships import membership_for
+from app.services.stripe_gateway import StripeGateway
+from app.services.stripe_objects import (
+    Obj,
+    charge_of_intent,
+    currency_of,
+    dig,
+    id_of,
+    invoice_metadata,
+    invoice_payment_ids,
+    invoice_subscription_id,
+    plain,
+)
+from app.services.supporters import newer_event_applied, supporter_for_customer
+
+
+def _find_payment(
+    invoice_id: str | None = None, intent_id: str | None = None, charge_id: str | None = None
+) -> Payment | None:
+    for column, value in (
+        (Payment.stripe_invoice_id, invoice_id),
+        (Payment.stripe_payment_intent_id, intent_id),
+        (Payment.stripe_charge_id, charge_id),
+    ):
+        if value:
+            payment = db.session.scalar(
+                select(Payment)
+                .where(column == value)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+            if payment is not None:
+                return payment
+    return None
+
+
+def _link(payment: Payment, intent_id: str | None, charge_id: str | None) -> None:
+    """Fill in the payment intent and charge ids unless another row already holds them."""
+    if (
+        intent_id
+        and not payment.stripe_payment_intent_id
+        and not _taken(Payment.stripe_payment_intent_id, intent_id)
+    ):
+        payment.stripe_payment_intent_id = intent_id
+    if charge_id and not payment.stripe_charge_id and not _taken(Payment.stripe_charge_id, charge_id):
+        payment.stripe_charge_id = charge_id
+
+
+def _taken(column: Any, value: str) -> bool:
+    return db.session.scalar(select(Payment.id).where(column == value)) is not None
+
+
+def _owner(invoice: Obj, gateway: StripeGateway) -> tuple[Supporter, Membership | None]:
+    subscription_id = invoice_subscription_id(invoice)
+    if subscription_id:
+        membership = membership_for(subscription_id, gateway)
+        return membership.supporter, membership
+    return supporter_for_customer(invoice["customer"], gateway), None
+
+
+# -- invoices: a membership's charges ------------------------------------------------------
+
+
+def invoice_paid(invoice: Obj, at: datetime, gateway: StripeGateway) -> None:
+    """``invoice.paid`` / ``invoice.payment_succeeded``: a renewal (or a first charge) is paid.
+
+    The money arrived: the payment is recorded (or confirmed), with its receipt.
+    """
+    amount = int(invoice.get("amount_paid") or 0)
+    if amount <= 0:
+        return  # nothing was charged (a free trial, a full credit)
+    intent_id, charge_id = invoice_payment_ids(invoice)
+    paid_at = from_timestamp(dig(invoice, "status_transitions", "paid_at")) or at
+    payment = _find_payment(invoice["id"], intent_id, charge_id)
+    if payment is None:
+        supporter, membership = _owner(invoice, gateway)
+        fee_cover = str(invoice_metadata(invoice).get("fee_cover") or "0")
+        payment = Payment(
+            supporter=supporter,
+            membership=membership,
+            stripe_invoice_id=invoice["id"],
+            amount=amount,
+            currency=currency_of(invoice),
+            fee_cover=int(fee_cover) if fee_cover.isdigit() and int(fee_cover) < amount else 0,
+            status=PaymentStatus.SUCCEEDED,
+            paid_at=paid_at,
+            campaign=membership.campaign if membership else None,
+            utm=membership.utm if membership else None,
+        )
+        db.session.add(payment)
+    else:
+        payment.stripe_invoice_id = payment.stripe_invoice_id or invoice["id"]
+        if payment.status == PaymentStatus.FAILED:
+            # A paid invoice is a fact: earlier failures of it no longer count.
+            payment.status = PaymentStatus.SUCCEEDED
+            payment.failure_code = None
+            payment.amount = amount
+        payment.paid_at = payment.paid_at or paid_at
+        if payment.membership_id is None and (subscription_id := invoice_subscription_id(invoice)):
+            payment.membership = membership_for(subscription_id, gateway)
+    _link(payment, intent_id, charge_id)
+    notices.payment_succeeded(payment)
+
+
+def invoice_payment_failed(invoice: Obj, at: datetime, gateway: StripeGateway) -> None:
+    """``invoice.payment_failed``: a charge of the invoice (a renewal) failed.
+
+    Stripe retries, and the membership goes ``past_due``; it follows its
+    subscription events itself: ``past_due`` is still a member.
+    """
+    amount = int(invoice.get("amount_due") or 0)
+    if amount <= 0:
+        return
+    intent_id, charge_id = invoice_payment_ids(invoice)
+    payment = _find_payment(invoice["id"])
+    if payment is None:
+        supporter, membership = _owner(invoice, gateway)
+        payment = Payment(
+            supporter=supporter,
+            membership=membership,
+            stripe_invoice_id=invoice["id"],
+            amount=amount,
+            currency=currency_of(invoice),
+            status=PaymentStatus.FAILED,
+            campaign=membership.campaign if membership else None,
+        )
+        db.session.add(payment)
+    elif payment.status == PaymentStatus.FAILED:
+        payment.amount = amount
+    # else: already paid (this failure came late) or refunded/disputed: keep.
+    _link(payment, intent_id, charge_id)
+    db.session.flush()
+    notices.renewal_failed(payment, invoice.get("billing_reason"), at)
+
+
+# -- payment intents: one-time gifts --------------------------------------------------------
+
+
+def _intent_invoice(intent: Obj, gateway: StripeGateway) -> str | None:
+    """The invoice a payment intent paid, or None for a one-time gift."""
+    if "invoice" in intent:  # older shapes say it (null for a one-time payment)
+        return id_of(intent["invoice"])
+    existing = _find_payment(intent_id=intent["id"])
+    if existing is not None:
+        return existing.stripe_invoice_id
+    if (intent.get("metadata") or {}).get("frequency") == "once":
+        return None  # our support page's one-time gift
+    # The current shape dropped the link; the gateway's pinned version has it.
+    # (One call per such event: on the current shape, renewals cost one each.)
+    fetched = plain(gateway.retrieve_payment_intent(intent["id"]))
+    return id_of(fetched.get("invoice"))
+
+
+def payment_intent_succeeded(intent: Obj, at: datetime, gateway: StripeGateway) -> None:
+    """``payment_intent.succeeded``: a one-time gift is paid (a membership's: its ids are kept)."""
+    invoice_id = _intent_invoice(intent, gateway)
+    charge_id = charge_of_intent(intent)
+    if invoice_id:
+        # A membership's charge: the invoice events own it; keep the ids for refunds.
+        payment = _find_payment(invoice_id=invoice_id)
+        if payment is not None:
+            _link(payment, intent["id"], charge_id)
+        return
+    amount = int(intent.get("amount_received") or intent.get("amount") or 0)
+    if amount <= 0:
+        return
+    payment = _find_payment(intent_id=intent["id"], charge_id=charge_id)
+    if payment is None:
+        supporter = supporter_for_customer(intent.get("customer"), gateway)
+        metadata = intent.get("metadata") or {}
+        fee_cover = str(metadata.get("fee_cover") or "0")
+        payment = Payment(
+            supporter=supporter,
+            stripe_payment_intent_id=intent["id"],
+            amount=amount,
+            currency=currency_of(intent),
+            fee_cover=int(fee_cover) if fee_cover.isdigit() and int(fee_cover) < amount else 0,
+            status=PaymentStatus.SUCCEEDED,
+            paid_at=at,
+            campaign=(str(metadata["campaign"])[:100] if metadata.get("campaign") else None),
+            utm={k: str(metadata[k])[:100] for k in UTM_FIELDS if metadata.get(k)} or None,
+        )
+        db.session.add(payment)
+    elif payment.status == PaymentStatus.FAILED:
+        payment.status = PaymentStatus.SUCCEEDED
+        payment.failure_code = None
+        payment.amount = amount
+        payment.paid_at = payment.paid_at or at
+    _link(payment, intent["id"], charge_id)
+    notices.payment_succeeded(payment)
+
+
+def payment_intent_failed(intent: Obj, at: datetime, gateway: StripeGateway) -> None:
+    """``payment_intent.payment_failed``: a card was declined (a one-time gift's failure is kept)."""
+    error = intent.get("last_payment_error") or {}
+    code = error.get("decline_code") or error.get("code") or "card_declined"
+    method = error.get("payment_method") or {}
+    card = method.get("card") if isinstance(method, dict) else None
+    # A card declined in the reader's browser: the support page's limits count it.
+    attempts.declined_by_stripe(intent["id"], str(code), (card or {}).get("fingerprint"))
+    invoice_id = _intent_invoice(intent, gateway)
+    if invoice_id:
+        return  # invoice.payment_failed records a membership's failed charge
+    amount = int(intent.get("amount") or 0)
+    if amount <= 0 or not intent.get("customer"):
+        return
+    payment = _find_payment(intent_id=intent["id"])
+    if payment is None:
+        supporter = supporter_for_customer(intent["customer"], gateway)
+        payment = Payment(
+            supporter=supporter,
+            stripe_payment_intent_id=intent["id"],
+            amount=amount,
+            currency=currency_of(intent),
+            status=PaymentStatus.FAILED,
+            failure_code=str(code)[:100],
+        )
+        db.session.add(payment)
+    elif payment.status == PaymentStatus.FAILED:
+        payment.failure_code = str(code)[:100]
+    # else: the reader retried and it succeeded; this failure is history.
+
+
+# -- charges: refunds and disputes ----------------------------------------------------------
+
+
+def _payment_for_charge(
+    charge_id: str | None, intent_id: str | None, charge: Obj | None, gateway: StripeGateway
+) -> Payment:
+    payment = _find_payment(charge_id=charge_id, intent_id=intent_id)
+    if payment is None:
+        invoice_id: str | None = None
+        if charge is not None and "invoice" in charge:
+            invoice_id = id_of(charge["invoice"])
+        elif intent_id:
+            invoice_id = id_of(plain(gateway.retrieve_payment_intent(intent_id)).get("invoice"))
+        if invoice_id:
+            payment = _find_payment(invoice_id=invoice_id)
+    if payment is None:
+        # Its payment event has not been applied yet: try again later.
+        raise EventNotApplied("payment_not_found", detail=charge_id or intent_id or "")
+    _link(payment, intent_id, charge_id)
+    return payment
+
+
+def charge_refunded(charge: Obj, at: datetime, gateway: StripeGateway) -> None:
+    """``charge.refunded``: the refunded amount of a payment (refunds only grow)."""
+    payment = _payment_for_charge(charge["id"], id_of(charge.get("payment_intent")), charge, gateway)
+    refunded = min(int(charge.get("amount_refunded") or 0), payment.amount)
+    # Refunds only grow: an older event with a smaller total changes nothing.
+    payment.refunded_amount = max(payment.refunded_amount or 0, refunded)
+    if payment.refunded_amount >= payment.amount and payment.status != PaymentStatus.DISPUTED:
+        payment.status = PaymentStatus.REFUNDED
+    notices.refunded(payment, at)
+
+
+def dispute_created(dispute: Obj, at: datetime, gateway: StripeGateway) -> None:
+    """``charge.dispute.created``: the card holder disputes a payment."""
+    if newer_event_applied(["charge.dispute.closed"], dispute["id"], after=None):
+        return  # it closed already; this opening came late
+    payment = _payment_for_charge(
+        id_of(dispute.get("charge")), id_of(dispute.get("payment_intent")), None, gateway
+    )
+    payment.status = PaymentStatus.DISPUTED
+
+
+def dispute_closed(dispute: Obj, at: datetime, gateway: StripeGateway) -> None:
+    """``charge.dispute.closed``: lost (the money went back), won, or an inquiry closed."""
+    payment = _payment_for_charge(
+        id_of(dispute.get("charge")), id_of(dispute.get("payment_intent")), None, gateway
+    )
+    if dispute.get("status") == "lost":
+        payment.status = PaymentStatus.DISPUTED  # the money went back to the card holder
+    elif payment.refunded_amount >= payment.amount:
+        payment.status = PaymentStatus.REFUNDED
+    else:  # won, or an inquiry closed without a chargeback
+        payment.status = PaymentStatus.SUCCEEDED

@@ -1,0 +1,199 @@
+"""Supporters as Stripe's customers: who a customer or an event is, and what customer events change.
+
+Events handled here (each handler takes the Stripe object, the event's time
+and the gateway; ``webhooks.HANDLERS`` dispatches to them):
+
+- ``customer.updated``: ``customer_updated`` (name, language, email);
+- ``customer.deleted``: ``customer_deleted`` (the supporter stays, without a customer);
+- ``payment_method.automatically_updated``: ``card_updated`` (the card network
+  replaced an expiring card).
+
+``supporter_for_customer`` finds (or makes) the supporter behind a customer
+for the subscription and payment handlers; ``supporter_of`` says which
+supporter an applied event was about.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Membership, Payment, Supporter, WebhookEvent
+from app.services.errors import EventNotApplied
+from app.services.stripe_gateway import StripeGateway
+from app.services.stripe_objects import (
+    Obj,
+    card_details,
+    id_of,
+    invoice_payment_ids,
+    invoice_subscription_id,
+    locale_of,
+    plain,
+)
+
+
+def newer_event_applied(types: Iterable[str], object_id: str, after: datetime | None) -> bool:
+    """Has an event of ``types`` about ``object_id`` already been applied (after ``after``)?
+
+    For objects without a stored Stripe time (customers, disputes); those events
+    are rare, and the payload is searched as text for the id.
+    """
+    query = select(sa.func.count()).where(
+        WebhookEvent.type.in_(list(types)),
+        WebhookEvent.processed_at.is_not(None),
+        sa.cast(WebhookEvent.payload, sa.Text).contains(f'"{object_id}"', autoescape=True),
+    )
+    if after is not None:
+        query = query.where(WebhookEvent.created > after)
+    return bool(db.session.scalar(query))
+
+
+def supporter_for_customer(customer: Any, gateway: StripeGateway) -> Supporter:
+    """The supporter behind a Stripe customer, created from the customer when unknown.
+
+    A customer made outside our page (staff in the dashboard) is fetched once
+    to learn the email, name and language.
+    """
+    customer_id = id_of(customer)
+    if not customer_id:
+        raise EventNotApplied("no_customer")
+    supporter = db.session.scalar(select(Supporter).where(Supporter.stripe_customer_id == customer_id))
+    if supporter is not None:
+        return supporter
+    data = customer if isinstance(customer, Mapping) and "email" in customer else None
+    if data is None:
+        data = plain(gateway.retrieve_customer(customer_id))
+    if data.get("deleted"):
+        raise EventNotApplied("customer_deleted", detail=customer_id)
+    email = (data.get("email") or "").strip().lower()
+    if not email:
+        raise EventNotApplied("customer_without_email", detail=customer_id)
+    supporter = db.session.scalar(select(Supporter).where(Supporter.email == email))
+    if supporter is None:
+        supporter = Supporter(
+            email=email,
+            name=(data.get("name") or "").strip()[:200],
+            locale=locale_of(data),
+            stripe_customer_id=customer_id,
+        )
+        db.session.add(supporter)
+        db.session.flush()
+    elif supporter.stripe_customer_id is None:
+        supporter.stripe_customer_id = customer_id
+    else:
+        # One reader, two Stripe customers (one made in the dashboard): keep
+        # the first; this one's events find the reader by email again.
+        current_app.logger.info(
+            "supporter %s has customer %s; %s also pays",
+            supporter.id,
+            supporter.stripe_customer_id,
+            customer_id,
+        )
+    return supporter
+
+
+def customer_updated(customer: Obj, at: datetime, gateway: StripeGateway) -> None:
+    """``customer.updated``: the supporter's name, language and email follow the customer's."""
+    supporter = db.session.scalar(select(Supporter).where(Supporter.stripe_customer_id == customer["id"]))
+    if supporter is None or supporter.erased_at is not None:
+        return  # not a supporter (yet), or erased: nothing of theirs to update
+    if newer_event_applied(["customer.updated"], customer["id"], after=at):
+        return  # a newer update already landed
+    if customer.get("name"):
+        supporter.name = str(customer["name"]).strip()[:200]
+    if customer.get("preferred_locales"):
+        supporter.locale = locale_of(customer)
+    email = (customer.get("email") or "").strip().lower()
+    if email and email != supporter.email:
+        taken = db.session.scalar(select(Supporter.id).where(Supporter.email == email))
+        if taken is None:
+            supporter.email = email
+        else:
+            current_app.logger.warning(
+                "customer %s changed email to that of supporter %s; kept %s",
+                customer["id"],
+                taken,
+                supporter.id,
+            )
+
+
+def customer_deleted(customer: Obj, at: datetime, gateway: StripeGateway) -> None:
+    """``customer.deleted``: the customer is gone at Stripe; the supporter and their money stay here."""
+    customer_id = customer["id"]
+    for supporter in db.session.scalars(select(Supporter).where(Supporter.stripe_customer_id == customer_id)):
+        supporter.stripe_customer_id = None
+
+
+def remember_card(supporter: Supporter, card: Mapping[str, Any] | None) -> None:
+    if not card:
+        return
+    supporter.card_brand = card["brand"]
+    supporter.card_last4 = card["last4"]
+    supporter.card_exp_month = card["exp_month"]
+    supporter.card_exp_year = card["exp_year"]
+
+
+def card_updated(method: Obj, at: datetime, gateway: StripeGateway) -> None:
+    """``payment_method.automatically_updated``: the card network replaced an expiring card,
+    so the expiry notice follows the new date."""
+    customer_id = id_of(method.get("customer"))
+    card = card_details(method)
+    if not customer_id or not card:
+        return
+    supporter = db.session.scalar(select(Supporter).where(Supporter.stripe_customer_id == customer_id))
+    if supporter is not None:
+        remember_card(supporter, card)
+
+
+#: What an event's ``data.object`` is, for payloads that do not say (``object``).
+_KINDS = (
+    ("customer.subscription.", "subscription"),
+    ("customer.", "customer"),
+    ("invoice.", "invoice"),
+    ("payment_intent.", "payment_intent"),
+    ("charge.dispute.", "dispute"),
+    ("charge.", "charge"),
+)
+
+
+def supporter_of(obj: Obj, event_type: str) -> int | None:
+    """The supporter an event is about, by the Stripe ids its object names; once it is applied.
+
+    The customer first, then the subscription, then the payment (invoice,
+    payment intent, charge): a reader with a second Stripe customer is found
+    through the membership or payment the event touched.
+    """
+    kind = obj.get("object") or next((k for p, k in _KINDS if event_type.startswith(p)), None)
+    own = obj.get("id")
+    customer = own if kind == "customer" else id_of(obj.get("customer"))
+    subscription = own if kind == "subscription" else None
+    invoice = own if kind == "invoice" else id_of(obj.get("invoice"))
+    intent = own if kind == "payment_intent" else id_of(obj.get("payment_intent"))
+    charge = own if kind == "charge" else id_of(obj.get("charge"))
+    if kind == "invoice":
+        subscription = invoice_subscription_id(obj)
+        intent, charge = invoice_payment_ids(obj)
+    if customer and (
+        found := db.session.scalar(select(Supporter.id).where(Supporter.stripe_customer_id == customer))
+    ):
+        return int(found)
+    if subscription and (
+        found := db.session.scalar(
+            select(Membership.supporter_id).where(Membership.stripe_subscription_id == subscription)
+        )
+    ):
+        return int(found)
+    for column, value in (
+        (Payment.stripe_invoice_id, invoice),
+        (Payment.stripe_payment_intent_id, intent),
+        (Payment.stripe_charge_id, charge),
+    ):
+        if value and (found := db.session.scalar(select(Payment.supporter_id).where(column == value))):
+            return int(found)
+    return None
