@@ -8,6 +8,7 @@ import click
 from flask.cli import AppGroup
 
 from app.models import StaffRole
+from app.services.supporters import normalize_email
 
 staff = AppGroup("staff", help="Staff accounts for the finance pages at /staff.")
 
@@ -108,7 +109,7 @@ def unlock(email: str) -> None:
 
     sign_in.unlock(email, ACTOR)
     unit_of_work.commit()
-    click.echo(f"unlocked {email.strip().lower()}")
+    click.echo(f"unlocked {normalize_email(email)}")
 
 
 @staff.command("reset-2fa")

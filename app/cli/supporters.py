@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -11,9 +10,10 @@ from flask.cli import AppGroup
 
 from app.cli.output import iso
 from app.services.amounts import to_decimal
+from app.services.supporters import current_membership, normalize_email
 
 if TYPE_CHECKING:
-    from app.models import Membership, Payment, Supporter
+    from app.models import Payment, Supporter
 
 
 @click.group(cls=AppGroup)
@@ -32,7 +32,7 @@ def show(email: str, as_json: bool) -> None:
     from app.models import Supporter
 
     # Emails are stored lower-cased (a CHECK says so): the unique index finds it.
-    supporter = db.session.scalar(sa.select(Supporter).where(Supporter.email == email.strip().lower()))
+    supporter = db.session.scalar(sa.select(Supporter).where(Supporter.email == normalize_email(email)))
     if supporter is None:
         raise click.ClickException(f"no supporter with email {email.strip()}")
     data = supporter_json(supporter)
@@ -40,16 +40,6 @@ def show(email: str, as_json: bool) -> None:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
     else:
         click.echo(_summary(data))
-
-
-def current_membership(supporter: Supporter) -> Membership | None:
-    """The membership that counts now, else the most recent one (by its Stripe period)."""
-    never = datetime.min.replace(tzinfo=UTC)
-    return max(
-        supporter.memberships,
-        key=lambda m: (m.is_member, m.current_period_end or never, m.created_at or never, m.id),
-        default=None,
-    )
 
 
 def payment_json(payment: Payment) -> dict[str, Any]:

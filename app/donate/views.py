@@ -34,7 +34,7 @@ from app.i18n import arabic_digits, bdi, best_locale, format_day, format_money, 
 from app.messages import SUPPORT_DECLINE_CODES, message_for
 from app.models import AttemptOutcome, Payment
 from app.services import amounts, attempts, donations, reminders
-from app.services.errors import DomainError, PaymentDeclined, PaymentServiceUnavailable
+from app.services.errors import DomainError, InvalidChoice, PaymentDeclined, PaymentServiceUnavailable
 from app.services.stripe_gateway import get_gateway
 
 root_bp = Blueprint("root", __name__)
@@ -210,7 +210,7 @@ def support_without_js():  # type: ignore[no-untyped-def]
     values = {k: v for k in (*KEPT_ARGS, "email", "name") if (v := request.form.get(k, "").strip())}
     try:
         _choice(request.form)
-    except donations.InvalidChoice as exc:
+    except InvalidChoice as exc:
         return _render_support(values, exc.errors, status=400)
     values["checked"] = "1"
     return _render_support(values)
@@ -220,7 +220,7 @@ def support_without_js():  # type: ignore[no-untyped-def]
 def start():  # type: ignore[no-untyped-def]
     try:
         choice = _choice(request.form)
-    except donations.InvalidChoice as exc:
+    except InvalidChoice as exc:
         currency = request.form.get("currency", "").lower()
         return jsonify(errors=_error_texts(exc.errors, currency)), 400
     try:
@@ -339,7 +339,7 @@ def remind():  # type: ignore[no-untyped-def]
     try:
         remind_at = reminders.request_reminder(request.form, g.lang)
         db.session.commit()
-    except donations.InvalidChoice as exc:
+    except InvalidChoice as exc:
         return _render_support(values, exc.errors, status=400)
     return _render_support(values, reminded_on=format_day(remind_at))
 

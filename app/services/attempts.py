@@ -36,6 +36,7 @@ from app.models import AttemptOutcome, EmailKind, PaymentAttempt
 from app.models.types import utcnow
 from app.services import outbox
 from app.services.errors import DomainError
+from app.services.supporters import normalize_email
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -96,7 +97,7 @@ def admit(visitor: Visitor, email: str, trapped: bool = False) -> PaymentAttempt
     attempt = PaymentAttempt(
         created_at=now,
         ip_hash=_digest("ip", visitor.ip),
-        email_hash=_digest("email", email.strip().lower()) if email else None,
+        email_hash=_digest("email", normalize_email(email)) if email else None,
         session_key=visitor.session_key,
         outcome=AttemptOutcome.STARTED,
     )

@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import email_validator
 from sqlalchemy import select
 
 from app.extensions import db
@@ -25,13 +24,12 @@ from app.models import (
     MembershipStatus,
     Payment,
     PaymentStatus,
-    Supporter,
 )
 from app.models.types import from_timestamp, utcnow
-from app.services import amounts, attempts, notices
+from app.services import amounts, attempts, notices, supporters
 from app.services.errors import (
-    DomainError,
     DonationStateError,
+    InvalidChoice,
     InvalidDonation,
     PaymentDeclined,
 )
@@ -42,14 +40,6 @@ from app.services.supporters import remember_card
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 MAX_NAME = 200
 MAX_TAG = 100
-
-
-class InvalidChoice(DomainError):
-    """Several fields are wrong at once: ``errors`` maps field -> code."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("invalid_choice", detail=",".join(f"{k}={v}" for k, v in errors.items()))
-        self.errors = errors
 
 
 @dataclass(frozen=True)
@@ -150,14 +140,11 @@ def choice_from_form(
         except InvalidDonation as exc:
             errors["amount"] = exc.code
 
-    email = (form.get("email") or "").strip()
-    if not email:
-        errors["email"] = "email_missing"
-    else:
-        try:
-            email = email_validator.validate_email(email, check_deliverability=False).normalized
-        except email_validator.EmailNotValidError:
-            errors["email"] = "email_invalid"
+    email = ""
+    try:
+        email = supporters.read_email(form.get("email"))
+    except InvalidChoice as exc:
+        errors.update(exc.errors)
     name = " ".join((form.get("name") or "").split())
     if len(name) > MAX_NAME:
         errors["name"] = "name_too_long"
@@ -171,7 +158,7 @@ def choice_from_form(
         amount=amount,
         currency=currency,
         frequency=frequency,
-        email=email.lower(),
+        email=email,
         name=name,
         locale=locale if locale in LOCALES else DEFAULT_LOCALE,
         cover_fees=cover_fees,
@@ -181,13 +168,9 @@ def choice_from_form(
     )
 
 
-def _find_supporter(email: str) -> Supporter | None:
-    return db.session.scalar(select(Supporter).where(Supporter.email == email.lower()))
-
-
 def start(choice: DonationChoice, gateway: StripeGateway, reuse_customer: str | None = None) -> Started:
     """Create (or reuse) the Stripe customer and the intent the browser will confirm."""
-    supporter = _find_supporter(choice.email)
+    supporter = supporters.by_email(choice.email)
     customer_id = reuse_customer or (supporter.stripe_customer_id if supporter else None)
     if customer_id is None:
         customer = gateway.create_customer(
@@ -313,18 +296,6 @@ def _confirm_once(pending: Pending, gateway: StripeGateway) -> Outcome:
     raise _declined(intent["last_payment_error"])
 
 
-def upsert_supporter(email: str, name: str, locale: str, customer_id: str) -> Supporter:
-    supporter = _find_supporter(email)
-    if supporter is None:
-        supporter = Supporter(email=email.lower(), name=name, locale=locale)
-        db.session.add(supporter)
-    if name:
-        supporter.name = name
-    supporter.locale = locale
-    supporter.stripe_customer_id = customer_id
-    return supporter
-
-
 def _charge_id(invoice: Any, intent: Any) -> str | None:
     charge = invoice["charge"] if invoice is not None and "charge" in invoice else None
     if charge is None and intent is not None and "latest_charge" in intent:
@@ -336,7 +307,7 @@ def _charge_id(invoice: Any, intent: Any) -> str | None:
 
 def record_subscription(pending: Pending, subscription: Any) -> Payment | None:
     choice = pending.choice
-    supporter = upsert_supporter(choice.email, choice.name, choice.locale, pending.customer_id)
+    supporter = supporters.upsert(choice.email, choice.name, choice.locale, pending.customer_id)
     remember_card(supporter, pending.card)
     membership = db.session.scalar(
         select(Membership).where(Membership.stripe_subscription_id == subscription.id)
@@ -394,7 +365,7 @@ def _intent_id(intent: Any) -> str | None:
 
 def record_one_time(pending: Pending, intent: Any) -> Payment:
     choice = pending.choice
-    supporter = upsert_supporter(choice.email, choice.name, choice.locale, pending.customer_id)
+    supporter = supporters.upsert(choice.email, choice.name, choice.locale, pending.customer_id)
     payment = db.session.scalar(select(Payment).where(Payment.stripe_payment_intent_id == intent.id))
     if payment is None:
         payment = Payment(

@@ -25,7 +25,7 @@ from app.models import (
     SignInToken,
     Supporter,
 )
-from app.services import attempts, receipts_pdf
+from app.services import attempts, receipts_pdf, supporters
 from app.services.account import links
 
 #: Kinds a reader can opt out of; receipts and account notices are not marketing.
@@ -79,7 +79,7 @@ def _context(row: EmailLog) -> dict[str, Any]:
     elif kind == "supporter":
         supporter = db.session.get(Supporter, object_id)
         context["supporter"] = supporter
-        context["membership"] = _current_membership(supporter)
+        context["membership"] = supporters.running_membership(supporter)
     elif kind == "sign_in":
         token = db.session.get(SignInToken, object_id)
         context["sign_in_url"] = links.link_url(token, row.locale) if token else context["manage_url"]
@@ -96,13 +96,6 @@ def _context(row: EmailLog) -> dict[str, Any]:
             context["support_url"] = f"{base}/{row.locale}/support" + (f"?{query}" if query else "")
             context["unsubscribe_url"] = f"{base}/{row.locale}/reminders/unsubscribe/{reminder.token}"
     return context
-
-
-def _current_membership(supporter: Supporter | None) -> Membership | None:
-    if supporter is None:
-        return None
-    members = [m for m in supporter.memberships if m.is_member]
-    return max(members, key=lambda m: m.id) if members else None
 
 
 def compose(row: EmailLog) -> EmailMessage:

@@ -42,3 +42,11 @@ class AccountError(DomainError):
 
 class EventNotApplied(DomainError):
     """The Stripe event cannot be applied now; it stays unprocessed with this code as its error."""
+
+
+class InvalidChoice(DomainError):
+    """Several fields are wrong at once: ``errors`` maps field -> code."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("invalid_choice", detail=",".join(f"{k}={v}" for k, v in errors.items()))
+        self.errors = errors

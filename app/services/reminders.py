@@ -6,14 +6,13 @@ import secrets
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 
-import email_validator
 from sqlalchemy import select
 
 from app.extensions import db
 from app.models import MEMBER_STATUSES, EmailKind, Membership, Reminder, Supporter
 from app.models.types import utcnow
-from app.services import outbox
-from app.services.donations import InvalidChoice
+from app.services import outbox, supporters
+from app.services.errors import InvalidChoice
 
 DELAYS = {"week": timedelta(days=7), "month": timedelta(days=30)}
 KEPT_CHOICES = ("amount", "custom_amount", "currency", "frequency", "cover_fees", "campaign")
@@ -31,12 +30,9 @@ def request_reminder(form: Mapping[str, str], locale: str, now: datetime | None 
     if when not in DELAYS:
         errors["when"] = "unknown_delay"
     try:
-        address = email_validator.validate_email(
-            (form.get("email") or "").strip(), check_deliverability=False
-        )
-        email = address.normalized.lower()
-    except email_validator.EmailNotValidError:
-        errors["remind_email"] = "email_invalid" if form.get("email") else "email_missing"
+        email = supporters.read_email(form.get("email"), field="remind_email")
+    except InvalidChoice as exc:
+        errors.update(exc.errors)
     if errors:
         raise InvalidChoice(errors)
     remind_at = now + DELAYS[when]

@@ -19,13 +19,14 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+import email_validator
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Membership, Payment, Supporter, WebhookEvent
-from app.services.errors import EventNotApplied
+from app.services.errors import EventNotApplied, InvalidChoice
 from app.services.stripe_gateway import StripeGateway
 from app.services.stripe_objects import (
     Obj,
@@ -36,6 +37,72 @@ from app.services.stripe_objects import (
     locale_of,
     plain,
 )
+
+#: The longest address there is (RFC 5321), and the size of every email column.
+MAX_EMAIL = 254
+
+
+def normalize_email(text: str | None) -> str:
+    """An address as we store it and look it up: trimmed, lower-cased ("" for none).
+
+    Supporters, staff, reminders and the payment-attempt limits all key on this
+    form (the tables' ``email = lower(email)`` checks hold it).
+    """
+    return (text or "").strip().lower()[:MAX_EMAIL]
+
+
+def read_email(text: str | None, field: str = "email") -> str:
+    """An address a person typed, checked (syntax only, no DNS lookup) and normalised.
+
+    Raises ``InvalidChoice({field: "email_missing" | "email_invalid"})``, so a
+    form collecting several errors can merge it into its own.
+    """
+    text = (text or "").strip()
+    if not text:
+        raise InvalidChoice({field: "email_missing"})
+    try:
+        typed = email_validator.validate_email(text, check_deliverability=False).normalized
+    except email_validator.EmailNotValidError:
+        raise InvalidChoice({field: "email_invalid"}) from None
+    return normalize_email(typed)
+
+
+def by_email(email: str) -> Supporter | None:
+    return db.session.scalar(select(Supporter).where(Supporter.email == normalize_email(email)))
+
+
+def upsert(email: str, name: str, locale: str, customer_id: str) -> Supporter:
+    """The supporter with this email, made if new, with what the support page just learnt."""
+    supporter = by_email(email)
+    if supporter is None:
+        supporter = Supporter(email=normalize_email(email), name=name, locale=locale)
+        db.session.add(supporter)
+    if name:
+        supporter.name = name
+    supporter.locale = locale
+    supporter.stripe_customer_id = customer_id
+    return supporter
+
+
+def running_memberships(supporter: Supporter) -> list[Membership]:
+    """Memberships still running (``past_due`` too: Stripe is retrying), newest first."""
+    return sorted((m for m in supporter.memberships if m.is_member), key=lambda m: m.id, reverse=True)
+
+
+def running_membership(supporter: Supporter | None) -> Membership | None:
+    """The newest running membership, or None (an email about "your membership")."""
+    running = running_memberships(supporter) if supporter is not None else []
+    return running[0] if running else None
+
+
+def current_membership(supporter: Supporter) -> Membership | None:
+    """The membership that counts now: the newest running one, else the newest there was.
+
+    The one rule for "the supporter's membership" (newest = highest id, the
+    order memberships were recorded in), wherever a page, an email or a command
+    shows one.
+    """
+    return running_membership(supporter) or max(supporter.memberships, key=lambda m: m.id, default=None)
 
 
 def newer_event_applied(types: Iterable[str], object_id: str, after: datetime | None) -> bool:
@@ -71,7 +138,7 @@ def supporter_for_customer(customer: Any, gateway: StripeGateway) -> Supporter:
         data = plain(gateway.retrieve_customer(customer_id))
     if data.get("deleted"):
         raise EventNotApplied("customer_deleted", detail=customer_id)
-    email = (data.get("email") or "").strip().lower()
+    email = normalize_email(data.get("email"))
     if not email:
         raise EventNotApplied("customer_without_email", detail=customer_id)
     supporter = db.session.scalar(select(Supporter).where(Supporter.email == email))
@@ -109,7 +176,7 @@ def customer_updated(customer: Obj, at: datetime, gateway: StripeGateway) -> Non
         supporter.name = str(customer["name"]).strip()[:200]
     if customer.get("preferred_locales"):
         supporter.locale = locale_of(customer)
-    email = (customer.get("email") or "").strip().lower()
+    email = normalize_email(customer.get("email"))
     if email and email != supporter.email:
         taken = db.session.scalar(select(Supporter.id).where(Supporter.email == email))
         if taken is None:

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 
 from app.extensions import db
 from app.models import Interval, Membership
-from app.services import amounts
-from app.services.account import changes, links, records
-from app.services.donations import InvalidChoice
+from app.services import amounts, supporters
+from app.services.account import changes, records
+from app.services.errors import InvalidChoice
 from tests.factories import MembershipFactory, PaymentFactory
 
 BPS, FIXED = 290, {"usd": 30, "eur": 25, "try": 300}
@@ -63,8 +63,8 @@ def test_give_again_only_for_one_time_donors_with_their_last_gift(app: Flask) ->
 
 def test_addresses_are_read_as_the_support_page_reads_them(app: Flask) -> None:
     with app.app_context():
-        assert links.normalize_email("  Reader@Example.ORG ") == "reader@example.org"
+        assert supporters.read_email("  Reader@Example.ORG ") == "reader@example.org"
         for bad, code in (("", "email_missing"), ("nobody", "email_invalid")):
             with pytest.raises(InvalidChoice) as refused:
-                links.normalize_email(bad)
+                supporters.read_email(bad)
             assert refused.value.errors == {"email": code}

@@ -13,7 +13,8 @@ from app.errors import json_error
 from app.extensions import db
 from app.i18n import format_money
 from app.messages import CARD_UPDATE_DECLINE_CODES
-from app.services.account import changes, records
+from app.services import supporters
+from app.services.account import changes
 from app.services.errors import AccountError, PaymentDeclined, PaymentServiceUnavailable
 from app.services.stripe_gateway import get_gateway
 
@@ -36,7 +37,7 @@ def card():  # type: ignore[no-untyped-def]
         "texts": {k: str(v) for k, v in JS_TEXTS.items()},
         "declines": {code: message(code) for code in CARD_UPDATE_DECLINE_CODES},
     }
-    past_due = [m for m in records.current_memberships(supporter) if m.status == "past_due"]
+    past_due = [m for m in supporters.running_memberships(supporter) if m.status == "past_due"]
     return render_template("account/card.html", supporter=supporter, js_config=js_config, past_due=past_due)
 
 

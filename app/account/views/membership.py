@@ -13,8 +13,7 @@ from app.i18n import format_day, format_money
 from app.models import Membership
 from app.services import amounts
 from app.services.account import changes, records
-from app.services.donations import InvalidChoice
-from app.services.errors import AccountError, PaymentServiceUnavailable
+from app.services.errors import AccountError, InvalidChoice, PaymentServiceUnavailable
 from app.services.stripe_gateway import get_gateway
 
 

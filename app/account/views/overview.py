@@ -8,6 +8,7 @@ from flask import render_template, url_for
 
 from app.account.views.access import current_supporter, signed_in
 from app.account.views.blueprint import bp
+from app.services import supporters
 from app.services.account import records
 
 
@@ -15,7 +16,7 @@ from app.services.account import records
 @signed_in
 def home():  # type: ignore[no-untyped-def]
     supporter = current_supporter()
-    current = records.current_memberships(supporter)
+    current = supporters.running_memberships(supporter)
     ended = sorted((m for m in supporter.memberships if not m.is_member), key=lambda m: m.id, reverse=True)
     give_again = records.give_again_args(supporter)
     return render_template(

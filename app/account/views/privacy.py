@@ -11,7 +11,8 @@ from app.account.messages import message
 from app.account.views.access import current_supporter, end_session, signed_in
 from app.account.views.blueprint import bp, unavailable
 from app.extensions import db
-from app.services.account import privacy, records
+from app.services import supporters
+from app.services.account import privacy
 from app.services.errors import PaymentServiceUnavailable
 from app.services.stripe_gateway import get_gateway
 
@@ -34,7 +35,7 @@ def erase():  # type: ignore[no-untyped-def]
     return render_template(
         "account/erase.html",
         supporter=supporter,
-        memberships=records.current_memberships(supporter),
+        memberships=supporters.running_memberships(supporter),
         error=None,
     )
 
@@ -48,7 +49,7 @@ def erase_post():  # type: ignore[no-untyped-def]
             render_template(
                 "account/erase.html",
                 supporter=supporter,
-                memberships=records.current_memberships(supporter),
+                memberships=supporters.running_memberships(supporter),
                 error=message("confirm_erase"),
             ),
             400,

@@ -10,8 +10,7 @@ from app.account.views.access import SESSION_KEY, SETUP_KEY, end_session
 from app.account.views.blueprint import bp
 from app.extensions import db
 from app.services.account import links
-from app.services.donations import InvalidChoice
-from app.services.errors import AccountError
+from app.services.errors import AccountError, InvalidChoice
 
 
 @bp.get("/sign-in")

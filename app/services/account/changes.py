@@ -22,12 +22,10 @@ from app.models import Interval, Membership, MembershipStatus, Payment, Supporte
 from app.models.types import utcnow
 from app.services import amounts, audit, memberships, payments
 from app.services.account.links import actor
-from app.services.account.records import current_memberships
-from app.services.donations import InvalidChoice
-from app.services.errors import AccountError, InvalidDonation, PaymentDeclined
+from app.services.errors import AccountError, InvalidChoice, InvalidDonation, PaymentDeclined
 from app.services.stripe_gateway import StripeGateway
 from app.services.stripe_objects import card_details, invoice_subscription_id, period_end, plain
-from app.services.supporters import remember_card
+from app.services.supporters import remember_card, running_memberships
 
 
 @dataclass(frozen=True)
@@ -245,7 +243,7 @@ def finish_card_update(supporter: Supporter, setup_intent_id: str, gateway: Stri
         raise AccountError("card_not_confirmed")
     method = gateway.make_default_payment_method(customer_id, method_id)
     # Stripe charges (and retries) a subscription's own default before the customer's.
-    for membership in current_memberships(supporter):
+    for membership in running_memberships(supporter):
         gateway.set_subscription_payment_method(membership.stripe_subscription_id, method_id)
     card = card_details(method)
     remember_card(supporter, card)

@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-import email_validator
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy import select
@@ -25,8 +24,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import EmailKind, SignInAttempt, SignInToken, Supporter
 from app.models.types import utcnow
-from app.services import audit, outbox
-from app.services.donations import InvalidChoice
+from app.services import audit, outbox, supporters
 from app.services.errors import AccountError
 
 # How long links and sessions last and how often links may be asked for are
@@ -76,16 +74,6 @@ def link_url(token: SignInToken, locale: str) -> str:
     return f"{base}/{locale}/account/sign-in/{link_secret(token)}"
 
 
-def normalize_email(text: str | None) -> str:
-    text = (text or "").strip()
-    if not text:
-        raise InvalidChoice({"email": "email_missing"})
-    try:
-        return str(email_validator.validate_email(text, check_deliverability=False).normalized).lower()
-    except email_validator.EmailNotValidError:
-        raise InvalidChoice({"email": "email_invalid"}) from None
-
-
 def _count_recent(column: Any, value: str, since: datetime) -> int:
     query = select(sa.func.count()).select_from(SignInAttempt).where(column == value)
     return int(db.session.scalar(query.where(SignInAttempt.created_at > since)) or 0)
@@ -98,7 +86,7 @@ def request_link(email_text: str | None, ip: str | None, locale: str) -> SignInT
     (that says nothing about any address).  Past the limit for one address,
     nothing more is sent to it, silently.
     """
-    email = normalize_email(email_text)
+    email = supporters.read_email(email_text)
     now = utcnow()
     since = now - rate_window()
     # Older attempts count towards nothing; they (and their IP addresses) go.

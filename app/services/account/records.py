@@ -14,11 +14,7 @@ from app.extensions import db
 from app.models import CHARGED_STATUSES, Membership, Payment, Supporter
 from app.services import amounts
 from app.services.errors import AccountError
-
-
-def current_memberships(supporter: Supporter) -> list[Membership]:
-    """Memberships still running (``past_due`` too: Stripe is retrying), newest first."""
-    return sorted((m for m in supporter.memberships if m.is_member), key=lambda m: m.id, reverse=True)
+from app.services.supporters import running_memberships
 
 
 def payments_of(supporter: Supporter) -> list[Payment]:
@@ -59,7 +55,7 @@ def amount_args(gift: int, currency: str) -> dict[str, str]:
 
 def give_again_args(supporter: Supporter) -> dict[str, str] | None:
     """For a one-time donor with no running membership: their last gift, to fill the support page."""
-    if current_memberships(supporter):
+    if running_memberships(supporter):
         return None
     last = next(
         (p for p in payments_of(supporter) if p.is_one_time and p.status in CHARGED_STATUSES),

@@ -13,14 +13,14 @@ from functools import cache
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 
 from app.extensions import db
 from app.models import StaffRecoveryCode, StaffRole, StaffUser
 from app.models.types import utcnow
 from app.services import audit
-from app.services.errors import DomainError
+from app.services.errors import DomainError, InvalidChoice
+from app.services.supporters import normalize_email, read_email
 
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
@@ -40,10 +40,6 @@ def _hasher() -> PasswordHasher:
 def _dummy_hash() -> str:
     """Verified against when the email is unknown, so both take the same time."""
     return _hasher().hash(secrets.token_urlsafe(16))
-
-
-def normalise_email(email: str) -> str:
-    return email.strip().lower()[:254]
 
 
 def hash_password(password: str) -> str:
@@ -73,15 +69,15 @@ def rehash_if_outdated(user: StaffUser, password: str) -> None:
 
 
 def find(email: str) -> StaffUser | None:
-    return db.session.scalar(select(StaffUser).where(StaffUser.email == normalise_email(email)))
+    return db.session.scalar(select(StaffUser).where(StaffUser.email == normalize_email(email)))
 
 
 def create_staff(
     email: str, role: StaffRole, password: str, name: str = "", actor: str = "system"
 ) -> StaffUser:
     try:
-        address = validate_email(email.strip(), check_deliverability=False).normalized.lower()
-    except EmailNotValidError as exc:
+        address = read_email(email)
+    except InvalidChoice as exc:
         raise StaffAuthError("email_invalid", field="email") from exc
     if find(address) is not None:
         raise StaffAuthError("email_taken", field="email")

@@ -31,6 +31,7 @@ from app.models.types import utcnow
 from app.services import audit
 from app.services.staff import accounts
 from app.services.staff.accounts import StaffAuthError
+from app.services.supporters import normalize_email
 
 FAILURES = (SignInOutcome.BAD_PASSWORD, SignInOutcome.BAD_CODE)
 RESETS = (SignInOutcome.SUCCESS, SignInOutcome.UNLOCKED)
@@ -122,11 +123,9 @@ def record_failure(email: str, ip: str | None, outcome: SignInOutcome, user: Sta
 
 
 def unlock(email: str, actor: str, ip: str | None = None) -> None:
-    _attempt(accounts.normalise_email(email), ip, SignInOutcome.UNLOCKED)
+    _attempt(normalize_email(email), ip, SignInOutcome.UNLOCKED)
     user = accounts.find(email)
-    audit.record(
-        actor, "staff.unlock", staff_id=user.id if user else None, email=accounts.normalise_email(email)
-    )
+    audit.record(actor, "staff.unlock", staff_id=user.id if user else None, email=normalize_email(email))
 
 
 # -- signing in ----------------------------------------------------------------------------
@@ -137,7 +136,7 @@ def check_password(email: str, password: str, ip: str | None) -> StaffUser:
 
     The caller commits in every case: refused tries must be counted.
     """
-    address = accounts.normalise_email(email)
+    address = normalize_email(email)
     refuse_if_limited(address, ip)
     user = accounts.find(address)
     usable = user is not None and user.disabled_at is None
