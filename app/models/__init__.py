@@ -14,7 +14,7 @@ from app.models.membership import (
 )
 from app.models.payment import CHARGED_STATUSES, Payment, PaymentStatus
 from app.models.payment_attempt import AttemptOutcome, PaymentAttempt
-from app.models.payout import Payout, PayoutTransaction
+from app.models.payout import PAYOUT_FINAL_STATUSES, Payout, PayoutTransaction
 from app.models.reminder import Reminder
 from app.models.report_indexes import REPORT_INDEXES
 from app.models.report_summary import (
@@ -59,6 +59,7 @@ __all__ = [
     "Payment",
     "PaymentAttempt",
     "PaymentStatus",
+    "PAYOUT_FINAL_STATUSES",
     "Payout",
     "PayoutTransaction",
     "REPORT_INDEXES",

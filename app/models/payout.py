@@ -8,6 +8,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.extensions import db
 from app.models.types import UTCDateTime, utcnow
 
+#: Payout statuses Stripe never leaves: a later ``payout.updated`` cannot move them.
+PAYOUT_FINAL_STATUSES = ("failed", "canceled")
+
 
 class Payout(db.Model):  # type: ignore[name-defined,misc]
     """Money Stripe sent to the newsroom's bank, recorded from ``payout.paid``.

@@ -9,9 +9,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 
-#: ISO 4217 codes we take money in, lower-case as Stripe writes them.
-SUPPORTED_CURRENCIES = ("usd", "eur", "try")
-
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

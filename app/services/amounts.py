@@ -34,7 +34,8 @@ DEFAULT_CURRENCY = "usd"
 FREQUENCIES = ("month", "year", "once")
 DEFAULT_FREQUENCY = "month"
 
-_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
+#: Digits people type besides 0-9 (Arabic-Indic and Persian), read as 0-9: amounts, codes.
+LATIN_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 _AMOUNT = re.compile(r"^(\d+)(?:\.(\d+))?$")
 
 
@@ -53,7 +54,7 @@ def parse_amount(text: str, currency: str) -> int:
     guessed (is "1,000" one thousand or one?).
     """
     rule = currency_rule(currency)
-    cleaned = text.strip().translate(_DIGITS)
+    cleaned = text.strip().translate(LATIN_DIGITS)
     for symbol in ("$", "€", "₺", "US", "USD", "EUR", "TRY", "TL"):
         cleaned = cleaned.replace(symbol, "")
     cleaned = cleaned.replace("\u066b", ".").replace(",", ".").replace(" ", "").replace("\u00a0", "")

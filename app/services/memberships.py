@@ -32,9 +32,10 @@ from typing import Any
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Interval, Membership, MembershipStatus
-from app.models.types import SUPPORTED_CURRENCIES, from_timestamp, utcnow
+from app.models import FINAL_STATUSES, Interval, Membership, MembershipStatus
+from app.models.types import from_timestamp, utcnow
 from app.services import notices
+from app.services.amounts import CURRENCIES
 from app.services.donations import UTM_FIELDS
 from app.services.errors import EventNotApplied
 from app.services.stripe_gateway import StripeGateway
@@ -45,7 +46,6 @@ from app.services.supporters import supporter_for_customer
 TIE = timedelta(seconds=1)
 
 #: Statuses Stripe never leaves.
-FINAL_STATUSES = (MembershipStatus.CANCELED, MembershipStatus.INCOMPLETE_EXPIRED)
 
 #: The ``membership.cancellation_reason`` column's size.
 MAX_CANCELLATION_REASON = 500
@@ -82,7 +82,7 @@ def _terms(subscription: Obj) -> tuple[int, str, Interval]:
         (
             c.lower()
             for c in (price.get("currency"), plan.get("currency"), subscription.get("currency"))
-            if isinstance(c, str) and c.lower() in SUPPORTED_CURRENCIES
+            if isinstance(c, str) and c.lower() in CURRENCIES
         ),
         None,
     )

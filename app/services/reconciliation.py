@@ -35,11 +35,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Payment, Payout, PayoutTransaction, Supporter
+from app.models import PAYOUT_FINAL_STATUSES, Payment, Payout, PayoutTransaction, Supporter
 from app.models.types import from_timestamp, utcnow
 from app.services import notices
 from app.services.stripe_gateway import StripeGateway
@@ -51,7 +50,6 @@ REFUND_TYPES = ("refund", "payment_refund")
 PAYOUT_TYPES = ("payout", "payout_cancel", "payout_failure")
 DISPUTE_CATEGORIES = ("dispute", "dispute_reversal")
 #: Statuses no later event changes (Stripe's payout lifecycle ends there).
-FINAL_STATUSES = ("failed", "canceled")
 
 
 def _charge_of(transaction: Mapping[str, Any]) -> str | None:
@@ -85,14 +83,14 @@ def _take_status(row: Payout, payout: Mapping[str, Any], at: datetime | None) ->
     """Store the payout's status unless a final one is stored or an event newer than ``at`` gave
     the stored one; True if it changed."""
     status = str(payout.get("status") or "")
-    if not status or row.status in FINAL_STATUSES:
+    if not status or row.status in PAYOUT_FINAL_STATUSES:
         return False
-    if status not in FINAL_STATUSES and at and row.status_at and at < row.status_at:
+    if status not in PAYOUT_FINAL_STATUSES and at and row.status_at and at < row.status_at:
         return False
     moved = row.status != status
     row.status = status
     row.status_at = at or utcnow()
-    if status in FINAL_STATUSES:
+    if status in PAYOUT_FINAL_STATUSES:
         row.failure_code = str(payout.get("failure_code") or "")[:64] or None
         row.failure_message = str(payout.get("failure_message") or "")[:500] or None
     return moved
@@ -342,7 +340,3 @@ def payouts_between(start: datetime, end: datetime) -> list[PayoutCheck]:
 def payout_check(payout_id: int) -> PayoutCheck | None:
     payout = db.session.get(Payout, payout_id)
     return None if payout is None else _checks([payout])[0]
-
-
-def payout_count() -> int:
-    return int(db.session.scalar(select(sa.func.count()).select_from(Payout)) or 0)

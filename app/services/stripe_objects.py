@@ -15,13 +15,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from app.models.types import SUPPORTED_CURRENCIES
+from app.i18n import DEFAULT_LOCALE, LOCALES
+from app.services.amounts import CURRENCIES
 from app.services.errors import EventNotApplied
 
 Obj = Mapping[str, Any]
-
-LOCALES = ("ar", "en")
-DEFAULT_LOCALE = "ar"
 
 
 def id_of(value: Any) -> str | None:
@@ -57,7 +55,7 @@ def locale_of(customer: Obj) -> str:
 def currency_of(obj: Obj) -> str:
     """The object's currency, lower case; ``EventNotApplied`` for one we do not take."""
     currency = str(obj.get("currency") or "").lower()
-    if currency not in SUPPORTED_CURRENCIES:
+    if currency not in CURRENCIES:
         raise EventNotApplied("unsupported_currency", detail=currency)
     return currency
 

@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from decimal import Decimal
 
 from babel.dates import format_datetime
-from babel.numbers import format_currency, format_percent, get_currency_precision
+from babel.numbers import format_percent
 from flask_babel import gettext as _
 
-from app.i18n import best_locale, format_month, format_number, localize_digits, numbering_system
+from app.i18n import best_locale, format_money, format_month, format_number, localize_digits, numbering_system
+from app.services.amounts import major_units
 
 
 def money(amount: int | None, currency: str) -> str:
-    """Minor units of any ISO currency, as the page's language writes money."""
-    if amount is None:
-        return ""
-    code = currency.upper()
-    value = Decimal(int(amount)).scaleb(-get_currency_precision(code))
-    locale = best_locale()
-    formatted = format_currency(value, code, locale=locale, numbering_system=numbering_system(locale))
-    # Keep "US$" together inside Arabic text (see app/i18n.format_money).
-    return localize_digits(formatted + "\u200e" if locale == "ar" else formatted)
+    """Minor units of any ISO currency, as the page's language writes money ("" for none)."""
+    return "" if amount is None else format_money(amount, currency)
 
 
 def number(value: int | float) -> str:
@@ -57,6 +50,4 @@ def month_name(month: tuple[int, int]) -> str:
 
 def major(amount: int | None, currency: str) -> str:
     """Minor units as a plain decimal in major units (``12.50``), for exports and form fields."""
-    if amount is None:
-        return ""
-    return format(Decimal(int(amount)).scaleb(-get_currency_precision(currency.upper())), "f")
+    return "" if amount is None else major_units(amount, currency)

@@ -48,11 +48,10 @@ from app.extensions import db
 from app.models import SignInOutcome, StaffRecoveryCode, StaffRole, StaffUser
 from app.models.types import utcnow
 from app.services import audit
+from app.services.amounts import LATIN_DIGITS
 from app.services.staff import accounts, sign_in
 from app.services.staff.accounts import StaffAuthError
 
-#: Arabic-Indic and Persian digits read as Latin ones (codes typed on an Arabic keyboard).
-LATIN_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 #: How many recovery codes an enrolment makes, and their letters (no 0/o, 1/l/i).
 RECOVERY_CODES = 10
 RECOVERY_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"

@@ -6,13 +6,13 @@ import secrets
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from babel.numbers import get_currency_precision
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from app.services import audit, staff_actions, unit_of_work
+from app.services.amounts import LATIN_DIGITS, exponent
 from app.services.errors import DomainError
-from app.services.staff import directory, two_factor
+from app.services.staff import directory
 from app.services.stripe_gateway import get_gateway
 from app.staff import text
 from app.staff.auth import ADMIN, FINANCE, allow, current_staff
@@ -53,12 +53,12 @@ def supporter(supporter_id: int) -> Any:
 
 
 def _minor_units(value: str, currency: str) -> int | None:
-    cleaned = value.strip().translate(two_factor.LATIN_DIGITS).replace("\u066b", ".").replace(",", ".")
+    cleaned = value.strip().translate(LATIN_DIGITS).replace("\u066b", ".").replace(",", ".")
     try:
         amount = Decimal(cleaned)
     except InvalidOperation:
         return None
-    scaled = amount.scaleb(get_currency_precision(currency.upper()))
+    scaled = amount.scaleb(exponent(currency))
     if scaled != scaled.to_integral_value() or not amount.is_finite():
         return None
     return int(scaled)
