@@ -38,7 +38,7 @@ from app.services import notices
 from app.services.amounts import CURRENCIES
 from app.services.donations import UTM_FIELDS
 from app.services.errors import EventNotApplied
-from app.services.stripe_gateway import StripeGateway
+from app.services.gateway import EventGateway
 from app.services.stripe_objects import Obj, dig, invoice_subscription_id, period_end, plain
 from app.services.supporters import supporter_for_customer
 
@@ -102,7 +102,7 @@ def _status(subscription: Obj) -> MembershipStatus:
 
 
 def write_membership(
-    membership: Membership | None, subscription: Obj, state_at: datetime, gateway: StripeGateway
+    membership: Membership | None, subscription: Obj, state_at: datetime, gateway: EventGateway
 ) -> Membership:
     """Store what ``subscription`` says; it is at least as new as ``state_at``.
 
@@ -178,11 +178,11 @@ def _keep_cancellation_reason(membership: Membership, subscription: Obj) -> None
         membership.cancellation_reason = stripe_cancellation_reason(subscription)
 
 
-def _fetch_subscription(subscription_id: str, gateway: StripeGateway) -> dict[str, Any]:
+def _fetch_subscription(subscription_id: str, gateway: EventGateway) -> dict[str, Any]:
     return plain(gateway.retrieve_subscription(subscription_id))
 
 
-def subscription_changed(subscription: Obj, at: datetime, gateway: StripeGateway) -> None:
+def subscription_changed(subscription: Obj, at: datetime, gateway: EventGateway) -> None:
     """``customer.subscription.created`` / ``.updated`` / ``.deleted``: the membership follows."""
     membership = _lock_membership(subscription["id"])
     if membership is None:
@@ -207,7 +207,7 @@ def subscription_changed(subscription: Obj, at: datetime, gateway: StripeGateway
         write_membership(membership, fresh, max(utcnow(), at), gateway)
 
 
-def membership_for(subscription_id: str, gateway: StripeGateway) -> Membership:
+def membership_for(subscription_id: str, gateway: EventGateway) -> Membership:
     """The membership of an invoice; fetched from Stripe when its own events are late."""
     membership = db.session.scalar(
         select(Membership).where(Membership.stripe_subscription_id == subscription_id)
@@ -219,7 +219,7 @@ def membership_for(subscription_id: str, gateway: StripeGateway) -> Membership:
     return write_membership(membership, fresh, utcnow(), gateway)
 
 
-def invoice_upcoming(invoice: Obj, at: datetime, gateway: StripeGateway) -> None:
+def invoice_upcoming(invoice: Obj, at: datetime, gateway: EventGateway) -> None:
     """``invoice.upcoming``: a yearly member hears about the renewal before it is charged (never a fetch)."""
     subscription_id = invoice_subscription_id(invoice)
     if not subscription_id:

@@ -36,8 +36,8 @@ from app.models.types import from_timestamp
 from app.services import attempts, notices
 from app.services.donations import UTM_FIELDS
 from app.services.errors import EventNotApplied
+from app.services.gateway import EventGateway
 from app.services.memberships import membership_for
-from app.services.stripe_gateway import StripeGateway
 from app.services.stripe_objects import (
     Obj,
     charge_of_intent,
@@ -88,7 +88,7 @@ def _taken(column: Any, value: str) -> bool:
     return db.session.scalar(select(Payment.id).where(column == value)) is not None
 
 
-def _owner(invoice: Obj, gateway: StripeGateway) -> tuple[Supporter, Membership | None]:
+def _owner(invoice: Obj, gateway: EventGateway) -> tuple[Supporter, Membership | None]:
     subscription_id = invoice_subscription_id(invoice)
     if subscription_id:
         membership = membership_for(subscription_id, gateway)
@@ -99,7 +99,7 @@ def _owner(invoice: Obj, gateway: StripeGateway) -> tuple[Supporter, Membership 
 # -- invoices: a membership's charges ------------------------------------------------------
 
 
-def invoice_paid(invoice: Obj, at: datetime, gateway: StripeGateway) -> None:
+def invoice_paid(invoice: Obj, at: datetime, gateway: EventGateway) -> None:
     """``invoice.paid`` / ``invoice.payment_succeeded``: a renewal (or a first charge) is paid.
 
     The money arrived: the payment is recorded (or confirmed), with its receipt.
@@ -140,7 +140,7 @@ def invoice_paid(invoice: Obj, at: datetime, gateway: StripeGateway) -> None:
     notices.payment_succeeded(payment)
 
 
-def invoice_payment_failed(invoice: Obj, at: datetime, gateway: StripeGateway) -> None:
+def invoice_payment_failed(invoice: Obj, at: datetime, gateway: EventGateway) -> None:
     """``invoice.payment_failed``: a charge of the invoice (a renewal) failed.
 
     Stripe retries, and the membership goes ``past_due``; it follows its
@@ -174,7 +174,7 @@ def invoice_payment_failed(invoice: Obj, at: datetime, gateway: StripeGateway) -
 # -- payment intents: one-time gifts --------------------------------------------------------
 
 
-def _intent_invoice(intent: Obj, gateway: StripeGateway) -> str | None:
+def _intent_invoice(intent: Obj, gateway: EventGateway) -> str | None:
     """The invoice a payment intent paid, or None for a one-time gift."""
     if "invoice" in intent:  # older shapes say it (null for a one-time payment)
         return id_of(intent["invoice"])
@@ -189,7 +189,7 @@ def _intent_invoice(intent: Obj, gateway: StripeGateway) -> str | None:
     return id_of(fetched.get("invoice"))
 
 
-def payment_intent_succeeded(intent: Obj, at: datetime, gateway: StripeGateway) -> None:
+def payment_intent_succeeded(intent: Obj, at: datetime, gateway: EventGateway) -> None:
     """``payment_intent.succeeded``: a one-time gift is paid (a membership's: its ids are kept)."""
     invoice_id = _intent_invoice(intent, gateway)
     charge_id = charge_of_intent(intent)
@@ -228,7 +228,7 @@ def payment_intent_succeeded(intent: Obj, at: datetime, gateway: StripeGateway) 
     notices.payment_succeeded(payment)
 
 
-def payment_intent_failed(intent: Obj, at: datetime, gateway: StripeGateway) -> None:
+def payment_intent_failed(intent: Obj, at: datetime, gateway: EventGateway) -> None:
     """``payment_intent.payment_failed``: a card was declined (a one-time gift's failure is kept)."""
     error = intent.get("last_payment_error") or {}
     code = error.get("decline_code") or error.get("code") or "card_declined"
@@ -263,7 +263,7 @@ def payment_intent_failed(intent: Obj, at: datetime, gateway: StripeGateway) -> 
 
 
 def _payment_for_charge(
-    charge_id: str | None, intent_id: str | None, charge: Obj | None, gateway: StripeGateway
+    charge_id: str | None, intent_id: str | None, charge: Obj | None, gateway: EventGateway
 ) -> Payment:
     payment = _find_payment(charge_id=charge_id, intent_id=intent_id)
     if payment is None:
@@ -281,7 +281,7 @@ def _payment_for_charge(
     return payment
 
 
-def charge_refunded(charge: Obj, at: datetime, gateway: StripeGateway) -> None:
+def charge_refunded(charge: Obj, at: datetime, gateway: EventGateway) -> None:
     """``charge.refunded``: the refunded amount of a payment (refunds only grow)."""
     payment = _payment_for_charge(charge["id"], id_of(charge.get("payment_intent")), charge, gateway)
     refunded = min(int(charge.get("amount_refunded") or 0), payment.amount)
@@ -292,7 +292,7 @@ def charge_refunded(charge: Obj, at: datetime, gateway: StripeGateway) -> None:
     notices.refunded(payment, at)
 
 
-def dispute_created(dispute: Obj, at: datetime, gateway: StripeGateway) -> None:
+def dispute_created(dispute: Obj, at: datetime, gateway: EventGateway) -> None:
     """``charge.dispute.created``: the card holder disputes a payment."""
     if newer_event_applied(["charge.dispute.closed"], dispute["id"], after=None):
         return  # it closed already; this opening came late
@@ -302,7 +302,7 @@ def dispute_created(dispute: Obj, at: datetime, gateway: StripeGateway) -> None:
     payment.status = PaymentStatus.DISPUTED
 
 
-def dispute_closed(dispute: Obj, at: datetime, gateway: StripeGateway) -> None:
+def dispute_closed(dispute: Obj, at: datetime, gateway: EventGateway) -> None:
     """``charge.dispute.closed``: lost (the money went back), won, or an inquiry closed."""
     payment = _payment_for_charge(
         id_of(dispute.get("charge")), id_of(dispute.get("payment_intent")), None, gateway

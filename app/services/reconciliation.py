@@ -41,7 +41,7 @@ from app.extensions import db
 from app.models import PAYOUT_FINAL_STATUSES, Payment, Payout, PayoutTransaction, Supporter
 from app.models.types import from_timestamp, utcnow
 from app.services import notices
-from app.services.stripe_gateway import StripeGateway
+from app.services.gateway import EventGateway
 from app.services.stripe_objects import id_of
 
 CHARGE_TYPES = ("charge", "payment")
@@ -97,7 +97,7 @@ def _take_status(row: Payout, payout: Mapping[str, Any], at: datetime | None) ->
 
 
 def record_payout(
-    payout: Mapping[str, Any], gateway: StripeGateway, event_time: datetime | None = None
+    payout: Mapping[str, Any], gateway: EventGateway, event_time: datetime | None = None
 ) -> Payout:
     """Store a paid payout and its transactions; a repeated event changes nothing."""
     facts = {**payout, "status": payout.get("status") or "paid"}
@@ -157,19 +157,19 @@ def record_payout_status(
 # -- the payout events (each handler takes the payout, the event's time and the gateway) -------
 
 
-def payout_paid(payout: Mapping[str, Any], at: datetime, gateway: StripeGateway) -> None:
+def payout_paid(payout: Mapping[str, Any], at: datetime, gateway: EventGateway) -> None:
     """``payout.paid``: money reached the bank: record the payout and what it paid out (one list
     per payout)."""
     record_payout(payout, gateway, at)
 
 
-def payout_failed(payout: Mapping[str, Any], at: datetime, gateway: StripeGateway) -> None:
+def payout_failed(payout: Mapping[str, Any], at: datetime, gateway: EventGateway) -> None:
     """``payout.failed`` / ``payout.canceled`` (stored even if ``payout.paid`` never came): its
     status; a failure emails finance staff."""
     _payout_moved(payout, at, create=True)
 
 
-def payout_updated(payout: Mapping[str, Any], at: datetime, gateway: StripeGateway) -> None:
+def payout_updated(payout: Mapping[str, Any], at: datetime, gateway: EventGateway) -> None:
     """``payout.updated``: the status of a payout we have; a failure emails finance staff."""
     _payout_moved(payout, at, create=False)
 

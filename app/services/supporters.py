@@ -27,7 +27,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Membership, Payment, Supporter, WebhookEvent
 from app.services.errors import EventNotApplied, InvalidChoice
-from app.services.stripe_gateway import StripeGateway
+from app.services.gateway import EventGateway
 from app.services.stripe_objects import (
     Obj,
     card_details,
@@ -121,7 +121,7 @@ def newer_event_applied(types: Iterable[str], object_id: str, after: datetime | 
     return bool(db.session.scalar(query))
 
 
-def supporter_for_customer(customer: Any, gateway: StripeGateway) -> Supporter:
+def supporter_for_customer(customer: Any, gateway: EventGateway) -> Supporter:
     """The supporter behind a Stripe customer, created from the customer when unknown.
 
     A customer made outside our page (staff in the dashboard) is fetched once
@@ -165,7 +165,7 @@ def supporter_for_customer(customer: Any, gateway: StripeGateway) -> Supporter:
     return supporter
 
 
-def customer_updated(customer: Obj, at: datetime, gateway: StripeGateway) -> None:
+def customer_updated(customer: Obj, at: datetime, gateway: EventGateway) -> None:
     """``customer.updated``: the supporter's name, language and email follow the customer's."""
     supporter = db.session.scalar(select(Supporter).where(Supporter.stripe_customer_id == customer["id"]))
     if supporter is None or supporter.erased_at is not None:
@@ -190,7 +190,7 @@ def customer_updated(customer: Obj, at: datetime, gateway: StripeGateway) -> Non
             )
 
 
-def customer_deleted(customer: Obj, at: datetime, gateway: StripeGateway) -> None:
+def customer_deleted(customer: Obj, at: datetime, gateway: EventGateway) -> None:
     """``customer.deleted``: the customer is gone at Stripe; the supporter and their money stay here."""
     customer_id = customer["id"]
     for supporter in db.session.scalars(select(Supporter).where(Supporter.stripe_customer_id == customer_id)):
@@ -206,7 +206,7 @@ def remember_card(supporter: Supporter, card: Mapping[str, Any] | None) -> None:
     supporter.card_exp_year = card["exp_year"]
 
 
-def card_updated(method: Obj, at: datetime, gateway: StripeGateway) -> None:
+def card_updated(method: Obj, at: datetime, gateway: EventGateway) -> None:
     """``payment_method.automatically_updated``: the card network replaced an expiring card,
     so the expiry notice follows the new date."""
     customer_id = id_of(method.get("customer"))

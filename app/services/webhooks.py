@@ -36,6 +36,7 @@ from app.models.types import from_timestamp, utcnow
 from app.services import memberships, payments, reconciliation, supporters
 from app.services.account import privacy
 from app.services.errors import DomainError, EventNotApplied
+from app.services.gateway import EventGateway
 from app.services.stripe_gateway import StripeGateway, get_gateway
 
 #: Tries within one call when a concurrent writer wins a unique-key race: an
@@ -46,7 +47,7 @@ MAX_ERROR = 2000
 TOLERANCE = 300
 
 #: A handler of one type of event: the Stripe object, the event's time, the gateway.
-Handler = Callable[[Mapping[str, Any], datetime, StripeGateway], None]
+Handler = Callable[[Mapping[str, Any], datetime, EventGateway], None]
 
 HANDLERS: dict[str, Handler] = {
     "customer.subscription.created": memberships.subscription_changed,
