@@ -37,6 +37,6 @@ def closed_by_server(connection: Any) -> bool:
         if connection.closed or connection.broken:
             return True
         readable, _, _ = select.select([connection.pgconn.socket], [], [], 0)
-    except Exception:  # noqa: BLE001 - a connection we cannot even look at is not one to use
+    except Exception:  # a connection we cannot even look at is not one to use
         return True
     return bool(readable)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, Response, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -28,7 +29,7 @@ def json_error(
     return jsonify(error={"code": code, "message": text, **extra}), status
 
 
-def error_response(code: str, status: int):  # type: ignore[no-untyped-def]
+def error_response(code: str, status: int) -> ResponseReturnValue:
     message = message_for(code)
     if wants_json():
         return json_error(code, status, message)
@@ -37,15 +38,15 @@ def error_response(code: str, status: int):  # type: ignore[no-untyped-def]
 
 def register(app: Flask) -> None:
     @app.errorhandler(CSRFError)
-    def csrf_error(exc: CSRFError):  # type: ignore[no-untyped-def]
+    def csrf_error(exc: CSRFError) -> ResponseReturnValue:
         return error_response("csrf", 400)
 
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
+    def http_error(exc: HTTPException) -> ResponseReturnValue:
         status = exc.code or 500
         return error_response(CODES.get(status, "server_error" if status >= 500 else "bad_request"), status)
 
     @app.errorhandler(Exception)
-    def unexpected(exc: Exception):  # type: ignore[no-untyped-def]
+    def unexpected(exc: Exception) -> ResponseReturnValue:
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
         return error_response("server_error", 500)

@@ -83,7 +83,7 @@ def redis_version(url: str = REDIS_URL) -> str:
         import redis
 
         return str(redis.Redis.from_url(url, socket_timeout=2).info("server")["redis_version"])
-    except Exception:  # noqa: BLE001 - only a label on the report
+    except Exception:  # only a label on the report
         return "not reachable"
 
 

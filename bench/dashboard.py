@@ -45,14 +45,14 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app import create_app  # noqa: E402
-from app.extensions import db  # noqa: E402
-from app.models import StaffRole  # noqa: E402
-from app.services.reports import summaries  # noqa: E402
-from app.services.reports.dashboard import Dashboard, dashboard, mrr  # noqa: E402
-from app.services.reports.dirty_days import mark_days  # noqa: E402
-from app.services.reports.periods import Period, coverage, table_days  # noqa: E402
-from app.services.staff import accounts  # noqa: E402
+from app import create_app
+from app.extensions import db
+from app.models import StaffRole
+from app.services.reports import summaries
+from app.services.reports.dashboard import Dashboard, dashboard, mrr
+from app.services.reports.dirty_days import mark_days
+from app.services.reports.periods import Period, coverage, table_days
+from app.services.staff import accounts
 
 PASSWORD = "bench password, not a secret"  # noqa: S105
 TABLES = ("supporter", "membership", "payment")

@@ -21,14 +21,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from flask_migrate import upgrade  # noqa: E402
+from flask_migrate import upgrade
 
-from app.extensions import db  # noqa: E402
-from app.services import webhooks  # noqa: E402
-from tests.conftest import make_app  # noqa: E402
-from tests.fault import storm  # noqa: E402
-from tests.fault.postgres import DisposablePostgres  # noqa: E402
-from tests.harness import start_localstripe  # noqa: E402
+from app.extensions import db
+from app.services import webhooks
+from tests.conftest import make_app
+from tests.fault import storm
+from tests.fault.postgres import DisposablePostgres
+from tests.harness import start_localstripe
 
 
 def main() -> int:

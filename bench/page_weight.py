@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.blueprints.test_support_light import BUDGET, OWN_ASSET  # noqa: E402
+from tests.blueprints.test_support_light import BUDGET, OWN_ASSET
 
 PATHS = ("/ar/support", "/en/support")
 

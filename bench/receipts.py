@@ -32,10 +32,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import sqlalchemy as sa  # noqa: E402
-from aiosmtpd.controller import Controller  # noqa: E402
+import sqlalchemy as sa
+from aiosmtpd.controller import Controller
 
-from bench import common  # noqa: E402
+from bench import common
 
 DATABASE = "bench_receipts"
 RENEWALS = 100_000
@@ -66,7 +66,7 @@ class Counter:
         self.bytes = 0
         self._lock = threading.Lock()
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's name)
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self._lock:
             self.times.append(time.monotonic())
             self.bytes += len(envelope.content)

@@ -54,11 +54,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import sqlalchemy as sa  # noqa: E402
-from celery import Celery  # noqa: E402
+import sqlalchemy as sa
+from celery import Celery
 
-from bench import baselines, common  # noqa: E402
-from tests import stripe_events as se  # noqa: E402
+from bench import baselines, common
+from tests import stripe_events as se
 
 DATABASE = "bench_webhooks"
 SECRET = "whsec_bench_webhooks"  # noqa: S105 - a benchmark's own, signs its own events
@@ -108,9 +108,9 @@ class CountingStripe:
                 self.end_headers()
                 self.wfile.write(body)
 
-            do_GET = do_POST = do_DELETE = _refuse  # noqa: N815 (http.server's names)
+            do_GET = do_POST = do_DELETE = _refuse
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", common.free_port()), Handler)

@@ -82,7 +82,7 @@ def main() -> None:
             headers={"Content-Type": "application/json"},
             method="POST",
         )
-        urllib.request.urlopen(request, timeout=10).close()  # noqa: S310 (loopback only)
+        urllib.request.urlopen(request, timeout=10).close()
 
         subprocess.run(
             [str(VENV_BIN / "flask"), "--app", "app", "db", "upgrade"], cwd=ROOT, env=env, check=True

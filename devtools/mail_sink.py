@@ -18,7 +18,7 @@ class Sink:
         self.folder = folder
         self.count = 0
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's name)
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.count += 1
         name = f"{time.strftime('%Y%m%d-%H%M%S')}-{self.count:04d}.eml"
         (self.folder / name).write_bytes(envelope.content)

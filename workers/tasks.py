@@ -23,7 +23,7 @@ SMTP_ERRORS = (smtplib.SMTPException, OSError, socket.timeout)
 
 
 @shared_task(bind=True, acks_late=True, name="workers.tasks.send_email", max_retries=None)
-def send_email(self, email_log_id: int) -> str:  # type: ignore[no-untyped-def]
+def send_email(self, email_log_id: int) -> str:
     """Send one email from the outbox, once; retry SMTP failures with backoff."""
     row = outbox.lock_pending(email_log_id)
     if row is None:
@@ -89,7 +89,7 @@ def purge_payment_attempts() -> int:
 
 
 @shared_task(bind=True, acks_late=True, name="workers.tasks.apply_webhook_event", max_retries=None)
-def apply_webhook_event(self, stripe_event_id: str) -> str:  # type: ignore[no-untyped-def]
+def apply_webhook_event(self, stripe_event_id: str) -> str:
     """Apply one stored Stripe event; a failure keeps its error and retries with backoff."""
     outcome = webhooks.apply_event(stripe_event_id)
     if outcome == webhooks.Applied.FAILED:
@@ -122,7 +122,7 @@ def apply_stored_webhooks() -> int:
             apply_webhook_event.apply_async(args=[stripe_event_id], countdown=_webhook_retry_delay(1))
         if drained.more:
             apply_stored_webhooks.delay()
-    except Exception as exc:  # noqa: BLE001 - the events stay stored: the beat sweep applies them
+    except Exception as exc:  # the events stay stored: the beat sweep applies them
         logger.warning("stored stripe events left for the sweep: broker unavailable (%s)", type(exc).__name__)
     return sum(drained.applied.values())
 

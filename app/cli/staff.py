@@ -7,7 +7,7 @@ import sys
 import click
 from flask.cli import AppGroup
 
-from app.models import StaffRole
+from app.models import StaffRole, StaffUser
 from app.services.supporters import normalize_email
 
 staff = AppGroup("staff", help="Staff accounts for the finance pages at /staff.")
@@ -24,7 +24,7 @@ def _password(from_stdin: bool) -> str:
     return str(password)
 
 
-def _find(email: str):  # type: ignore[no-untyped-def]
+def _find(email: str) -> StaffUser:
     from app.services.staff import accounts
 
     user = accounts.find(email)

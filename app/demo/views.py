@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, abort, current_app, render_template
+from flask.typing import ResponseReturnValue
 
 bp = Blueprint("demo", __name__, url_prefix="/demo")
 
@@ -21,14 +22,14 @@ def _read(path: Path) -> Any:
 
 
 @bp.get("/mail")
-def mailbox():  # type: ignore[no-untyped-def]
+def mailbox() -> ResponseReturnValue:
     files = sorted(_folder().glob("*.eml"), reverse=True)[:200]
     messages = [(path.stem, _read(path)) for path in files]
     return render_template("demo/mailbox.html", messages=messages)
 
 
 @bp.get("/mail/<name>")
-def message(name: str):  # type: ignore[no-untyped-def]
+def message(name: str) -> ResponseReturnValue:
     path = _folder() / f"{name}.eml"
     if "/" in name or not path.is_file():
         abort(404)

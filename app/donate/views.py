@@ -21,6 +21,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import generate_csrf
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -88,9 +89,9 @@ def _choice(form: Any) -> donations.DonationChoice:
     )
 
 
-def _render_support(  # type: ignore[no-untyped-def]
+def _render_support(
     values: dict[str, str], errors: dict[str, str] | None = None, status: int = 200, **extra: Any
-):
+) -> tuple[str, int]:
     currency = values.get("currency", "").lower()
     if currency not in amounts.CURRENCIES:
         currency = amounts.DEFAULT_CURRENCY
@@ -192,7 +193,7 @@ def _page_context(values: dict[str, str], currency: str, frequency: str) -> dict
 
 
 @bp.get("/support")
-def support():  # type: ignore[no-untyped-def]
+def support() -> ResponseReturnValue:
     def render(csrf_token: Any) -> str:
         values = {k: v for k in KEPT_ARGS if (v := request.args.get(k, "").strip())}
         return str(_render_support(values, csrf_token=csrf_token)[0])
@@ -205,7 +206,7 @@ def support():  # type: ignore[no-untyped-def]
 
 
 @bp.post("/support")
-def support_without_js():  # type: ignore[no-untyped-def]
+def support_without_js() -> ResponseReturnValue:
     """The form posted without JavaScript: check the choice, say paying needs JS."""
     values = {k: v for k in (*KEPT_ARGS, "email", "name") if (v := request.form.get(k, "").strip())}
     try:
@@ -217,7 +218,7 @@ def support_without_js():  # type: ignore[no-untyped-def]
 
 
 @bp.post("/support/start")
-def start():  # type: ignore[no-untyped-def]
+def start() -> ResponseReturnValue:
     try:
         choice = _choice(request.form)
     except InvalidChoice as exc:
@@ -256,7 +257,7 @@ def _customer_to_reuse(choice: donations.DonationChoice) -> str | None:
 
 
 @bp.post("/support/confirm")
-def confirm():  # type: ignore[no-untyped-def]
+def confirm() -> ResponseReturnValue:
     data = session.get(PENDING_KEY)
     if not data:
         return json_error("no_pending_donation", 409, field=None)
@@ -306,7 +307,7 @@ def _visitor() -> attempts.Visitor:
 
 
 @bp.get("/support/thank-you/<token>")
-def thanks(token: str):  # type: ignore[no-untyped-def]
+def thanks(token: str) -> ResponseReturnValue:
     try:
         payment_id = _thanks_signer().loads(token)
     except BadSignature:
@@ -332,7 +333,7 @@ def lang_name(code: str) -> str:
 
 
 @bp.post("/support/remind")
-def remind():  # type: ignore[no-untyped-def]
+def remind() -> ResponseReturnValue:
     """ "Remind me later": one email in a week or a month, with the choices filled in."""
     values = {k: v for k in KEPT_ARGS if (v := request.form.get(k, "").strip())}
     values["remind_email"] = request.form.get("email", "").strip()
@@ -346,7 +347,7 @@ def remind():  # type: ignore[no-untyped-def]
 
 @bp.route("/reminders/unsubscribe/<token>", methods=["GET", "POST"])
 @csrf.exempt
-def unsubscribe(token: str):  # type: ignore[no-untyped-def]
+def unsubscribe(token: str) -> ResponseReturnValue:
     """One click (RFC 8058 POST from the mail client, or the button on this page)."""
     if request.method == "POST":
         found = reminders.unsubscribe(token)

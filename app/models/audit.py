@@ -10,7 +10,7 @@ from app.extensions import db
 from app.models.types import UTCDateTime, utcnow
 
 
-class AuditEntry(db.Model):  # type: ignore[name-defined,misc]
+class AuditEntry(db.Model):  # type: ignore[name-defined]
     """Who did what to whom, when: staff actions and supporters' own changes.
 
     ``actor`` is ``staff:<id>``, ``supporter:<id>`` or ``system``; ``action`` a

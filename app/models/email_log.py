@@ -41,7 +41,7 @@ class EmailStatus(enum.StrEnum):
     FAILED = "failed"
 
 
-class EmailLog(db.Model):  # type: ignore[name-defined,misc]
+class EmailLog(db.Model):  # type: ignore[name-defined]
     """One email to send: the outbox and the log in one row.
 
     ``(kind, about)`` is unique, so the same receipt cannot be queued twice

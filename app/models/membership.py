@@ -52,7 +52,7 @@ def _started_default(context: Any) -> datetime:
     return given if isinstance(given, datetime) else utcnow()
 
 
-class Membership(db.Model):  # type: ignore[name-defined,misc]
+class Membership(db.Model):  # type: ignore[name-defined]
     """One Stripe subscription of a supporter."""
 
     __tablename__ = "membership"

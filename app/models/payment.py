@@ -26,7 +26,7 @@ class PaymentStatus(enum.StrEnum):
 CHARGED_STATUSES = (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED, PaymentStatus.DISPUTED)
 
 
-class Payment(db.Model):  # type: ignore[name-defined,misc]
+class Payment(db.Model):  # type: ignore[name-defined]
     """One charge attempt Stripe reported; a one-time gift has no membership."""
 
     __tablename__ = "payment"

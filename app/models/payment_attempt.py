@@ -22,7 +22,7 @@ class AttemptOutcome(enum.StrEnum):
     TRAPPED = "trapped"
 
 
-class PaymentAttempt(db.Model):  # type: ignore[name-defined,misc]
+class PaymentAttempt(db.Model):  # type: ignore[name-defined]
     """One try at paying on the support page, kept a week to judge the next ones.
 
     Addresses and card fingerprints are stored as keyed hashes (HMAC with the

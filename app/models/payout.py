@@ -12,7 +12,7 @@ from app.models.types import UTCDateTime, utcnow
 PAYOUT_FINAL_STATUSES = ("failed", "canceled")
 
 
-class Payout(db.Model):  # type: ignore[name-defined,misc]
+class Payout(db.Model):  # type: ignore[name-defined]
     """Money Stripe sent to the newsroom's bank, recorded from ``payout.paid``.
 
     Amounts are in the payout's currency (the account's settlement currency),
@@ -51,7 +51,7 @@ class Payout(db.Model):  # type: ignore[name-defined,misc]
     )
 
 
-class PayoutTransaction(db.Model):  # type: ignore[name-defined,misc]
+class PayoutTransaction(db.Model):  # type: ignore[name-defined]
     """One Stripe balance transaction paid out in a payout: a charge, refund, dispute or fee."""
 
     __tablename__ = "payout_transaction"

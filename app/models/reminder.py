@@ -10,7 +10,7 @@ from app.extensions import db
 from app.models.types import UTCDateTime, utcnow
 
 
-class Reminder(db.Model):  # type: ignore[name-defined,misc]
+class Reminder(db.Model):  # type: ignore[name-defined]
     """ "Remind me later" from the support page: one email, once, then never again."""
 
     __tablename__ = "reminder"

@@ -27,7 +27,7 @@ from app.models.types import UTCDateTime, utcnow
 Amount = sa.BigInteger
 
 
-class ReportDay(db.Model):  # type: ignore[name-defined,misc]
+class ReportDay(db.Model):  # type: ignore[name-defined]
     """A day whose summary rows were built (a day with no activity has this row and no others)."""
 
     __tablename__ = "report_day"
@@ -36,7 +36,7 @@ class ReportDay(db.Model):  # type: ignore[name-defined,misc]
     built_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class ReportDirtyDay(db.Model):  # type: ignore[name-defined,misc]
+class ReportDirtyDay(db.Model):  # type: ignore[name-defined]
     """A day changed since its summary was built: computed live until it is built again.
 
     Only ever inserted (never updated), so writers never wait on each other's
@@ -50,7 +50,7 @@ class ReportDirtyDay(db.Model):  # type: ignore[name-defined,misc]
     marked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class DailyPayments(db.Model):  # type: ignore[name-defined,misc]
+class DailyPayments(db.Model):  # type: ignore[name-defined]
     """Payments per day, currency, frequency and campaign.
 
     Charged, refunded and disputed figures are of the payments charged that day
@@ -75,7 +75,7 @@ class DailyPayments(db.Model):  # type: ignore[name-defined,misc]
     failed_amount: Mapped[int] = mapped_column(Amount, default=0)
 
 
-class DailyFailures(db.Model):  # type: ignore[name-defined,misc]
+class DailyFailures(db.Model):  # type: ignore[name-defined]
     """Failed charges per day, currency and failure code (empty for none)."""
 
     __tablename__ = "report_daily_failures"
@@ -87,7 +87,7 @@ class DailyFailures(db.Model):  # type: ignore[name-defined,misc]
     failed_amount: Mapped[int] = mapped_column(Amount, default=0)
 
 
-class DailyMemberships(db.Model):  # type: ignore[name-defined,misc]
+class DailyMemberships(db.Model):  # type: ignore[name-defined]
     """Memberships that started and ended per day, currency and interval.
 
     ``started_amount - ended_amount`` is the day's change in recurring amounts
@@ -108,7 +108,7 @@ class DailyMemberships(db.Model):  # type: ignore[name-defined,misc]
     ended_amount: Mapped[int] = mapped_column(Amount, default=0)
 
 
-class DailyCancellationReasons(db.Model):  # type: ignore[name-defined,misc]
+class DailyCancellationReasons(db.Model):  # type: ignore[name-defined]
     """Memberships that ended per day, by cancellation reason (empty for none given)."""
 
     __tablename__ = "report_daily_cancellation_reasons"

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from app.models.supporter import Supporter
 
 
-class SignInToken(db.Model):  # type: ignore[name-defined,misc]
+class SignInToken(db.Model):  # type: ignore[name-defined]
     """One emailed sign-in link, and the account session it opened.
 
     The link's secret is never stored.  It is an HMAC of ``nonce`` under the
@@ -44,7 +44,7 @@ class SignInToken(db.Model):  # type: ignore[name-defined,misc]
         return f"<SignInToken {self.id}>"
 
 
-class SignInAttempt(db.Model):  # type: ignore[name-defined,misc]
+class SignInAttempt(db.Model):  # type: ignore[name-defined]
     """Every request for a sign-in link, known address or not: the rate limits count these.
 
     The address is kept only as a keyed hash (``email_digest``), so asking

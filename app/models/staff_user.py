@@ -21,7 +21,7 @@ class StaffRole(enum.StrEnum):
 ROLE_ORDER = (StaffRole.FINANCE, StaffRole.ADMIN)
 
 
-class StaffUser(db.Model):  # type: ignore[name-defined,misc]
+class StaffUser(db.Model):  # type: ignore[name-defined]
     """A newsroom employee who signs in at /staff.
 
     ``auth_version`` is copied into the signed session cookie at sign-in; it
@@ -72,7 +72,7 @@ class StaffUser(db.Model):  # type: ignore[name-defined,misc]
         return f"<StaffUser {self.id} {self.role}>"
 
 
-class StaffRecoveryCode(db.Model):  # type: ignore[name-defined,misc]
+class StaffRecoveryCode(db.Model):  # type: ignore[name-defined]
     """One of the ten one-time codes that stand in for the authenticator app (a lost phone).
 
     Only a keyed hash is kept (``two_factor.recovery_hashes``); the codes are
@@ -99,7 +99,7 @@ class SignInOutcome(enum.StrEnum):
     UNLOCKED = "unlocked"
 
 
-class StaffSignInAttempt(db.Model):  # type: ignore[name-defined,misc]
+class StaffSignInAttempt(db.Model):  # type: ignore[name-defined]
     """Every try at /staff/sign-in, by email (known or not) and address.
 
     Lockout and rate limits are counted from here, so they hold across

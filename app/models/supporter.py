@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from app.models.payment import Payment
 
 
-class Supporter(db.Model):  # type: ignore[name-defined,misc]
+class Supporter(db.Model):  # type: ignore[name-defined]
     """A reader who gives, known by email (stored lower-cased)."""
 
     __tablename__ = "supporter"

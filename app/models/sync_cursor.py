@@ -9,7 +9,7 @@ from app.extensions import db
 from app.models.types import UTCDateTime, utcnow
 
 
-class SyncCursor(db.Model):  # type: ignore[name-defined,misc]
+class SyncCursor(db.Model):  # type: ignore[name-defined]
     """How far ``flask stripe sync`` got through one of Stripe's lists.
 
     ``last_id`` is the last object that was completely applied (Stripe's

@@ -10,7 +10,7 @@ from app.extensions import db
 from app.models.types import UTCDateTime, utcnow
 
 
-class WebhookEvent(db.Model):  # type: ignore[name-defined,misc]
+class WebhookEvent(db.Model):  # type: ignore[name-defined]
     """One verified Stripe event, stored once by its id before anything else happens.
 
     The table is also the durable queue of work: ``processed_at IS NULL`` is

@@ -88,7 +88,7 @@ def publish(ids: list[int]) -> int:
         try:
             celery.send_task(SEND_TASK, args=[email_id])
             sent += 1
-        except Exception as exc:  # noqa: BLE001 - any broker failure leaves the row for the sweep
+        except Exception as exc:  # any broker failure leaves the row for the sweep
             current_app.logger.warning(
                 "outbox: broker unavailable, email %s waits (%s)", email_id, type(exc).__name__
             )

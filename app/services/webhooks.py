@@ -249,7 +249,7 @@ def apply_event(stripe_event_id: str, gateway: StripeGateway | None = None) -> A
             if attempt < RACE_TRIES:
                 continue
             return _failed(stripe_event_id, exc)
-        except Exception as exc:
+        except Exception as exc:  # the stored events wait for the next request or the sweep
             db.session.rollback()
             return _failed(stripe_event_id, exc)
     raise AssertionError("unreachable")  # pragma: no cover
@@ -420,7 +420,7 @@ class _Waker:
     def _send(self) -> bool:
         try:
             self.app.extensions["celery"].send_task(APPLY_STORED_TASK)
-        except Exception as exc:  # noqa: BLE001 - the stored events wait for the next request or the sweep
+        except Exception as exc:
             self.app.logger.warning("stripe events stored; broker unavailable (%s)", type(exc).__name__)
             return False
         return True

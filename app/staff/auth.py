@@ -131,7 +131,7 @@ def stored_enrolment_secret(key: str) -> str | None:
 def current_staff() -> StaffUser | None:
     """The signed-in person, or None (and the session ended) if it lapsed."""
     if "staff_user" in g:
-        return g.staff_user  # type: ignore[no-any-return]
+        return g.staff_user
     g.staff_user = None
     data = session.get(SESSION_KEY)
     if not isinstance(data, dict):

@@ -23,7 +23,7 @@ class RateLimitedStripe(BaseHTTPRequestHandler):
     refusals = 2
     seen: list[float] = []
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         RateLimitedStripe.seen.append(time.monotonic())
         if len(RateLimitedStripe.seen) <= RateLimitedStripe.refusals:
             status, body = (

@@ -72,7 +72,7 @@ def live_app(database_url: str, own_localstripe: str) -> Iterator[Flask]:
     thread.start()
     body = json.dumps({"url": f"http://127.0.0.1:{port}/webhooks/stripe", "secret": WEBHOOK_SECRET}).encode()
     request = urllib.request.Request(f"{own_localstripe}/_config/webhooks/ours", data=body, method="POST")
-    with urllib.request.urlopen(request, timeout=10):  # noqa: S310
+    with urllib.request.urlopen(request, timeout=10):
         pass
     yield app
     server.shutdown()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 
 from app.account.messages import message
@@ -53,7 +54,9 @@ def account_context() -> dict[str, Any]:
     }
 
 
-def unavailable(exc: DomainError, template: str = "account/problem.html", **context: Any):  # type: ignore[no-untyped-def]
+def unavailable(
+    exc: DomainError, template: str = "account/problem.html", **context: Any
+) -> ResponseReturnValue:
     """Stripe could not be reached: nothing was changed, say so."""
     db.session.rollback()
     return render_template(template, error=message(exc.code), **context), 503

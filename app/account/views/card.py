@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import current_app, flash, g, jsonify, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -26,7 +27,7 @@ JS_TEXTS = {
 
 @bp.get("/card")
 @signed_in
-def card():  # type: ignore[no-untyped-def]
+def card() -> ResponseReturnValue:
     supporter = current_supporter()
     config = current_app.config
     js_config = {
@@ -43,7 +44,7 @@ def card():  # type: ignore[no-untyped-def]
 
 @bp.post("/card/start")
 @signed_in
-def card_start():  # type: ignore[no-untyped-def]
+def card_start() -> ResponseReturnValue:
     supporter = current_supporter()
     try:
         intent = changes.start_card_update(supporter, get_gateway())
@@ -60,7 +61,7 @@ def card_start():  # type: ignore[no-untyped-def]
 
 @bp.post("/card/confirm")
 @signed_in
-def card_confirm():  # type: ignore[no-untyped-def]
+def card_confirm() -> ResponseReturnValue:
     setup_id = request.form.get("setup_intent_id", "")
     if not setup_id or setup_id != session.get(SETUP_KEY):
         return json_error("customer_mismatch", 409, message("customer_mismatch"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from app.account.messages import CHANGE_SUMMARIES, message
@@ -38,7 +39,9 @@ def _change_values(membership: Membership) -> dict[str, str]:
     return values
 
 
-def _render_change(membership: Membership, values: dict[str, str], errors: dict[str, str], status: int = 200):  # type: ignore[no-untyped-def]
+def _render_change(
+    membership: Membership, values: dict[str, str], errors: dict[str, str], status: int = 200
+) -> ResponseReturnValue:
     rule = amounts.CURRENCIES[membership.currency]
     limits = {
         "minimum": format_money(rule.minimum, rule.code, short=True),
@@ -78,7 +81,7 @@ def _posted_values() -> dict[str, str]:
 
 @bp.get("/membership/<int:membership_id>/change")
 @signed_in
-def change(membership_id: int):  # type: ignore[no-untyped-def]
+def change(membership_id: int) -> ResponseReturnValue:
     membership = _membership(membership_id)
     if not membership.is_member or membership.cancel_at_period_end:
         flash(message("membership_ending" if membership.is_member else "membership_ended"), "error")
@@ -88,7 +91,7 @@ def change(membership_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/membership/<int:membership_id>/change")
 @signed_in
-def change_post(membership_id: int):  # type: ignore[no-untyped-def]
+def change_post(membership_id: int) -> ResponseReturnValue:
     membership = _membership(membership_id)
     values = _posted_values()
     bps, fixed = _fees()
@@ -122,7 +125,7 @@ def change_post(membership_id: int):  # type: ignore[no-untyped-def]
 
 @bp.get("/membership/<int:membership_id>/cancel")
 @signed_in
-def cancel(membership_id: int):  # type: ignore[no-untyped-def]
+def cancel(membership_id: int) -> ResponseReturnValue:
     membership = _membership(membership_id)
     if not membership.is_member or membership.cancel_at_period_end:
         return redirect(url_for("account.home"))
@@ -131,7 +134,7 @@ def cancel(membership_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/membership/<int:membership_id>/cancel")
 @signed_in
-def cancel_post(membership_id: int):  # type: ignore[no-untyped-def]
+def cancel_post(membership_id: int) -> ResponseReturnValue:
     membership = _membership(membership_id)
     try:
         changes.cancel_membership(current_supporter(), membership, request.form.get("reason"), get_gateway())
@@ -156,7 +159,7 @@ def cancel_post(membership_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/membership/<int:membership_id>/resume")
 @signed_in
-def resume(membership_id: int):  # type: ignore[no-untyped-def]
+def resume(membership_id: int) -> ResponseReturnValue:
     membership = _membership(membership_id)
     try:
         changes.resume_membership(current_supporter(), membership, get_gateway())

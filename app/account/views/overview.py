@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import render_template, url_for
+from flask.typing import ResponseReturnValue
 
 from app.account.views.access import current_supporter, signed_in
 from app.account.views.blueprint import bp
@@ -14,7 +15,7 @@ from app.services.account import records
 
 @bp.get("")
 @signed_in
-def home():  # type: ignore[no-untyped-def]
+def home() -> ResponseReturnValue:
     supporter = current_supporter()
     current = supporters.running_memberships(supporter)
     ended = sorted((m for m in supporter.memberships if not m.is_member), key=lambda m: m.id, reverse=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from flask import render_template, request
+from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
 from app.account.messages import message
@@ -30,7 +31,7 @@ def data() -> Response:
 
 @bp.get("/erase")
 @signed_in
-def erase():  # type: ignore[no-untyped-def]
+def erase() -> ResponseReturnValue:
     supporter = current_supporter()
     return render_template(
         "account/erase.html",
@@ -42,7 +43,7 @@ def erase():  # type: ignore[no-untyped-def]
 
 @bp.post("/erase")
 @signed_in
-def erase_post():  # type: ignore[no-untyped-def]
+def erase_post() -> ResponseReturnValue:
     supporter = current_supporter()
     if request.form.get("confirm") != "1":
         return (
