@@ -14,6 +14,7 @@ does for any disconnect.
 from __future__ import annotations
 
 import select
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import event
@@ -40,3 +41,14 @@ def closed_by_server(connection: Any) -> bool:
     except Exception:  # a connection we cannot even look at is not one to use
         return True
     return bool(readable)
+
+
+def listen_once(target: Any, listeners: Iterable[tuple[str, Callable[..., Any]]]) -> None:
+    """Attach each ``(event name, function)`` to ``target`` unless it is attached already.
+
+    Listeners on a class (``Session``) hold for the whole process: a second
+    app (tests build many) finds them attached and adds none.
+    """
+    for name, listener in listeners:
+        if not event.contains(target, name, listener):
+            event.listen(target, name, listener)

@@ -37,6 +37,7 @@ from app.models import AttemptOutcome, Payment
 from app.services import amounts, attempts, donations, reminders
 from app.services.errors import DomainError, InvalidChoice, PaymentDeclined, PaymentServiceUnavailable
 from app.services.stripe_gateway import get_gateway
+from app.services.stripe_objects import UTM_FIELDS
 
 root_bp = Blueprint("root", __name__)
 bp = Blueprint("donate", __name__, url_prefix="/<lang>")
@@ -52,7 +53,7 @@ KEPT_ARGS = (
     "frequency",
     "cover_fees",
     "campaign",
-    *donations.UTM_FIELDS,
+    *UTM_FIELDS,
 )
 #: Longer query strings (not from our links) are rendered every time, not kept.
 MAX_CACHED_QUERY = 512

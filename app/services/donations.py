@@ -34,12 +34,10 @@ from app.services.errors import (
     PaymentDeclined,
 )
 from app.services.stripe_gateway import StripeGateway
-from app.services.stripe_objects import card_details, period_end
+from app.services.stripe_objects import MAX_TAG, UTM_FIELDS, card_details, period_end
 from app.services.supporters import remember_card
 
-UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 MAX_NAME = 200
-MAX_TAG = 100
 
 
 @dataclass(frozen=True)

@@ -36,16 +36,22 @@ from app.models import FINAL_STATUSES, Interval, Membership, MembershipStatus
 from app.models.types import from_timestamp, utcnow
 from app.services import notices
 from app.services.amounts import CURRENCIES
-from app.services.donations import UTM_FIELDS
 from app.services.errors import EventNotApplied
 from app.services.gateway import EventGateway
-from app.services.stripe_objects import Obj, dig, invoice_subscription_id, period_end, plain
+from app.services.stripe_objects import (
+    Obj,
+    campaign_of,
+    dig,
+    fee_cover_of,
+    invoice_subscription_id,
+    period_end,
+    plain,
+    utm_of,
+)
 from app.services.supporters import supporter_for_customer
 
 #: Two events closer than this cannot be ordered by their ``created``.
 TIE = timedelta(seconds=1)
-
-#: Statuses Stripe never leaves.
 
 #: The ``membership.cancellation_reason`` column's size.
 MAX_CANCELLATION_REASON = 500
@@ -116,13 +122,12 @@ def write_membership(
     if membership is None:
         metadata = subscription.get("metadata") or {}
         supporter = supporter_for_customer(subscription["customer"], gateway)
-        fee_cover = str(metadata.get("fee_cover") or "0")
         membership = Membership(
             supporter=supporter,
             stripe_subscription_id=subscription["id"],
-            covers_fees=fee_cover.isdigit() and int(fee_cover) > 0,
-            campaign=(str(metadata["campaign"])[:100] if metadata.get("campaign") else None),
-            utm={k: str(metadata[k])[:100] for k in UTM_FIELDS if metadata.get(k)} or None,
+            covers_fees=fee_cover_of(metadata) > 0,
+            campaign=campaign_of(metadata),
+            utm=utm_of(metadata),
         )
         db.session.add(membership)
     membership.status = status

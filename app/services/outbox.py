@@ -13,9 +13,10 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import Flask, current_app
 from flask_sqlalchemy.session import Session
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from app.database import listen_once
 from app.extensions import db
 from app.models import EmailKind, EmailLog, EmailStatus, Supporter
 from app.models.types import utcnow
@@ -70,14 +71,8 @@ _LISTENERS = (("after_commit", _publish_after_commit), ("after_rollback", _forge
 
 
 def init_app(app: Flask) -> None:
-    """Publish the emails a transaction queued once it commits, in every session.
-
-    The listeners are on the ``Session`` class, for the whole process: a
-    second app (tests build many) finds them attached and adds none.
-    """
-    for name, listener in _LISTENERS:
-        if not event.contains(Session, name, listener):
-            event.listen(Session, name, listener)
+    """Publish the emails a transaction queued once it commits, in every session."""
+    listen_once(Session, _LISTENERS)
 
 
 def publish(ids: list[int]) -> int:

@@ -34,20 +34,22 @@ from app.extensions import db
 from app.models import Membership, Payment, PaymentStatus, Supporter
 from app.models.types import from_timestamp
 from app.services import attempts, notices
-from app.services.donations import UTM_FIELDS
 from app.services.errors import EventNotApplied
 from app.services.gateway import EventGateway
 from app.services.memberships import membership_for
 from app.services.stripe_objects import (
     Obj,
+    campaign_of,
     charge_of_intent,
     currency_of,
     dig,
+    fee_cover_of,
     id_of,
     invoice_metadata,
     invoice_payment_ids,
     invoice_subscription_id,
     plain,
+    utm_of,
 )
 from app.services.supporters import newer_event_applied, supporter_for_customer
 
@@ -112,14 +114,13 @@ def invoice_paid(invoice: Obj, at: datetime, gateway: EventGateway) -> None:
     payment = _find_payment(invoice["id"], intent_id, charge_id)
     if payment is None:
         supporter, membership = _owner(invoice, gateway)
-        fee_cover = str(invoice_metadata(invoice).get("fee_cover") or "0")
         payment = Payment(
             supporter=supporter,
             membership=membership,
             stripe_invoice_id=invoice["id"],
             amount=amount,
             currency=currency_of(invoice),
-            fee_cover=int(fee_cover) if fee_cover.isdigit() and int(fee_cover) < amount else 0,
+            fee_cover=fee_cover_of(invoice_metadata(invoice), amount),
             status=PaymentStatus.SUCCEEDED,
             paid_at=paid_at,
             campaign=membership.campaign if membership else None,
@@ -206,17 +207,16 @@ def payment_intent_succeeded(intent: Obj, at: datetime, gateway: EventGateway) -
     if payment is None:
         supporter = supporter_for_customer(intent.get("customer"), gateway)
         metadata = intent.get("metadata") or {}
-        fee_cover = str(metadata.get("fee_cover") or "0")
         payment = Payment(
             supporter=supporter,
             stripe_payment_intent_id=intent["id"],
             amount=amount,
             currency=currency_of(intent),
-            fee_cover=int(fee_cover) if fee_cover.isdigit() and int(fee_cover) < amount else 0,
+            fee_cover=fee_cover_of(metadata, amount),
             status=PaymentStatus.SUCCEEDED,
             paid_at=at,
-            campaign=(str(metadata["campaign"])[:100] if metadata.get("campaign") else None),
-            utm={k: str(metadata[k])[:100] for k in UTM_FIELDS if metadata.get(k)} or None,
+            campaign=campaign_of(metadata),
+            utm=utm_of(metadata),
         )
         db.session.add(payment)
     elif payment.status == PaymentStatus.FAILED:

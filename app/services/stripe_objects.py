@@ -125,3 +125,27 @@ def charge_of_intent(intent: Obj) -> str | None:
         charges = dig(intent, "charges", "data") or []
         charge = id_of(charges[0]) if charges else None
     return charge
+
+
+# -- what our support page wrote into metadata --------------------------------------------
+
+#: The support link's tracking fields, kept with each gift (``?utm_source=...``).
+UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+#: The size of the ``campaign`` and ``utm`` values we keep.
+MAX_TAG = 100
+
+
+def fee_cover_of(metadata: Obj, amount: int | None = None) -> int:
+    """The "I will cover the fees" part of a gift, in minor units (0 when absent or nonsense;
+    0 too when it is not less than ``amount``, the whole charge)."""
+    text = str(metadata.get("fee_cover") or "0")
+    cover = int(text) if text.isdigit() else 0
+    return cover if amount is None or cover < amount else 0
+
+
+def campaign_of(metadata: Obj) -> str | None:
+    return str(metadata["campaign"])[:MAX_TAG] if metadata.get("campaign") else None
+
+
+def utm_of(metadata: Obj) -> dict[str, str] | None:
+    return {k: str(metadata[k])[:MAX_TAG] for k in UTM_FIELDS if metadata.get(k)} or None

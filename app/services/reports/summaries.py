@@ -18,10 +18,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, current_app
-from sqlalchemy import case, event, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from app.database import listen_once
 from app.extensions import db
 from app.models import (
     CHARGED_STATUSES,
@@ -78,14 +79,8 @@ _LISTENERS = (
 
 
 def init_app(app: Flask) -> None:
-    """Mark the days every flush changes, in every session.
-
-    The listeners are on the ``Session`` class, for the whole process: a
-    second app (tests build many) finds them attached and adds none.
-    """
-    for name, listener in _LISTENERS:
-        if not event.contains(Session, name, listener):
-            event.listen(Session, name, listener)
+    """Mark the days every flush changes, in every session."""
+    listen_once(Session, _LISTENERS)
 
 
 # -- building --------------------------------------------------------------------------------
