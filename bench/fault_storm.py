@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from flask_migrate import upgrade
 
 from app.extensions import db
-from app.services import webhooks
+from app.services import webhook_queue
 from tests.conftest import make_app
 from tests.fault import storm
 from tests.fault.postgres import DisposablePostgres
@@ -71,7 +71,7 @@ def main() -> int:
                 delivery = storm.deliver(url, bodies, at_once=16, during=during if args.outage else None)
             began = time.perf_counter()
             with app.app_context():
-                swept = webhooks.apply_pending(limit=len(bodies))
+                swept = webhook_queue.apply_pending(limit=len(bodies))
                 db.session.commit()
             sweep = time.perf_counter() - began
             print(f"answers: {dict(sorted(delivery.answers.items()))} in {delivery.rounds} round(s)")

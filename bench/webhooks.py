@@ -18,7 +18,7 @@ signature holds a timestamp, valid 300 s).  Then:
    shown, the same into a table with a key and a ``json`` column only.  Events
    per second for ``--seconds`` after a warm-up, and p99.
 2. Applied: a real Celery worker (``--concurrency`` processes, the service's
-   task ``apply_stored_webhooks``: ``app/services/webhooks.apply_stored``, each
+   task ``apply_stored_webhooks``: ``app/services/webhook_queue.apply_stored``, each
    event through ``apply_event`` as the per-event task does) applies what was
    stored; events per second from the first to the last ``processed_at``.
    Stripe is a stand-in that counts every request and refuses it (no call is

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import EmailStatus, WebhookEvent
 from app.models.types import utcnow
-from app.services import attempts, emails, outbox, reminders, webhooks
+from app.services import attempts, emails, outbox, reminders, webhook_queue, webhooks
 from app.services.reports import summaries
 
 logger = get_task_logger(__name__)
@@ -116,7 +116,7 @@ def apply_stored_webhooks() -> int:
     Several workers share them (each claims the next one); an event that
     fails keeps its error and goes on with its own retries, with backoff.
     """
-    drained = webhooks.apply_stored(APPLY_STORED_SECONDS)
+    drained = webhook_queue.apply_stored(APPLY_STORED_SECONDS)
     try:
         for stripe_event_id in drained.failed:
             apply_webhook_event.apply_async(args=[stripe_event_id], countdown=_webhook_retry_delay(1))
@@ -130,7 +130,7 @@ def apply_stored_webhooks() -> int:
 @shared_task(name="workers.tasks.apply_pending_webhooks")
 def apply_pending_webhooks() -> int:
     """Apply stored events a lost task or a stopped worker left behind."""
-    counts = webhooks.apply_pending(
+    counts = webhook_queue.apply_pending(
         limit=500,
         received_before=utcnow() - timedelta(seconds=30),
         max_attempts=current_app.config["WEBHOOK_MAX_ATTEMPTS"],

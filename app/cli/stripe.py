@@ -20,10 +20,10 @@ def stripe() -> None:
 @click.option("--limit", default=500, show_default=True, help="events to try in this run")
 def apply_pending(limit: int) -> None:
     """Apply stored Stripe events that are not applied yet (oldest first)."""
-    from app.services import webhooks
+    from app.services import webhook_queue
 
-    _echo_outcomes(webhooks.apply_pending(limit))
-    state = webhooks.event_counts()
+    _echo_outcomes(webhook_queue.apply_pending(limit))
+    state = webhook_queue.event_counts()
     click.echo(f"stored: {state['stored']}, waiting: {state['waiting']}, failing: {state['failing']}")
     if state["failing"]:
         raise SystemExit(1)

@@ -2,11 +2,9 @@
 
 The stored event is the durable queue: ``verify`` and ``store_event`` are all
 the endpoint must do before answering, and ``apply_event(stripe_event_id)``
-can run right after, in a worker, or from a sweep of ``pending_events()``; it
-is safe to call any number of times, from any number of processes at once.
-The endpoint wakes the workers (``hand_over``, ``wake_workers``, coalesced); a
-worker's run (``apply_stored``) claims the stored events one by one until none
-is left.  ``HANDLERS`` names the function that applies each type: it takes the
+can run right after, in a worker, or from a sweep; it is safe to call any
+number of times, from any number of processes at once.  Waking the workers
+and their runs through the stored events are ``webhook_queue``'s.  ``HANDLERS`` names the function that applies each type: it takes the
 Stripe object, the event's time and the gateway (sync, self-service and staff
 actions call the same functions with objects they fetched).
 """
@@ -14,8 +12,6 @@ actions call the same functions with objects they fetched).
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,7 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 import stripe
-from flask import Flask, current_app
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -266,183 +262,3 @@ def _failed(stripe_event_id: str, exc: BaseException) -> Applied:
         event.last_error = _describe(exc)
     db.session.commit()
     return Applied.FAILED
-
-
-def pending_events(
-    limit: int = 100, received_before: datetime | None = None, max_attempts: int | None = None
-) -> list[str]:
-    """Ids of stored events not applied yet, oldest first (for a sweep or a command)."""
-    query = select(WebhookEvent.stripe_event_id).where(WebhookEvent.processed_at.is_(None))
-    if received_before is not None:
-        query = query.where(WebhookEvent.received_at < received_before)
-    if max_attempts is not None:
-        query = query.where(WebhookEvent.attempts < max_attempts)
-    return list(db.session.scalars(query.order_by(WebhookEvent.created, WebhookEvent.id).limit(limit)))
-
-
-def apply_pending(
-    limit: int = 100,
-    gateway: StripeGateway | None = None,
-    received_before: datetime | None = None,
-    max_attempts: int | None = None,
-) -> dict[Applied, int]:
-    """Apply what is left unapplied, oldest first; count the outcomes."""
-    counts: dict[Applied, int] = {}
-    ids = pending_events(limit, received_before, max_attempts)
-    db.session.rollback()
-    for stripe_event_id in ids:
-        outcome = apply_event(stripe_event_id, gateway)
-        counts[outcome] = counts.get(outcome, 0) + 1
-    return counts
-
-
-def event_counts() -> dict[str, int]:
-    """How many events are stored, applied, and waiting with an error."""
-    total, waiting, failing = db.session.execute(
-        select(
-            sa.func.count(),
-            sa.func.count().filter(WebhookEvent.processed_at.is_(None)),
-            sa.func.count().filter(WebhookEvent.processed_at.is_(None), WebhookEvent.last_error.is_not(None)),
-        )
-    ).one()
-    return {"stored": total, "waiting": waiting, "failing": failing}
-
-
-def claim(stripe_event_id: str) -> bool:
-    """Lock a stored event nobody has tried yet, until the transaction ends; False if taken.
-
-    ``SKIP LOCKED``: workers applying stored events at the same time each
-    take another one instead of waiting.  (SQLite has no row locks; its
-    writes are serialised.)  Events that failed once are left to their own
-    retries (``attempts > 0``).
-    """
-    return (
-        db.session.scalar(
-            select(WebhookEvent.id)
-            .where(
-                WebhookEvent.stripe_event_id == stripe_event_id,
-                WebhookEvent.processed_at.is_(None),
-                WebhookEvent.attempts == 0,
-            )
-            .with_for_update(skip_locked=True)
-        )
-        is not None
-    )
-
-
-@dataclass
-class Drained:
-    applied: dict[Applied, int]
-    failed: list[str]  # events that failed: each retries on its own, with backoff
-    more: bool  # stopped for time with events left: ask for another run
-
-
-#: Stored events a run looks up at once: one sorted read of the queue per batch, then each by its id.
-CLAIM_BATCH = 200
-
-
-def apply_stored(seconds: float, gateway: StripeGateway | None = None) -> Drained:
-    """Apply the stored events nobody has tried yet, oldest first, for at most ``seconds``.
-
-    The oldest ``CLAIM_BATCH`` are read at once (sorting the whole queue for
-    each event took longer than applying it, on a renewal day's backlog),
-    then each is claimed by its id and applied in the claiming transaction.
-    """
-    drained = Drained(applied={}, failed=[], more=False)
-    deadline = time.monotonic() + seconds
-    while True:
-        batch = pending_events(CLAIM_BATCH, max_attempts=1)
-        db.session.rollback()
-        claimed = False
-        for stripe_event_id in batch:
-            if time.monotonic() > deadline:
-                drained.more = True
-                return drained
-            if not claim(stripe_event_id):
-                db.session.rollback()  # another worker has it, or has applied it
-                continue
-            claimed = True
-            outcome = apply_event(stripe_event_id, gateway)  # the claim's lock holds until it commits
-            drained.applied[outcome] = drained.applied.get(outcome, 0) + 1
-            if outcome == Applied.FAILED:
-                drained.failed.append(stripe_event_id)
-        if not claimed:
-            return drained  # none left, or the rest are in other workers' hands
-
-
-APPLY_TASK = "workers.tasks.apply_webhook_event"
-APPLY_STORED_TASK = "workers.tasks.apply_stored_webhooks"
-#: A web process asks the workers to apply stored events at most this often.
-WAKE_EVERY = 0.25
-
-
-class _Waker:
-    """One request to the workers per ``WAKE_EVERY`` per process, not one per event.
-
-    Publishing a task costs the endpoint as much as verifying and storing the
-    event (``bench/webhooks.py``), and one worker run applies every event
-    stored before it looks.  The first event after a quiet spell asks at
-    once; any event stored less than ``WAKE_EVERY`` after that asks again
-    when the interval ends (a timer), so that an event stored just after a
-    worker found nothing left waits at most ``WAKE_EVERY``.  A request lost
-    with the broker leaves the events stored: the next request or the beat
-    sweep applies them.
-    """
-
-    def __init__(self, app: Flask) -> None:
-        self.app = app
-        self._lock = threading.Lock()
-        self._last = -WAKE_EVERY
-        self._timer: threading.Timer | None = None
-
-    def wake(self) -> bool:
-        with self._lock:
-            wait = self._last + WAKE_EVERY - time.monotonic()
-            if wait > 0:
-                if self._timer is None:
-                    self._timer = threading.Timer(wait, self._again)
-                    self._timer.daemon = True
-                    self._timer.start()
-                return True
-            self._last = time.monotonic()
-        sent = self._send()
-        if not sent:
-            with self._lock:
-                self._last = -WAKE_EVERY  # the next event asks again
-        return sent
-
-    def _again(self) -> None:
-        with self._lock:
-            self._timer = None
-            self._last = time.monotonic()
-        self._send()
-
-    def _send(self) -> bool:
-        try:
-            self.app.extensions["celery"].send_task(APPLY_STORED_TASK)
-        except Exception as exc:
-            self.app.logger.warning("stripe events stored; broker unavailable (%s)", type(exc).__name__)
-            return False
-        return True
-
-
-def wake_workers() -> bool:
-    """Ask a worker to apply the stored events (coalesced: see ``_Waker``)."""
-    waker = current_app.extensions.get("webhook_waker")
-    if waker is None:
-        waker = current_app.extensions["webhook_waker"] = _Waker(current_app._get_current_object())  # type: ignore[attr-defined]
-    return bool(waker.wake())
-
-
-def hand_over(stored: Stored) -> str:
-    """After storing: the workers are woken for a new event, and Stripe is told "queued".
-
-    Another step may stand in ``app.extensions["webhook_hand_over"]``: the tests'
-    app applies each delivery at once and answers its outcome (``tests/conftest.py``).
-    """
-    step: Callable[[Stored], str] | None = current_app.extensions.get("webhook_hand_over")
-    if step is not None:
-        return step(stored)
-    if stored.new:
-        wake_workers()
-    return "queued"

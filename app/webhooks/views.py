@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, jsonify, request
 from werkzeug.wrappers import Response
 
 from app.extensions import db
-from app.services import webhooks
+from app.services import webhook_queue, webhooks
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
@@ -45,4 +45,4 @@ def stripe_event() -> tuple[Response, int]:
     # Stored: Stripe gets its 2xx whatever happens next.  A worker applies it
     # (the stored event is the durable queue; the workers are woken at most
     # every WAKE_EVERY seconds, and a beat sweep applies what a lost request left).
-    return _answer(200, received=True, duplicate=not stored.new, outcome=webhooks.hand_over(stored))
+    return _answer(200, received=True, duplicate=not stored.new, outcome=webhook_queue.hand_over(stored))

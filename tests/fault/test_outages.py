@@ -24,7 +24,7 @@ from flask import Flask
 
 from app.extensions import db
 from app.models import EmailKind, EmailLog, EmailStatus, Membership, Payment
-from app.services import outbox, webhooks
+from app.services import outbox, webhook_queue
 from tests import stripe_events as se
 from tests.blueprints.test_donation_flow import confirm, start
 from tests.conftest import empty_tables, make_app
@@ -86,7 +86,7 @@ def renewal(customer_id: str, subscription_id: str, n: int) -> dict[str, Any]:
 def run_beat_jobs(app: Flask) -> None:
     """What ``apply-pending-webhooks`` and ``sweep-outbox`` do, without waiting their minute."""
     with app.app_context():
-        webhooks.apply_pending(limit=500)
+        webhook_queue.apply_pending(limit=500)
         db.session.commit()
         ids = outbox.due_for_sweep(older_than=timedelta(0))
         db.session.rollback()

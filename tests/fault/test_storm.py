@@ -15,7 +15,7 @@ import pytest
 from flask import Flask
 
 from app.extensions import db
-from app.services import webhooks
+from app.services import webhook_queue
 from tests.conftest import empty_tables, make_app
 from tests.fault import storm
 from tests.fault.postgres import DisposablePostgres
@@ -80,6 +80,6 @@ def test_postgresql_stopped_and_started_during_the_storm_loses_and_doubles_nothi
     assert delivery.rounds >= 2
     # ...and stored events that could not be applied then are applied by the beat sweep.
     with app.app_context():
-        webhooks.apply_pending(limit=len(bodies))
+        webhook_queue.apply_pending(limit=len(bodies))
         db.session.commit()
     assert storm.differences(app, stripe) == []

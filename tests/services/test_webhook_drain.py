@@ -13,7 +13,7 @@ from flask import Flask
 
 from app.extensions import db
 from app.models import Payment, WebhookEvent
-from app.services import webhooks
+from app.services import webhook_queue, webhooks
 from tests import stripe_events as se
 from tests.factories import MembershipFactory
 
@@ -61,14 +61,14 @@ def renewals(app: Flask, count: int) -> list[str]:
 def test_a_run_applies_every_stored_event_oldest_first(app: Flask, gateway: se.FakeGateway) -> None:
     ids = renewals(app, 5)
     with app.app_context():
-        drained = webhooks.apply_stored(seconds=60)
+        drained = webhook_queue.apply_stored(seconds=60)
         assert drained.applied == {webhooks.Applied.APPLIED: 5} and not drained.failed and not drained.more
         order = db.session.scalars(
             sa.select(WebhookEvent.stripe_event_id).order_by(WebhookEvent.processed_at)
         )
         assert list(order) == ids
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Payment)) == 5
-        assert webhooks.apply_stored(seconds=60).applied == {}  # nothing left
+        assert webhook_queue.apply_stored(seconds=60).applied == {}  # nothing left
     assert gateway.calls == []
 
 
@@ -79,12 +79,12 @@ def test_a_failed_event_is_left_to_its_own_retries_and_a_run_stops_on_time(
     refund = se.event("charge.refunded", se.charge("ch_unknown", "pi_unknown", amount_refunded=100))
     with app.app_context():
         webhooks.store_event(refund)
-        stopped = webhooks.apply_stored(seconds=0)
+        stopped = webhook_queue.apply_stored(seconds=0)
         assert stopped.more and stopped.applied == {}
-        drained = webhooks.apply_stored(seconds=60)
+        drained = webhook_queue.apply_stored(seconds=60)
         assert drained.failed == [refund["id"]]
         assert drained.applied == {webhooks.Applied.APPLIED: 2, webhooks.Applied.FAILED: 1}
-        assert webhooks.apply_stored(seconds=60).applied == {}  # tried once: not claimed again
+        assert webhook_queue.apply_stored(seconds=60).applied == {}  # tried once: not claimed again
         failed = db.session.scalars(sa.select(WebhookEvent).where(WebhookEvent.last_error.is_not(None))).one()
         assert failed.attempts == 1 and failed.processed_at is None
 
@@ -100,8 +100,8 @@ def test_workers_running_at_once_each_claim_another_event(app: Flask, database_u
             conn.execute(
                 sa.text("SELECT 1 FROM webhook_event WHERE stripe_event_id = :id FOR UPDATE"), {"id": ids[0]}
             )
-            assert not webhooks.claim(ids[0])  # another worker holds it: skipped, not waited for
-            assert webhooks.claim(ids[1])
+            assert not webhook_queue.claim(ids[0])  # another worker holds it: skipped, not waited for
+            assert webhook_queue.claim(ids[1])
             db.session.rollback()
     finally:
         other.dispose()
@@ -109,24 +109,24 @@ def test_workers_running_at_once_each_claim_another_event(app: Flask, database_u
 
 def test_the_endpoint_wakes_the_workers_once_per_interval(app: Flask, broker: Broker) -> None:
     with app.app_context():
-        assert all(webhooks.wake_workers() for _ in range(50))  # a burst of events
-        assert broker.sent == [webhooks.APPLY_STORED_TASK]  # the first asks at once
-        time.sleep(webhooks.WAKE_EVERY * 2)
-        assert broker.sent == [webhooks.APPLY_STORED_TASK] * 2  # the rest once more at the end
-        time.sleep(webhooks.WAKE_EVERY * 2)
-        assert broker.sent == [webhooks.APPLY_STORED_TASK] * 2  # nothing new: nothing asked
-        webhooks.wake_workers()
-        assert broker.sent == [webhooks.APPLY_STORED_TASK] * 3  # after a quiet spell, at once
+        assert all(webhook_queue.wake_workers() for _ in range(50))  # a burst of events
+        assert broker.sent == [webhook_queue.APPLY_STORED_TASK]  # the first asks at once
+        time.sleep(webhook_queue.WAKE_EVERY * 2)
+        assert broker.sent == [webhook_queue.APPLY_STORED_TASK] * 2  # the rest once more at the end
+        time.sleep(webhook_queue.WAKE_EVERY * 2)
+        assert broker.sent == [webhook_queue.APPLY_STORED_TASK] * 2  # nothing new: nothing asked
+        webhook_queue.wake_workers()
+        assert broker.sent == [webhook_queue.APPLY_STORED_TASK] * 3  # after a quiet spell, at once
 
 
 def test_while_the_broker_is_down_every_event_asks_again(app: Flask, broker: Broker) -> None:
     broker.down = True
     with app.app_context():
-        assert webhooks.wake_workers() is False
-        assert webhooks.wake_workers() is False
+        assert webhook_queue.wake_workers() is False
+        assert webhook_queue.wake_workers() is False
         broker.down = False
-        assert webhooks.wake_workers() is True
-    assert broker.sent == [webhooks.APPLY_STORED_TASK]
+        assert webhook_queue.wake_workers() is True
+    assert broker.sent == [webhook_queue.APPLY_STORED_TASK]
 
 
 def test_a_stored_event_answers_queued_and_wakes_the_workers(app: Flask, broker: Broker) -> None:
@@ -136,4 +136,4 @@ def test_a_stored_event_answers_queued_and_wakes_the_workers(app: Flask, broker:
     for _ in range(2):  # Stripe delivers it twice
         response = se.post(client, event)
         assert response.status_code == 200 and response.get_json()["outcome"] == "queued"
-    assert broker.sent == [webhooks.APPLY_STORED_TASK]  # a duplicate asks for nothing
+    assert broker.sent == [webhook_queue.APPLY_STORED_TASK]  # a duplicate asks for nothing

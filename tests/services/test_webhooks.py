@@ -13,7 +13,7 @@ from flask import Flask
 
 from app.extensions import db
 from app.models import Membership, MembershipStatus, Payment, PaymentStatus, Supporter, WebhookEvent
-from app.services import webhooks
+from app.services import webhook_queue, webhooks
 from tests import stripe_events as se
 from tests.conftest import count_rows
 from tests.services.conftest import World
@@ -374,7 +374,7 @@ def test_a_refund_before_its_payment_waits_and_is_applied_later(app: Flask, worl
         created=NOW - 60,
     )
     with app.app_context():
-        assert webhooks.apply_pending() == {webhooks.Applied.APPLIED: 1}
+        assert webhook_queue.apply_pending() == {webhooks.Applied.APPLIED: 1}
     assert one(app, Payment).status == PaymentStatus.REFUNDED
     assert not errors(app)
 
