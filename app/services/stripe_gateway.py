@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import stripe
 from flask import current_app
 
+from app.config import STRIPE_API_VERSION
 from app.services import stripe_pacing as pacing
 from app.services.errors import NotFound, PaymentDeclined, PaymentServiceUnavailable
 from app.services.stripe_pacing import Pacer, RateLimited
@@ -38,10 +39,12 @@ class StripeGateway:
         max_network_retries: int = 3,
     ) -> None:
         base_addresses: Any = {"api": api_base} if api_base else None
+        # Never the SDK's own pinned version: our requests are written for ours.
+        self.api_version = api_version or STRIPE_API_VERSION
         self.client = stripe.StripeClient(
             secret_key,
             base_addresses=base_addresses,
-            stripe_version=api_version or None,
+            stripe_version=self.api_version,
             # The SDK retries 429 and network errors with exponential backoff.
             max_network_retries=max_network_retries,
         )
