@@ -326,6 +326,25 @@ class StripeGateway:
                 return found
             params["starting_after"] = data[-1]["id"]
 
+    # the webhook endpoint (``flask stripe setup``) ------------------------------
+    def list_webhook_endpoints(self) -> list[Any]:
+        """The account's webhook endpoints (Stripe allows 16, so one page)."""
+        page: Any = self._call(self.client.v1.webhook_endpoints.list, params={"limit": MAX_PAGE})
+        return list(page["data"])
+
+    def create_webhook_endpoint(self, url: str, events: list[str], description: str) -> Any:
+        """An endpoint sent events in our version (fixed for good); only this answer has its ``secret``."""
+        params: dict[str, Any] = {"url": url, "enabled_events": events, "description": description}
+        params["api_version"] = self.api_version
+        return self._call(self.client.v1.webhook_endpoints.create, params=params)
+
+    def update_webhook_endpoint(self, endpoint_id: str, **params: Any) -> Any:
+        """``enabled_events``, ``disabled``: Stripe takes no ``api_version`` here."""
+        return self._call(self.client.v1.webhook_endpoints.update, endpoint_id, params=params)
+
+    def delete_webhook_endpoint(self, endpoint_id: str) -> Any:
+        return self._call(self.client.v1.webhook_endpoints.delete, endpoint_id)
+
     # lists (reconciliation and replay) --------------------------------------
     #
     # One page per call, each through ``_call`` (paced, 429s backed off);
