@@ -187,6 +187,7 @@ def setup_command(url: str | None, recreate: bool) -> None:
 
 
 def _echo_setup(result: Any, url: str) -> None:
+    from app.services import stripe_setup
     from app.services.stripe_setup import Outcome
 
     version, count = result.api_version, len(result.events)
@@ -218,6 +219,9 @@ def _echo_setup(result: Any, url: str) -> None:
         if result.enabled_again:
             click.echo("it was disabled: enabled again")
         click.echo("its signing secret is unchanged: STRIPE_WEBHOOK_SECRET stays as it is")
+    newer = stripe_setup.not_in_version(version)
+    if newer:
+        click.echo(f"not asked for (newer than {version}, not needed there): {' '.join(newer)}")
     for endpoint_id in result.deleted:
         click.echo(
             f"deleted {endpoint_id}, which was sent events in another API version; its secret no longer works"
