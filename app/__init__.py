@@ -17,6 +17,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(settings.load())
     if config:
         app.config.from_mapping(config)
+    settings.check_stripe_api_version(app.config)
     settings.check_production(app.config)
     if app.config["APP_ENV"] == "production":
         app.config["SESSION_COOKIE_SECURE"] = True

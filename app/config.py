@@ -20,6 +20,15 @@ DEMO_STRIPE_SECRET_KEY = "sk_test_demo"  # noqa: S105
 DEMO_STRIPE_PUBLISHABLE_KEY = "pk_test_demo"
 DEMO_STRIPE_WEBHOOK_SECRET = "whsec_demo"  # noqa: S105
 
+#: The Stripe API versions this release speaks: the gateway's requests are valid there (checked
+#: against stripe-python v10.12.0, the release generated for 2024-06-20), and ``flask stripe
+#: setup`` creates the webhook endpoint with the first.  Another version changes what Stripe
+#: accepts (at 2026-10-28.endive ``payment_method_types`` and
+#: ``expand=latest_invoice.payment_intent`` are refused), so moving takes a new release of the
+#: service, never the setting alone.  The handlers read older and newer event shapes either way.
+SUPPORTED_STRIPE_API_VERSIONS = ("2024-06-20",)
+STRIPE_API_VERSION = SUPPORTED_STRIPE_API_VERSIONS[0]
+
 #: name -> (default, what it is).  The README's settings table mirrors this.
 SETTINGS: dict[str, tuple[str, str]] = {
     "APP_ENV": ("development", "development, test or production"),
@@ -31,8 +40,9 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "STRIPE_WEBHOOK_SECRET": (DEMO_STRIPE_WEBHOOK_SECRET, "signing secret of the webhook endpoint"),
     "STRIPE_API_BASE": ("", "Stripe API address; empty means Stripe itself (set it to localstripe)"),
     "STRIPE_API_VERSION": (
-        "2024-06-20",
-        "Stripe API version the gateway speaks (responses then have one shape)",
+        STRIPE_API_VERSION,
+        "Stripe API version of every request and of the webhook endpoint; only the versions this "
+        "release supports start (see the README's Stripe API version)",
     ),
     "STRIPE_JS_URL": (
         "",
@@ -203,6 +213,23 @@ def staff_totp_keys(config: Mapping[str, Any]) -> list[str]:
     """The key strings of ``STAFF_TOTP_KEY`` (the first for new secrets), or ``SECRET_KEY`` alone."""
     keys = [k.strip() for k in str(config.get("STAFF_TOTP_KEY") or "").split(",") if k.strip()]
     return keys or [str(config.get("SECRET_KEY") or "")]
+
+
+def check_stripe_api_version(config: Mapping[str, Any]) -> None:
+    """Refuse a Stripe API version this release does not speak, in every environment.
+
+    localstripe ignores the version, so a wrong one would pass the demo unseen
+    and fail every payment once the keys are real.
+    """
+    version = config.get("STRIPE_API_VERSION")
+    if version in SUPPORTED_STRIPE_API_VERSIONS:
+        return
+    supported = ", ".join(SUPPORTED_STRIPE_API_VERSIONS)
+    raise ConfigError(
+        f"STRIPE_API_VERSION {version!r} is not supported by this release of the service, "
+        f"which speaks {supported} (its requests are written for it): unset STRIPE_API_VERSION "
+        f"or set it to one of: {supported}.  Moving to another version takes a new release."
+    )
 
 
 def check_production(config: Mapping[str, Any]) -> None:

@@ -25,6 +25,19 @@ customer's ``name``, ``email``, ``phone``, ``address``, ``shipping`` and
 ``description``; localstripe would store the empty string (and keep an
 address as ``""``).  ``_extend_customer_update`` stores ``null`` instead.
 
+A fourth one for ``flask stripe setup``: localstripe has no
+``/v1/webhook_endpoints``.  ``_extend_webhook_endpoints`` adds create, list,
+retrieve, update and delete as Stripe documents them: ``url`` and
+``enabled_events`` are required on create, ``api_version`` is optional there
+and cannot be updated (Stripe refuses it as an unknown parameter of update),
+``secret`` comes back on create only, update takes ``url``,
+``enabled_events``, ``disabled``, ``description`` and ``metadata``
+(``status`` becomes ``disabled``/``enabled``).  Each enabled endpoint is also
+registered as one of localstripe's own webhooks, so its deliveries go to the
+endpoint's URL, signed with its secret, for its events only (``["*"]``: all).
+They are still in localstripe's 2017-08-15 shape whatever ``api_version``
+says.  ``DELETE /_config/data`` forgets the endpoints and their deliveries too.
+
 Usage: ``python -m devtools.localstripe_server --port 8420``
 """
 
@@ -179,6 +192,124 @@ def _extend_customer_update() -> None:
     customer._api_update = classmethod(update)  # type: ignore[assignment]
 
 
+def _extend_webhook_endpoints(app: Any) -> None:
+    """``/v1/webhook_endpoints`` as at Stripe (see the module docstring)."""
+    import re
+
+    from localstripe import resources, server, webhooks
+    from localstripe.errors import UserError
+
+    version_pattern = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$")
+
+    def check_url(url: Any) -> None:
+        if not isinstance(url, str) or not re.match(r"^https?://[^/\s]+", url):
+            raise UserError(400, "Invalid URL: must be an http(s) address")
+
+    def check_events(events: Any) -> list[str]:
+        if not isinstance(events, list) or not events or not all(isinstance(e, str) and e for e in events):
+            raise UserError(400, "enabled_events must be a non-empty list of event types")
+        return list(events)
+
+    class WebhookEndpoint(resources.StripeObject):
+        object = "webhook_endpoint"
+        _id_prefix = "we_"
+
+        def __init__(
+            self,
+            url: Any = None,
+            enabled_events: Any = None,
+            api_version: Any = None,
+            description: Any = None,
+            metadata: Any = None,
+            connect: Any = None,
+            **kwargs: Any,
+        ) -> None:
+            if kwargs:
+                raise UserError(400, "Received unknown parameter: " + ", ".join(kwargs))
+            check_url(url)
+            events = check_events(enabled_events)
+            if api_version is not None and not (
+                isinstance(api_version, str) and version_pattern.match(api_version)
+            ):
+                raise UserError(400, "Invalid api_version")
+            if resources.try_convert_to_bool(connect) not in (None, False):
+                raise UserError(400, "Connect endpoints are not supported here")
+            super().__init__()
+            self.url = url
+            self.enabled_events = events
+            self.api_version = api_version
+            self.description = description or None
+            self.metadata = metadata or {}
+            self.status = "enabled"
+            self.application = None
+            self._secret = "whsec_" + resources.random_id(32)
+            self._deliver()
+
+        def _deliver(self) -> None:
+            if self.status == "enabled":
+                events = None if self.enabled_events == ["*"] else self.enabled_events
+                webhooks.register_webhook(self.id, self.url, self._secret, events)
+            else:
+                webhooks._webhooks.pop(self.id, None)
+
+        def _update(
+            self,
+            url: Any = None,
+            enabled_events: Any = None,
+            disabled: Any = None,
+            description: Any = None,
+            metadata: Any = None,
+            **kwargs: Any,
+        ) -> None:
+            if kwargs:  # api_version among them: fixed when the endpoint is created
+                raise UserError(400, "Received unknown parameter: " + ", ".join(kwargs))
+            if url is not None:
+                check_url(url)
+            events = None if enabled_events is None else check_events(enabled_events)
+            disabled = resources.try_convert_to_bool(disabled)
+            if disabled not in (None, True, False):
+                raise UserError(400, "Invalid boolean: disabled")
+            if url is not None:
+                self.url = url
+            if events is not None:
+                self.enabled_events = events
+            if disabled is not None:
+                self.status = "disabled" if disabled else "enabled"
+            if description is not None:
+                self.description = description or None
+            if isinstance(metadata, dict):
+                self.metadata = {**self.metadata, **metadata}
+            self._deliver()
+
+        @classmethod
+        def _api_delete(cls, id: str) -> Any:
+            deleted = super()._api_delete(id)
+            webhooks._webhooks.pop(id, None)
+            return deleted
+
+    async def create(request: Any) -> Any:
+        data = await server.get_post_data(request) or {}
+        data.pop("expand", None)
+        endpoint = WebhookEndpoint._api_create(**data)
+        return server.json_response({**endpoint._export(), "secret": endpoint._secret})
+
+    url = "/v1/webhook_endpoints"
+    app.router.add_post(url, create)
+    app.router.add_get(url, server.api_list_all(WebhookEndpoint, url))
+    app.router.add_get(url + "/{id}", server.api_retrieve(WebhookEndpoint, url))
+    app.router.add_post(url + "/{id}", server.api_update(WebhookEndpoint, url))
+    app.router.add_delete(url + "/{id}", server.api_delete(WebhookEndpoint, url))
+
+    clear = resources.Store.clear
+
+    def clear_with_endpoints(self: Any) -> None:
+        clear(self)
+        for webhook_id in [key for key in webhooks._webhooks if key.startswith("we_")]:
+            del webhooks._webhooks[webhook_id]
+
+    resources.Store.clear = clear_with_endpoints
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -195,6 +326,7 @@ def main() -> None:
     from localstripe.server import app
 
     _extend(app)
+    _extend_webhook_endpoints(app)
     _extend_subscription_update()
     _extend_customer_update()
     logging.basicConfig(level=logging.WARNING)

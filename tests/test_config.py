@@ -73,3 +73,27 @@ def test_the_readme_lists_every_setting() -> None:
     table = readme.split("## Settings", 1)[1].split("\n## ", 1)[0]
     missing = [name for name in config.SETTINGS if f"`{name}`" not in table]
     assert missing == []
+
+
+def test_every_app_refuses_a_stripe_api_version_this_release_does_not_speak() -> None:
+    # At endive every payment would fail (payment_method_types refused, expand invalid).
+    for version in ("2026-10-28.endive", "2025-03-31.basil", "", "latest"):
+        for env in ({**REAL, "STRIPE_API_VERSION": version}, {"STRIPE_API_VERSION": version}):
+            with pytest.raises(config.ConfigError) as caught:
+                create_app(env)
+            message = str(caught.value)
+            assert "STRIPE_API_VERSION" in message and repr(version) in message
+            assert "2024-06-20" in message  # names what it does speak
+    assert create_app({**REAL, "STRIPE_API_VERSION": "2024-06-20"}).config["STRIPE_API_VERSION"] == (
+        "2024-06-20"
+    )
+
+
+def test_the_default_stripe_api_version_is_a_supported_one_and_the_gateway_sends_it() -> None:
+    from app.services.stripe_gateway import StripeGateway
+
+    settings = config.load({})
+    assert settings["STRIPE_API_VERSION"] == config.SUPPORTED_STRIPE_API_VERSIONS[0] == "2024-06-20"
+    # Built without a version (a script, a test), the gateway still sends ours, not the SDK's.
+    assert StripeGateway("sk_test_x").api_version == "2024-06-20"
+    assert StripeGateway.from_config(settings).api_version == "2024-06-20"

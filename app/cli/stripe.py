@@ -1,4 +1,5 @@
-"""``flask --app app stripe ...``: apply stored events, sync from Stripe's lists, replay missed events."""
+"""``flask --app app stripe ...``: set up the webhook endpoint, apply stored events, sync from
+Stripe's lists, replay missed events."""
 
 from __future__ import annotations
 
@@ -142,6 +143,96 @@ def replay_command(days: int, page_size: int) -> None:
     )
     if _echo_outcomes(report.outcomes):
         raise SystemExit(1)
+
+
+@stripe.command("setup")
+@click.option(
+    "--url",
+    default=None,
+    help="The endpoint's public address; default: BASE_URL + /webhooks/stripe.",
+)
+@click.option(
+    "--recreate",
+    is_flag=True,
+    help="Replace endpoints at the URL sent events in another API version (Stripe cannot "
+    "change it): create ours, then delete them. Prints the new signing secret.",
+)
+def setup_command(url: str | None, recreate: bool) -> None:
+    """Create or update the webhook endpoint: our API version, exactly the events we apply.
+
+    Safe to run again: the endpoint is found by its URL; only its events (and
+    a disabled status) are changed.  The signing secret is printed once, when
+    the endpoint is created (Stripe shows it then only), for
+    STRIPE_WEBHOOK_SECRET; it is never logged.
+    """
+    from flask import current_app
+
+    from app.services import stripe_setup
+    from app.services.errors import PaymentServiceUnavailable
+    from app.services.stripe_gateway import get_gateway
+
+    url = url or current_app.config["BASE_URL"].rstrip("/") + "/webhooks/stripe"
+    if not url.startswith(("https://", "http://")):
+        raise click.BadParameter(
+            "an http(s) address, e.g. https://support.example/webhooks/stripe", param_hint="--url"
+        )
+    try:
+        result = stripe_setup.setup_endpoint(get_gateway(), url, recreate=recreate)
+    except PaymentServiceUnavailable as exc:
+        raise click.ClickException(
+            f"Stripe refused or could not be reached ({exc.detail or exc.code}; the log names the "
+            "request id); running the command again is safe"
+        ) from exc
+    _echo_setup(result, url)
+
+
+def _echo_setup(result: Any, url: str) -> None:
+    from app.services import stripe_setup
+    from app.services.stripe_setup import Outcome
+
+    version, count = result.api_version, len(result.events)
+    if result.outcome is Outcome.OTHER_VERSION:
+        found = ", ".join(f"{i} ({v or 'the account default'})" for i, v in result.other_versions)
+        raise click.ClickException(
+            f"the webhook endpoint at {url} is sent events in another API version: {found}. "
+            f"This service speaks {version}, and Stripe cannot change an endpoint's API version. "
+            f"Run `flask --app app stripe setup --url {url} --recreate`: it creates an endpoint "
+            f"in {version} and prints its signing secret for STRIPE_WEBHOOK_SECRET, then deletes "
+            "the old one (events refused until the new secret is in place are sent again by "
+            "Stripe; `flask --app app stripe replay` fetches any it gave up on)"
+        )
+    if result.outcome is Outcome.CREATED:
+        click.echo(
+            f"created webhook endpoint {result.endpoint_id} for {url} (API version {version}, {count} events)"
+        )
+        click.echo("its signing secret, shown this once (Stripe will not show it again):")
+        click.echo(result.secret)
+        click.echo("put it in STRIPE_WEBHOOK_SECRET and restart the web processes")
+    else:
+        state = "updated" if result.outcome is Outcome.UPDATED else "is up to date"
+        click.echo(
+            f"webhook endpoint {result.endpoint_id} for {url} {state} (API version {version}, {count} events)"
+        )
+        for word, types in (("enabled", result.enabled), ("no longer sent", result.disabled)):
+            if types:
+                click.echo(f"{word}: {' '.join(types)}")
+        if result.enabled_again:
+            click.echo("it was disabled: enabled again")
+        click.echo("its signing secret is unchanged: STRIPE_WEBHOOK_SECRET stays as it is")
+    newer = stripe_setup.not_in_version(version)
+    if newer:
+        click.echo(f"not asked for (newer than {version}, not needed there): {' '.join(newer)}")
+    for endpoint_id in result.deleted:
+        click.echo(
+            f"deleted {endpoint_id}, which was sent events in another API version; its secret no longer works"
+        )
+    if result.other_versions and not result.deleted:
+        found = ", ".join(f"{i} ({v or 'the account default'})" for i, v in result.other_versions)
+        click.echo(f"also at this URL, in another API version: {found}; --recreate deletes it", err=True)
+    for endpoint_id in result.duplicates:
+        click.echo(
+            f"also at this URL, in {version}: {endpoint_id} (every event comes twice); delete it", err=True
+        )
 
 
 #: How ``apply-pending`` and ``replay`` name what became of the events they applied.

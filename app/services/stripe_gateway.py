@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import stripe
 from flask import current_app
 
+from app.config import STRIPE_API_VERSION
 from app.services import stripe_pacing as pacing
 from app.services.errors import NotFound, PaymentDeclined, PaymentServiceUnavailable
 from app.services.stripe_pacing import Pacer, RateLimited
@@ -38,10 +39,12 @@ class StripeGateway:
         max_network_retries: int = 3,
     ) -> None:
         base_addresses: Any = {"api": api_base} if api_base else None
+        # Never the SDK's own pinned version: our requests are written for ours.
+        self.api_version = api_version or STRIPE_API_VERSION
         self.client = stripe.StripeClient(
             secret_key,
             base_addresses=base_addresses,
-            stripe_version=api_version or None,
+            stripe_version=self.api_version,
             # The SDK retries 429 and network errors with exponential backoff.
             max_network_retries=max_network_retries,
         )
@@ -322,6 +325,25 @@ class StripeGateway:
             if not data or not page.has_more:
                 return found
             params["starting_after"] = data[-1]["id"]
+
+    # the webhook endpoint (``flask stripe setup``) ------------------------------
+    def list_webhook_endpoints(self) -> list[Any]:
+        """The account's webhook endpoints (Stripe allows 16, so one page)."""
+        page: Any = self._call(self.client.v1.webhook_endpoints.list, params={"limit": MAX_PAGE})
+        return list(page["data"])
+
+    def create_webhook_endpoint(self, url: str, events: list[str], description: str) -> Any:
+        """An endpoint sent events in our version (fixed for good); only this answer has its ``secret``."""
+        params: dict[str, Any] = {"url": url, "enabled_events": events, "description": description}
+        params["api_version"] = self.api_version
+        return self._call(self.client.v1.webhook_endpoints.create, params=params)
+
+    def update_webhook_endpoint(self, endpoint_id: str, **params: Any) -> Any:
+        """``enabled_events``, ``disabled``: Stripe takes no ``api_version`` here."""
+        return self._call(self.client.v1.webhook_endpoints.update, endpoint_id, params=params)
+
+    def delete_webhook_endpoint(self, endpoint_id: str) -> Any:
+        return self._call(self.client.v1.webhook_endpoints.delete, endpoint_id)
 
     # lists (reconciliation and replay) --------------------------------------
     #
