@@ -34,6 +34,10 @@ intent ``requires_action``), or the card's decline code.  localstripe answers
 localstripe did (the payment intent waits, exactly as at Stripe) and answers
 as Stripe does.
 
+A fifth one: a SetupIntent for a customer that does not exist is refused by
+Stripe (400, ``resource_missing``, "No such customer"); localstripe makes it.
+``_extend_setup_intent_create`` checks the customer first.
+
 Usage: ``python -m devtools.localstripe_server --port 8420``
 """
 
@@ -204,6 +208,24 @@ def _extend_invoice_pay(app: Any) -> None:
             route._handler = server.api_extra(pay, url)
 
 
+def _extend_setup_intent_create() -> None:
+    """A SetupIntent's customer must exist, as at Stripe (see the module docstring)."""
+    from localstripe import resources
+    from localstripe.errors import UserError
+
+    setup_intent = resources.SetupIntent
+    original_create = setup_intent._api_create
+
+    def create(cls: Any, customer: Any = None, **data: Any) -> Any:
+        if isinstance(customer, str) and f"customer:{customer}" not in resources.store:
+            raise UserError(
+                400, f"No such customer: '{customer}'", {"code": "resource_missing", "param": "customer"}
+            )
+        return original_create.__func__(cls, customer=customer, **data)
+
+    setup_intent._api_create = classmethod(create)  # type: ignore[assignment]
+
+
 #: Customer fields that Stripe removes when they are sent as "".
 EMPTYABLE_CUSTOMER_FIELDS = ("name", "email", "phone", "address", "shipping", "description")
 
@@ -243,6 +265,7 @@ def main() -> None:
     _extend_subscription_update()
     _extend_customer_update()
     _extend_invoice_pay(app)
+    _extend_setup_intent_create()
     logging.basicConfig(level=logging.WARNING)
     web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
 

@@ -80,7 +80,7 @@ class StripeGateway:
         except stripe.RateLimitError as exc:
             raise RateLimited(exc) from exc
         except stripe.InvalidRequestError as exc:
-            if exc.http_status == 404:
+            if exc.http_status == 404 or exc.code == "resource_missing":  # by path, or a parameter's id
                 raise NotFound(exc.code or "resource_missing") from exc
             raise self._unavailable(exc) from exc
         except stripe.CardError as exc:
