@@ -64,10 +64,19 @@ def confirm_payment_start(payment_id: int) -> ResponseReturnValue:
 @signed_in
 def confirm_payment_done(payment_id: int) -> ResponseReturnValue:
     try:
-        payment = authentication.finish(current_supporter(), payment_id, get_gateway())
+        payment, paid = authentication.finish(current_supporter(), payment_id, get_gateway())
         db.session.commit()
     except (AccountError, NotFound, PaymentDeclined, PaymentServiceUnavailable) as exc:
         return _refused(exc)
     amount = format_money(payment.amount, payment.currency)
-    flash(_("Thank you: your payment of %(amount)s is complete.", amount=amount), "success")
+    if paid:
+        flash(_("Thank you: your payment of %(amount)s is complete.", amount=amount), "success")
+    else:
+        flash(
+            _(
+                "Thank you: your bank confirmed the payment of %(amount)s. It shows here in a few minutes.",
+                amount=amount,
+            ),
+            "success",
+        )
     return jsonify(redirect=url_for("account.home"))

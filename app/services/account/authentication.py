@@ -92,14 +92,18 @@ def start(supporter: Supporter, payment_id: int, gateway: StripeGateway) -> Conf
     return Confirmation(client_secret=intent["client_secret"], payment_method=method)
 
 
-def finish(supporter: Supporter, payment_id: int, gateway: StripeGateway) -> Payment:
+def finish(supporter: Supporter, payment_id: int, gateway: StripeGateway) -> tuple[Payment, bool]:
     """After the browser's check: the invoice as Stripe has it now, written here at once.
 
-    Raises ``PaymentDeclined`` when the bank did not confirm the payment.
+    Returns the payment and whether it is paid (False: the bank confirmed it and Stripe
+    is still settling the invoice; its ``invoice.paid`` event follows).  Raises
+    ``PaymentDeclined`` when the bank did not confirm the payment.
     """
     payment = _waiting(supporter, payment_id)
     assert payment.stripe_invoice_id
     invoice, intent = gateway.invoice_with_payment_intent(payment.stripe_invoice_id)
+    if invoice["status"] != "paid" and intent is not None and intent["status"] in ("succeeded", "processing"):
+        return payment, False
     if invoice["status"] != "paid":
         error = plain(intent).get("last_payment_error") if intent is not None else None
         code = (error or {}).get("decline_code") or (error or {}).get("code")
@@ -112,7 +116,7 @@ def finish(supporter: Supporter, payment_id: int, gateway: StripeGateway) -> Pay
         invoice=payment.stripe_invoice_id,
         paid=True,
     )
-    return payment
+    return payment, True
 
 
 def record_paid(invoice: Any, gateway: StripeGateway) -> None:
