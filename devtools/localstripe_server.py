@@ -38,6 +38,19 @@ endpoint's URL, signed with its secret, for its events only (``["*"]``: all).
 They are still in localstripe's 2017-08-15 shape whatever ``api_version``
 says.  ``DELETE /_config/data`` forgets the endpoints and their deliveries too.
 
+A fifth one for renewals the bank must confirm: Stripe answers
+``POST /v1/invoices/{id}/pay`` with a 402 when the charge does not go through:
+``card_error`` with ``code: invoice_payment_intent_requires_action`` when the
+card holder must authenticate (3-D Secure; the invoice stays open, its payment
+intent ``requires_action``), or the card's decline code.  localstripe answers
+200 with the open invoice either way.  ``_extend_invoice_pay`` keeps what
+localstripe did (the payment intent waits, exactly as at Stripe) and answers
+as Stripe does.
+
+A sixth one: a SetupIntent for a customer that does not exist is refused by
+Stripe (400, ``resource_missing``, "No such customer"); localstripe makes it.
+``_extend_setup_intent_create`` checks the customer first.
+
 Usage: ``python -m devtools.localstripe_server --port 8420``
 """
 
@@ -170,6 +183,60 @@ def _extend_subscription_update() -> None:
     subscription.current_period_end = property(  # type: ignore[assignment]
         lambda self: self.__dict__.get("_period_end") or period_end.fget(self)
     )
+
+
+def _extend_invoice_pay(app: Any) -> None:
+    """Invoice pay answers a 402 when the charge did not go through (see the module docstring).
+
+    Only the route changes: localstripe's own subscription code pays invoices
+    through the same method and must keep its 200 (an ``incomplete`` subscription).
+    """
+    from localstripe import resources, server
+    from localstripe.errors import UserError
+
+    url = "/v1/invoices/{id}/pay"
+    original_pay = resources.Invoice._api_pay_invoice
+
+    def card_error(message: str, code: str, **contents: Any) -> UserError:
+        error = UserError(402, message, {"code": code, **contents})
+        error.body["error"]["type"] = "card_error"
+        return error
+
+    def pay(id: str, **data: Any) -> Any:
+        obj = original_pay(id, **data)
+        if obj.status == "paid" or not obj.payment_intent:
+            return obj
+        intent = resources.PaymentIntent._api_retrieve(obj.payment_intent)
+        if intent.status == "requires_action":
+            raise card_error(
+                "This payment requires additional user action before it can be completed successfully.",
+                "invoice_payment_intent_requires_action",
+            )
+        failed = intent.latest_charge
+        code = (failed.failure_code if failed is not None else None) or "card_declined"
+        raise card_error("Your card was declined.", "card_declined", decline_code=code)
+
+    for route in app.router.routes():
+        if route.method == "POST" and route.resource.canonical == url:
+            route._handler = server.api_extra(pay, url)
+
+
+def _extend_setup_intent_create() -> None:
+    """A SetupIntent's customer must exist, as at Stripe (see the module docstring)."""
+    from localstripe import resources
+    from localstripe.errors import UserError
+
+    setup_intent = resources.SetupIntent
+    original_create = setup_intent._api_create
+
+    def create(cls: Any, customer: Any = None, **data: Any) -> Any:
+        if isinstance(customer, str) and f"customer:{customer}" not in resources.store:
+            raise UserError(
+                400, f"No such customer: '{customer}'", {"code": "resource_missing", "param": "customer"}
+            )
+        return original_create.__func__(cls, customer=customer, **data)
+
+    setup_intent._api_create = classmethod(create)  # type: ignore[assignment]
 
 
 #: Customer fields that Stripe removes when they are sent as "".
@@ -329,6 +396,8 @@ def main() -> None:
     _extend_webhook_endpoints(app)
     _extend_subscription_update()
     _extend_customer_update()
+    _extend_invoice_pay(app)
+    _extend_setup_intent_create()
     logging.basicConfig(level=logging.WARNING)
     web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
 

@@ -5,12 +5,23 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
+import stripe
 from flask import Flask
 from flask.testing import FlaskClient
 
 from app.extensions import db
-from app.models import EmailKind, EmailLog, Membership, SignInToken, Supporter
+from app.models import (
+    EmailKind,
+    EmailLog,
+    Membership,
+    MembershipStatus,
+    Payment,
+    PaymentStatus,
+    SignInToken,
+    Supporter,
+)
 from app.services.account import links
 from tests.conftest import CSRF, csrf_token
 from tests.harness import CARDS, StripeJs
@@ -105,3 +116,50 @@ def sign_in_emails(app: Flask) -> list[int]:
                 sa.select(EmailLog.id).where(EmailLog.kind == EmailKind.SIGN_IN_LINK).order_by(EmailLog.id)
             )
         )
+
+
+#: What Stripe answers ``invoices.pay`` with (a 402) for each kind of card gone bad.
+PAY_REFUSALS = {"fails_charge": "card_declined", "3ds": "invoice_payment_intent_requires_action"}
+
+
+def fail_a_renewal(
+    app: Flask, stripe_client: stripe.StripeClient, row: Membership, card: str = "fails_charge"
+) -> str:
+    """At localstripe: the card on file stops working (or its bank wants the card holder,
+    ``card="3ds"``) and a renewal invoice stays open.  Here: what the
+    ``invoice.payment_failed`` and ``past_due`` events leave."""
+    with app.app_context():
+        customer_id = db.session.get(Supporter, row.supporter_id).stripe_customer_id
+    bad = stripe_client.v1.payment_methods.create(
+        params={
+            "type": "card",
+            "card": {"number": CARDS[card], "exp_month": 12, "exp_year": 2034, "cvc": "123"},
+        }
+    )
+    stripe_client.v1.payment_methods.attach(bad.id, params={"customer": customer_id})
+    stripe_client.v1.customers.update(
+        customer_id, params={"invoice_settings": {"default_payment_method": bad.id}}
+    )
+    invoice = stripe_client.v1.invoices.create(
+        params={"customer": customer_id, "subscription": row.stripe_subscription_id}
+    )
+    with pytest.raises(stripe.CardError) as refused:  # a 402, as Stripe answers
+        stripe_client.v1.invoices.pay(invoice.id)
+    assert refused.value.code == PAY_REFUSALS[card]
+    assert stripe_client.v1.invoices.retrieve(invoice.id)["status"] == "open"
+    with app.app_context():
+        stored = db.session.get(Membership, row.id)
+        stored.status = MembershipStatus.PAST_DUE
+        db.session.add(
+            Payment(
+                supporter_id=row.supporter_id,
+                membership=stored,
+                stripe_invoice_id=invoice.id,
+                amount=100,
+                currency="usd",
+                status=PaymentStatus.FAILED,
+                failure_code="card_declined",
+            )
+        )
+        db.session.commit()
+    return invoice.id

@@ -365,6 +365,7 @@ class FakeGateway(EventGateway):
         self.customers: dict[str, dict[str, Any]] = {}
         self.subscriptions: dict[str, dict[str, Any]] = {}
         self.payment_intents: dict[str, dict[str, Any]] = {}
+        self.payment_methods: dict[str, dict[str, Any]] = {}
         self.payouts: dict[str, list[dict[str, Any]]] = {}  # payout id -> its balance transactions
         self.calls: list[tuple[str, str]] = []
 
@@ -384,6 +385,9 @@ class FakeGateway(EventGateway):
 
     def retrieve_payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
         return self._get("payment_intent", self.payment_intents, payment_intent_id)
+
+    def retrieve_payment_method(self, payment_method_id: str) -> dict[str, Any]:
+        return self._get("payment_method", self.payment_methods, payment_method_id)
 
     def payout_balance_transactions(self, payout_id: str) -> list[dict[str, Any]]:
         self.calls.append(("payout_balance_transactions", payout_id))

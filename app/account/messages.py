@@ -21,6 +21,19 @@ MESSAGES = {
     "no_customer": _l("We have no card on file for you yet. Please give once from the support page."),
     "customer_mismatch": _l("This card form has expired. Please reload the page and try again."),
     "confirm_erase": _l("Please tick the box to confirm that you want your data erased."),
+    "authentication_required": _l(
+        "Your bank asks you to confirm this payment. Please press “Confirm the payment” on your account page."
+    ),
+    "invoice_payment_intent_requires_action": _l(
+        "Your bank asks you to confirm this payment. Please press “Confirm the payment” on your account page."
+    ),
+    "payment_not_waiting": _l("This payment no longer waits for your confirmation. Please reload the page."),
+    "authentication_needs_card": _l(
+        "Your bank did not confirm this payment. Please update your card: we then charge the payment to it straight away."
+    ),
+    "resource_missing": _l(
+        "Our payment processor, Stripe, no longer has this membership or card on record, so nothing was changed. Please write to us and we will put it right."
+    ),
     "update_card_first": _l(
         "A payment failed. Please update your card first; then you can change how often you give."
     ),

@@ -33,6 +33,9 @@ class EmailKind(enum.StrEnum):
     PAYOUT_FAILED = "payout_failed"
     #: To finance staff: the support page refused many payment attempts within an hour.
     ATTEMPTS_SPIKE = "attempts_spike"
+    #: A renewal waits for the member's bank to confirm it (3-D Secure), ``payment:<payment id>``:
+    #: one per invoice (a payment row is one invoice).
+    ACTION_REQUIRED = "action_required"
 
 
 class EmailStatus(enum.StrEnum):

@@ -36,6 +36,10 @@ class Supporter(db.Model):  # type: ignore[name-defined]
     card_last4: Mapped[str | None] = mapped_column(sa.String(4))
     card_exp_month: Mapped[int | None] = mapped_column(sa.SmallInteger)
     card_exp_year: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    #: Stripe's id of that card, so that ``payment_method.*`` events know whether it is this one.
+    card_payment_method_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)
+    #: When Stripe was last asked for the card of a supporter we knew none of (asked once).
+    card_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="supporter")
     payments: Mapped[list[Payment]] = relationship(back_populates="supporter")

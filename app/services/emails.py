@@ -37,6 +37,7 @@ def _subject(kind: EmailKind, context: dict[str, Any]) -> str:
         EmailKind.RECEIPT: lambda: _("Your receipt %(number)s", number=context["payment"].receipt_number),
         EmailKind.WELCOME: lambda: _("Welcome, and thank you for supporting independent journalism"),
         EmailKind.PAYMENT_FAILED: lambda: _("Your payment did not go through"),
+        EmailKind.ACTION_REQUIRED: lambda: _("Your bank asks you to confirm your membership payment"),
         EmailKind.CANCELLATION: lambda: _("Your membership has been cancelled"),
         EmailKind.REFUND: lambda: _("Your refund"),
         EmailKind.CARD_EXPIRING: lambda: _("Your card expires soon"),

@@ -82,6 +82,17 @@ def renewal_failed(payment: Payment, billing_reason: str | None, attempted_at: d
         outbox.queue(EmailKind.PAYMENT_FAILED, f"payment:{payment.id}", payment.supporter)
 
 
+def authentication_needed(payment: Payment, billing_reason: str | None, asked_at: datetime | None) -> None:
+    """A renewal waits for the member's bank: one email per invoice, with the account page's link.
+
+    The first charge is confirmed on the support page itself, in the reader's browser.
+    """
+    if billing_reason == "subscription_create" or payment.membership is None:
+        return
+    if payment.status == PaymentStatus.FAILED and _recent(asked_at):
+        outbox.queue(EmailKind.ACTION_REQUIRED, f"payment:{payment.id}", payment.supporter)
+
+
 def refunded(payment: Payment, refunded_at: datetime | None) -> None:
     if payment.refunded_amount > 0 and _recent(refunded_at):
         outbox.queue(

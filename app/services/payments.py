@@ -7,6 +7,9 @@ self-service and staff actions call them with objects they fetched):
 - ``invoice.paid`` / ``invoice.payment_succeeded``: ``invoice_paid`` (a
   membership's renewal, or its first charge, is paid: the payment and receipt);
 - ``invoice.payment_failed``: ``invoice_payment_failed`` (a renewal's charge failed);
+- ``invoice.payment_action_required``: ``invoice_payment_action_required`` (the
+  member's bank asks them to confirm a renewal, 3-D Secure: the account page
+  completes it);
 - ``payment_intent.succeeded``: ``payment_intent_succeeded`` (a one-time gift is paid);
 - ``payment_intent.payment_failed``: ``payment_intent_failed`` (a card declined);
 - ``charge.refunded``: ``charge_refunded``;
@@ -170,6 +173,46 @@ def invoice_payment_failed(invoice: Obj, at: datetime, gateway: EventGateway) ->
     _link(payment, intent_id, charge_id)
     db.session.flush()
     notices.renewal_failed(payment, invoice.get("billing_reason"), at)
+
+
+#: What a payment row waiting for the member's bank (3-D Secure) says as its failure code:
+#: Stripe's decline code for a charge that needs the card holder to authenticate.
+AWAITS_AUTHENTICATION = "authentication_required"
+
+
+def invoice_payment_action_required(invoice: Obj, at: datetime, gateway: EventGateway) -> None:
+    """``invoice.payment_action_required``: the bank asks the member to confirm a charge (3-D Secure).
+
+    Stripe charged off-session and the bank wants the card holder: the invoice
+    stays open, its payment intent ``requires_action``, until the member
+    confirms it on the account page (``account.changes.start_authentication``).
+    The payment is kept as failed, marked as waiting for them (not a decline),
+    and they get one email about it; ``invoice.paid`` turns it into a paid one.
+    """
+    amount = int(invoice.get("amount_due") or 0)
+    if amount <= 0 or invoice.get("status") in ("paid", "void", "uncollectible"):
+        return
+    intent_id, charge_id = invoice_payment_ids(invoice)
+    payment = _find_payment(invoice["id"])
+    if payment is None:
+        supporter, membership = _owner(invoice, gateway)
+        payment = Payment(
+            supporter=supporter,
+            membership=membership,
+            stripe_invoice_id=invoice["id"],
+            amount=amount,
+            currency=currency_of(invoice),
+            status=PaymentStatus.FAILED,
+            campaign=membership.campaign if membership else None,
+        )
+        db.session.add(payment)
+    if payment.status != PaymentStatus.FAILED:
+        return  # paid already (this event came late), refunded or disputed: history
+    payment.amount = amount
+    payment.failure_code = AWAITS_AUTHENTICATION
+    _link(payment, intent_id, charge_id)
+    db.session.flush()
+    notices.authentication_needed(payment, invoice.get("billing_reason"), at)
 
 
 # -- payment intents: one-time gifts --------------------------------------------------------

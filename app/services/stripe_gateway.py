@@ -18,6 +18,7 @@ from flask import current_app
 from app.config import STRIPE_API_VERSION
 from app.services import stripe_pacing as pacing
 from app.services.errors import NotFound, PaymentDeclined, PaymentServiceUnavailable
+from app.services.stripe_objects import invoice_payment_ids, plain
 from app.services.stripe_pacing import Pacer, RateLimited
 
 T = TypeVar("T")
@@ -25,6 +26,7 @@ T = TypeVar("T")
 #: One product per frequency; plans (amount x currency x interval) hang off it.
 PRODUCT_NAMES = {"month": "Monthly support", "year": "Yearly support"}
 
+BASIL = "2025-03-31"  #: the first API version whose invoices link payments by ``payments``
 #: Stripe's largest page: one call per hundred objects when listing everything.
 MAX_PAGE = 100
 
@@ -48,6 +50,7 @@ class StripeGateway:
             # The SDK retries 429 and network errors with exponential backoff.
             max_network_retries=max_network_retries,
         )
+        self.api_version = api_version
         self.pacer = Pacer(max_requests_per_second)
         self.calls = 0
         self._known_plans: set[str] = set()
@@ -80,7 +83,7 @@ class StripeGateway:
         except stripe.RateLimitError as exc:
             raise RateLimited(exc) from exc
         except stripe.InvalidRequestError as exc:
-            if exc.http_status == 404:
+            if exc.http_status == 404 or exc.code == "resource_missing":  # by path, or a parameter's id
                 raise NotFound(exc.code or "resource_missing") from exc
             raise self._unavailable(exc) from exc
         except stripe.CardError as exc:
@@ -113,6 +116,18 @@ class StripeGateway:
     def retrieve_customer(self, customer_id: str) -> Any:
         """The customer as Stripe has it now (``deleted: true`` once deleted)."""
         return self._call(self.client.v1.customers.retrieve, customer_id)
+
+    def retrieve_customer_with_card(self, customer_id: str) -> Any:
+        """The customer with its default card (``invoice_settings.default_payment_method``) expanded."""
+        return self._call(
+            self.client.v1.customers.retrieve,
+            customer_id,
+            params={"expand": ["invoice_settings.default_payment_method"]},
+        )
+
+    def retrieve_payment_method(self, payment_method_id: str) -> Any:
+        """A payment method (a card: brand, last four digits, expiry), and whose it is."""
+        return self._call(self.client.v1.payment_methods.retrieve, payment_method_id)
 
     def update_customer(self, customer_id: str, **params: Any) -> Any:
         return self._call(self.client.v1.customers.update, customer_id, params=params)
@@ -270,6 +285,21 @@ class StripeGateway:
     def pay_invoice(self, invoice_id: str) -> Any:
         """Charge an open invoice now with the subscription's (or customer's) default card."""
         return self._call(self.client.v1.invoices.pay, invoice_id, params={"expand": ["payment_intent"]})
+
+    def invoice_with_payment_intent(self, invoice_id: str) -> tuple[Any, Any | None]:
+        """An invoice and its latest attempt's payment intent (with ``client_secret``): linked by
+        ``invoice.payment_intent`` before 2025-03-31.basil, by the ``payments`` list from then on."""
+        basil = (self.api_version or "9999")[:10] >= BASIL
+        invoice = self._call(
+            self.client.v1.invoices.retrieve,
+            invoice_id,
+            params={"expand": ["payments"] if basil else ["payment_intent"]},
+        )
+        intent = None if basil else invoice["payment_intent"]
+        if intent is None or isinstance(intent, str):
+            intent_id, _charge = invoice_payment_ids(plain(invoice))
+            intent = self.retrieve_payment_intent(intent_id) if intent_id else None
+        return invoice, intent
 
     # one-time ---------------------------------------------------------------
     def create_payment_intent(

@@ -71,11 +71,12 @@ def period_end(subscription: Any) -> int | None:
 
 
 def card_details(method: Any) -> dict[str, Any] | None:
-    """Brand, last four digits and expiry of a card payment method (never its number)."""
+    """Brand, last four digits and expiry of a card payment method (never its number), and its id."""
     card = method["card"] if "card" in method else None
     if not card:
         return None
     return {
+        "id": method["id"] if "id" in method else None,
         "brand": card["brand"],
         "last4": card["last4"],
         "exp_month": int(card["exp_month"]),

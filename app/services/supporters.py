@@ -5,8 +5,10 @@ and the gateway; ``webhooks.HANDLERS`` dispatches to them):
 
 - ``customer.updated``: ``customer_updated`` (name, language, email);
 - ``customer.deleted``: ``customer_deleted`` (the supporter stays, without a customer);
-- ``payment_method.automatically_updated``: ``card_updated`` (the card network
-  replaced an expiring card).
+- ``payment_method.updated`` / ``.automatically_updated``: ``card_updated``
+  (a new expiry, or the card network replaced an expiring card);
+- ``payment_method.attached`` / ``.detached``: ``card_attached`` / ``card_detached``;
+- ``customer.updated`` also follows the default card (``invoice_settings``).
 
 ``supporter_for_customer`` finds (or makes) the supporter behind a customer
 for the subscription and payment handlers; ``supporter_of`` says which
@@ -26,7 +28,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Membership, Payment, Supporter, WebhookEvent
-from app.services.errors import EventNotApplied, InvalidChoice
+from app.services.errors import EventNotApplied, InvalidChoice, NotFound
 from app.services.gateway import EventGateway
 from app.services.stripe_objects import (
     Obj,
@@ -176,6 +178,7 @@ def customer_updated(customer: Obj, at: datetime, gateway: EventGateway) -> None
         supporter.name = str(customer["name"]).strip()[:200]
     if customer.get("preferred_locales"):
         supporter.locale = locale_of(customer)
+    _follow_default_card(supporter, customer, gateway)
     email = normalize_email(customer.get("email"))
     if email and email != supporter.email:
         taken = db.session.scalar(select(Supporter.id).where(Supporter.email == email))
@@ -198,24 +201,86 @@ def customer_deleted(customer: Obj, at: datetime, gateway: EventGateway) -> None
 
 
 def remember_card(supporter: Supporter, card: Mapping[str, Any] | None) -> None:
+    """The card to show and to warn about (``card_details`` of the default payment method)."""
     if not card:
         return
     supporter.card_brand = card["brand"]
     supporter.card_last4 = card["last4"]
     supporter.card_exp_month = card["exp_month"]
     supporter.card_exp_year = card["exp_year"]
+    supporter.card_payment_method_id = card.get("id") or supporter.card_payment_method_id
+
+
+def forget_card(supporter: Supporter) -> None:
+    supporter.card_brand = supporter.card_last4 = supporter.card_payment_method_id = None
+    supporter.card_exp_month = supporter.card_exp_year = None
+
+
+def _card_owner(method: Obj) -> Supporter | None:
+    """The supporter whose card this is: by the card's id, else by its customer."""
+    if method.get("id") and (
+        found := db.session.scalar(select(Supporter).where(Supporter.card_payment_method_id == method["id"]))
+    ):
+        return found
+    customer_id = id_of(method.get("customer"))
+    if not customer_id:
+        return None
+    return db.session.scalar(select(Supporter).where(Supporter.stripe_customer_id == customer_id))
 
 
 def card_updated(method: Obj, at: datetime, gateway: EventGateway) -> None:
-    """``payment_method.automatically_updated``: the card network replaced an expiring card,
-    so the expiry notice follows the new date."""
-    customer_id = id_of(method.get("customer"))
+    """``payment_method.updated`` / ``.automatically_updated``: the card's expiry (or number,
+    when the network replaced an expiring card) changed, so the page and the expiry notice follow.
+
+    Only the card we show: another card of the customer changes nothing here.
+    """
+    supporter = _card_owner(method)
     card = card_details(method)
-    if not customer_id or not card:
+    if supporter is None or card is None or supporter.erased_at is not None:
         return
-    supporter = db.session.scalar(select(Supporter).where(Supporter.stripe_customer_id == customer_id))
-    if supporter is not None:
+    if supporter.card_payment_method_id in (None, method["id"]):
         remember_card(supporter, card)
+
+
+def card_attached(method: Obj, at: datetime, gateway: EventGateway) -> None:
+    """``payment_method.attached``: a card saved to the customer; shown if we know no other.
+
+    Which card Stripe charges is the customer's default (``customer.updated``).
+    """
+    supporter = _card_owner(method)
+    card = card_details(method)
+    if supporter is None or card is None or supporter.erased_at is not None:
+        return
+    if supporter.card_payment_method_id is None and not supporter.card_last4:
+        remember_card(supporter, card)
+
+
+def card_detached(method: Obj, at: datetime, gateway: EventGateway) -> None:
+    """``payment_method.detached``: the card can no longer be charged (its ``customer`` is now null)."""
+    if not method.get("id"):
+        return
+    for supporter in db.session.scalars(
+        select(Supporter).where(Supporter.card_payment_method_id == method["id"])
+    ):
+        forget_card(supporter)
+
+
+def _follow_default_card(supporter: Supporter, customer: Obj, gateway: EventGateway) -> None:
+    """``customer.updated`` says which card is the default now; learn it if it is another one."""
+    settings = customer.get("invoice_settings")
+    if not isinstance(settings, Mapping) or "default_payment_method" not in settings:
+        return
+    default = settings["default_payment_method"]
+    default_id = id_of(default)
+    if not default_id or default_id == supporter.card_payment_method_id:
+        return  # no default (the subscription's own may be charged): keep what we show
+    method = default if isinstance(default, Mapping) and "card" in default else None
+    if method is None:
+        try:
+            method = plain(gateway.retrieve_payment_method(default_id))
+        except NotFound:
+            return  # detached meanwhile: its own event says so
+    remember_card(supporter, card_details(method))
 
 
 #: What an event's ``data.object`` is, for payloads that do not say (``object``).

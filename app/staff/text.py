@@ -79,6 +79,7 @@ EMAIL_KINDS = for_enum(
         "receipt": _l("Receipt"),
         "welcome": _l("Welcome"),
         "payment_failed": _l("Payment failed"),
+        "action_required": _l("Payment to confirm with the bank"),
         "cancellation": _l("Cancellation"),
         "refund": _l("Refund"),
         "card_expiring": _l("Card expiring"),

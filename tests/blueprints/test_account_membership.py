@@ -30,7 +30,7 @@ from app.models import (
 )
 from tests import i18n
 from tests import stripe_events as se
-from tests.account_helpers import EMAIL, JSON, give, membership, page_csrf, sign_in
+from tests.account_helpers import EMAIL, JSON, fail_a_renewal, give, membership, page_csrf, sign_in
 from tests.harness import CARDS, StripeJs
 
 NEW_CARD = "4000056655665556"
@@ -217,43 +217,6 @@ def test_cancel_with_a_reason_then_resume(
     later = se.event("customer.subscription.updated", echoed, created=int(time.time()) + 2)
     assert se.post(client, later).status_code == 200
     assert membership(app).cancellation_reason == "cancellation_requested"
-
-
-def fail_a_renewal(app: Flask, stripe_client: stripe.StripeClient, row: Membership) -> str:
-    """At localstripe: the card on file stops working and a renewal invoice stays open.
-    Here: what the ``invoice.payment_failed`` and ``past_due`` events leave."""
-    with app.app_context():
-        customer_id = db.session.get(Supporter, row.supporter_id).stripe_customer_id
-    bad = stripe_client.v1.payment_methods.create(
-        params={
-            "type": "card",
-            "card": {"number": CARDS["fails_charge"], "exp_month": 12, "exp_year": 2034, "cvc": "123"},
-        }
-    )
-    stripe_client.v1.payment_methods.attach(bad.id, params={"customer": customer_id})
-    stripe_client.v1.customers.update(
-        customer_id, params={"invoice_settings": {"default_payment_method": bad.id}}
-    )
-    invoice = stripe_client.v1.invoices.create(
-        params={"customer": customer_id, "subscription": row.stripe_subscription_id}
-    )
-    assert stripe_client.v1.invoices.pay(invoice.id)["status"] == "open"
-    with app.app_context():
-        stored = db.session.get(Membership, row.id)
-        stored.status = MembershipStatus.PAST_DUE
-        db.session.add(
-            Payment(
-                supporter_id=row.supporter_id,
-                membership=stored,
-                stripe_invoice_id=invoice.id,
-                amount=100,
-                currency="usd",
-                status=PaymentStatus.FAILED,
-                failure_code="card_declined",
-            )
-        )
-        db.session.commit()
-    return invoice.id
 
 
 def update_card(client: FlaskClient, stripe_js: StripeJs, number: str, lang: str = "en") -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 
@@ -60,3 +60,11 @@ def unavailable(
     """Stripe could not be reached: nothing was changed, say so."""
     db.session.rollback()
     return render_template(template, error=message(exc.code), **context), 503
+
+
+def missing_at_stripe() -> ResponseReturnValue:
+    """Stripe no longer has the subscription or customer (deleted, or a demo's localstripe
+    restarted): nothing was changed, say so on the account page."""
+    db.session.rollback()
+    flash(message("resource_missing"), "error")
+    return redirect(url_for("account.home"))

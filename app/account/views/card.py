@@ -16,7 +16,8 @@ from app.i18n import format_money
 from app.messages import CARD_UPDATE_DECLINE_CODES
 from app.services import supporters
 from app.services.account import changes
-from app.services.errors import AccountError, PaymentDeclined, PaymentServiceUnavailable
+from app.services.errors import AccountError, NotFound, PaymentDeclined, PaymentServiceUnavailable
+from app.services.payments import AWAITS_AUTHENTICATION
 from app.services.stripe_gateway import get_gateway
 
 JS_TEXTS = {
@@ -52,6 +53,8 @@ def card_start() -> ResponseReturnValue:
         return json_error(exc.code, 409, message(exc.code))
     except PaymentServiceUnavailable as exc:
         return json_error(exc.code, 503, message(exc.code))
+    except NotFound as exc:
+        return json_error(exc.code, 409, message("resource_missing"))
     session[SETUP_KEY] = intent.id
     return jsonify(
         client_secret=intent.client_secret,
@@ -78,6 +81,9 @@ def card_confirm() -> ResponseReturnValue:
     except PaymentServiceUnavailable as exc:
         db.session.rollback()
         return json_error(exc.code, 503, message(exc.code))
+    except NotFound as exc:
+        db.session.rollback()
+        return json_error(exc.code, 409, message("resource_missing"))
     session.pop(SETUP_KEY, None)
     _say_what_happened(outcome)
     return jsonify(redirect=url_for("account.home"))
@@ -103,6 +109,14 @@ def _say_what_happened(outcome: changes.CardUpdate) -> None:
                     amount=amount,
                 ),
                 "success",
+            )
+        elif code == AWAITS_AUTHENTICATION:
+            flash(
+                _(
+                    "Your bank asks you to confirm the payment that had failed (%(amount)s). Please press “Confirm the payment” below.",
+                    amount=amount,
+                ),
+                "info",
             )
         else:
             flash(

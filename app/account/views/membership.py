@@ -8,13 +8,13 @@ from flask_babel import gettext as _
 
 from app.account.messages import CHANGE_SUMMARIES, message
 from app.account.views.access import current_supporter, signed_in
-from app.account.views.blueprint import bp, unavailable
+from app.account.views.blueprint import bp, missing_at_stripe, unavailable
 from app.extensions import db
 from app.i18n import format_day, format_money
 from app.models import Membership
 from app.services import amounts
 from app.services.account import changes, records
-from app.services.errors import AccountError, InvalidChoice, PaymentServiceUnavailable
+from app.services.errors import AccountError, InvalidChoice, NotFound, PaymentServiceUnavailable
 from app.services.stripe_gateway import get_gateway
 
 
@@ -116,6 +116,8 @@ def change_post(membership_id: int) -> ResponseReturnValue:
         db.session.commit()
     except PaymentServiceUnavailable as exc:
         return unavailable(exc)
+    except NotFound:
+        return missing_at_stripe()
     flash(_("Your membership is changed.") + " " + change_summary(done, membership.currency), "success")
     return redirect(url_for("account.home"))
 
@@ -141,6 +143,8 @@ def cancel_post(membership_id: int) -> ResponseReturnValue:
         db.session.commit()
     except PaymentServiceUnavailable as exc:
         return unavailable(exc)
+    except NotFound:
+        return missing_at_stripe()
     except AccountError as exc:
         flash(message(exc.code), "error")
         return redirect(url_for("account.home"))
@@ -166,6 +170,8 @@ def resume(membership_id: int) -> ResponseReturnValue:
         db.session.commit()
     except PaymentServiceUnavailable as exc:
         return unavailable(exc)
+    except NotFound:
+        return missing_at_stripe()
     except AccountError as exc:
         flash(message(exc.code), "error")
         return redirect(url_for("account.home"))

@@ -8,15 +8,20 @@ from flask import render_template, url_for
 from flask.typing import ResponseReturnValue
 
 from app.account.views.access import current_supporter, signed_in
+from app.account.views.authentication import confirm_config
 from app.account.views.blueprint import bp
+from app.extensions import db
 from app.services import supporters
-from app.services.account import records
+from app.services.account import authentication, cards, records
+from app.services.stripe_gateway import get_gateway
 
 
 @bp.get("")
 @signed_in
 def home() -> ResponseReturnValue:
     supporter = current_supporter()
+    cards.learn_card(supporter, get_gateway())  # a member who joined elsewhere: asked once
+    db.session.commit()
     current = supporters.running_memberships(supporter)
     ended = sorted((m for m in supporter.memberships if not m.is_member), key=lambda m: m.id, reverse=True)
     give_again = records.give_again_args(supporter)
@@ -28,6 +33,8 @@ def home() -> ResponseReturnValue:
         payments=records.payments_of(supporter),
         years=records.statement_years(supporter),
         give_again_url=url_for("donate.support", **again) if (again := _query(give_again)) else None,
+        waiting=authentication.waiting_payments(supporter),
+        confirm_config=confirm_config(),
     )
 
 

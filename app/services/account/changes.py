@@ -21,11 +21,15 @@ from app.extensions import db
 from app.models import Interval, Membership, MembershipStatus, Payment, Supporter
 from app.models.types import utcnow
 from app.services import amounts, audit, memberships, payments
+from app.services.account import authentication
 from app.services.account.links import actor
 from app.services.errors import AccountError, InvalidChoice, InvalidDonation, PaymentDeclined
 from app.services.stripe_gateway import StripeGateway
 from app.services.stripe_objects import card_details, invoice_subscription_id, period_end, plain
 from app.services.supporters import remember_card, running_memberships
+
+#: Stripe's codes (a 402 from ``invoices.pay``) for a charge the card holder must confirm.
+AUTHENTICATION_CODES = frozenset({"invoice_payment_intent_requires_action", "authentication_required"})
 
 
 @dataclass(frozen=True)
@@ -271,7 +275,12 @@ def retry_open_invoices(
         try:
             paid = gateway.pay_invoice(invoice["id"])
         except PaymentDeclined as exc:
-            results.append((payment, False, exc.code))
+            code = exc.code
+            if code in AUTHENTICATION_CODES:
+                # Not a decline: the bank wants the member; the account page offers the check.
+                authentication.mark_waiting(payment)
+                code = payments.AWAITS_AUTHENTICATION
+            results.append((payment, False, code))
             audit.record(
                 actor(supporter),
                 "invoice.retry",
