@@ -1,8 +1,14 @@
 """Payouts: does the money that reached the bank match what readers gave?
 
-``record_payout`` runs when ``payout.paid`` is applied: it stores the payout
-and, once, the balance transactions Stripe paid out in it (fetched through the
-gateway, the only Stripe call here).  Everything else reads our tables.
+``record_payout`` runs when ``payout.paid`` and ``payout.reconciliation_completed``
+are applied: it stores the payout and the balance transactions Stripe paid out
+in it (fetched through the gateway, the only Stripe call here).  Stripe's list
+is final only once the payout's ``reconciliation_status`` is ``completed``
+(usually some hours after ``payout.paid``, announced by
+``payout.reconciliation_completed``): a list read before that is kept as a
+first look and read again when the status is completed; once a completed list
+is stored it is never read again.  Events may come in any order: the completed
+event alone records the payout too.  Everything else reads our tables.
 
 How a payout is checked.  Every transaction in it is valued twice: as Stripe
 reports it, and as our records say it should be:
@@ -96,17 +102,38 @@ def _take_status(row: Payout, payout: Mapping[str, Any], at: datetime | None) ->
     return moved
 
 
+#: Stripe's ``reconciliation_status`` once the payout's list of transactions is final.
+RECONCILED = "completed"
+
+
+def _needs_reading(row: Payout, reconciliation_status: str | None) -> bool:
+    """Read the list if never read, or if read before Stripe completed it and it is completed now."""
+    if not row.transactions_loaded:
+        return True
+    return row.reconciliation_status != RECONCILED and reconciliation_status == RECONCILED
+
+
 def record_payout(
     payout: Mapping[str, Any], gateway: EventGateway, event_time: datetime | None = None
 ) -> Payout:
-    """Store a paid payout and its transactions; a repeated event changes nothing."""
+    """Store a paid payout and its transactions; a repeated event changes nothing.
+
+    The list is read again (replacing the first one) when the payout's
+    ``reconciliation_status`` became ``completed`` after it was read.
+    """
     facts = {**payout, "status": payout.get("status") or "paid"}
     row = _payout_row(facts, create=True)
     assert row is not None
     _take_status(row, facts, event_time)
-    if row.transactions_loaded:
+    reconciliation_status = str(payout.get("reconciliation_status") or "") or None
+    if not _needs_reading(row, reconciliation_status):
         return row
     db.session.flush()
+    if row.transactions_loaded:
+        # A first look, read while Stripe was still reconciling: the completed list replaces it.
+        for old in list(row.transactions):
+            db.session.delete(old)
+        db.session.flush()
     if row.automatic:
         # Stripe lists the transactions of automatic payouts only.
         for transaction in gateway.payout_balance_transactions(payout["id"]):
@@ -134,6 +161,8 @@ def record_payout(
                 )
             )
     row.transactions_loaded = True
+    row.reconciliation_status = reconciliation_status
+    db.session.expire(row, ["transactions"])
     return row
 
 
@@ -161,6 +190,12 @@ def payout_paid(payout: Mapping[str, Any], at: datetime, gateway: EventGateway) 
     """``payout.paid``: money reached the bank: record the payout and what it paid out (one list
     per payout)."""
     record_payout(payout, gateway, at)
+
+
+def payout_reconciliation_completed(payout: Mapping[str, Any], at: datetime, gateway: EventGateway) -> None:
+    """``payout.reconciliation_completed``: Stripe's list of the payout's transactions is final:
+    read it (again, if ``payout.paid`` read it before), or record the payout if it came first."""
+    record_payout({**payout, "reconciliation_status": RECONCILED}, gateway, at)
 
 
 def payout_failed(payout: Mapping[str, Any], at: datetime, gateway: EventGateway) -> None:

@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 
 from app.extensions import db
 from app.models import EmailKind, EmailLog, Payout, PayoutTransaction
-from app.services import emails
+from app.services import emails, reconciliation
 from tests import i18n
 from tests import stripe_events as se
 from tests.factories import MembershipFactory, PaymentFactory, SupporterFactory
@@ -356,3 +356,77 @@ def test_an_old_failure_replayed_is_recorded_without_an_email(
     se.post(client, se.event("payout.failed", refused(), created=NOW - 20 * 86400))
     assert the_payout(app).status == "failed"
     assert finance_emails(app) == []
+
+
+# -- the list is final at reconciliation_status "completed" (payout.reconciliation_completed) ---
+
+
+def stripe_payout(payout_id: str, amount: int, reconciliation_status: str) -> dict[str, Any]:
+    """Stripe's payout example (current shape) with our ids and its reconciliation status."""
+    obj = se.payout(payout_id, amount=amount, arrival_date=ARRIVAL)
+    obj["reconciliation_status"] = reconciliation_status
+    return obj
+
+
+def test_a_list_read_while_stripe_reconciles_is_read_again_when_completed_and_then_never(
+    app: Flask,
+    client: FlaskClient,
+    gateway: PayoutGateway,
+    payments: dict[str, int],
+    finance_client: FlaskClient,
+) -> None:
+    # At payout.paid Stripe is still reconciling: its list lacks the refund so far.
+    gateway.payouts["po_late"] = [txn("txn_1", "charge", 1000, 59, "ch_ten")]
+    paid = se.event("payout.paid", stripe_payout("po_late", 941 - 250, "in_progress"), created=NOW - 7200)
+    assert se.post(client, paid).status_code == 200
+    payout_id = the_payout(app).id
+    detail = finance_client.get(f"/staff/reconciliation/{payout_id}?lang=en").get_data(as_text=True)
+    assert 'id="payout-reconciling"' in detail
+    assert 'id="payout-difference" class="off">-$2.50' in detail
+
+    # Reconciled: the same transaction and the refund that was missing.
+    gateway.payouts["po_late"] = [
+        txn("txn_1", "charge", 1000, 59, "ch_ten"),
+        txn("txn_2", "refund", -250, 0, {"id": "re_1", "object": "refund", "charge": "ch_five"}),
+    ]
+    completed = se.event(
+        "payout.reconciliation_completed", stripe_payout("po_late", 691, "completed"), created=NOW
+    )
+    for evt in (completed, se.event("payout.reconciliation_completed", completed["data"]["object"]), paid):
+        assert se.post(client, evt).status_code == 200
+    assert gateway.calls == [("payout_balance_transactions", "po_late")] * 2
+    detail = finance_client.get(f"/staff/reconciliation/{payout_id}?lang=en").get_data(as_text=True)
+    assert 'id="payout-reconciling"' not in detail
+    assert 'id="payout-difference" class="ok">$0.00' in detail
+    assert detail.count('data-state="matched"') == 2
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(PayoutTransaction)) == 2
+
+
+def test_the_completed_event_before_payout_paid_records_the_payout_with_its_final_list(
+    app: Flask, client: FlaskClient, gateway: PayoutGateway, payments: dict[str, int]
+) -> None:
+    gateway.payouts["po_first"] = [txn("txn_1", "charge", 1000, 59, "ch_ten")]
+    completed = stripe_payout("po_first", 941, "completed")
+    assert (
+        se.post(client, se.event("payout.reconciliation_completed", completed, created=NOW)).status_code
+        == 200
+    )
+    late = se.event("payout.paid", stripe_payout("po_first", 941, "in_progress"), created=NOW - 7200)
+    assert se.post(client, late).status_code == 200
+    assert gateway.calls == [("payout_balance_transactions", "po_first")]
+    row = the_payout(app)
+    assert (row.status, row.reconciliation_status, row.transactions_loaded) == ("paid", "completed", True)
+    with app.app_context():
+        check = reconciliation.payout_check(row.id)
+        assert check is not None and check.difference == 0
+
+
+def test_payout_paid_that_already_says_completed_reads_the_list_once(
+    app: Flask, client: FlaskClient, gateway: PayoutGateway, payments: dict[str, int]
+) -> None:
+    gateway.payouts["po_done"] = [txn("txn_1", "charge", 1000, 59, "ch_ten")]
+    se.post(client, se.event("payout.paid", stripe_payout("po_done", 941, "completed"), created=NOW - 60))
+    se.post(client, se.event("payout.reconciliation_completed", stripe_payout("po_done", 941, "completed")))
+    assert gateway.calls == [("payout_balance_transactions", "po_done")]
+    assert the_payout(app).reconciliation_status == "completed"
