@@ -42,11 +42,10 @@ class Payout(db.Model):  # type: ignore[name-defined]
     automatic: Mapped[bool] = mapped_column(default=True)
     arrival_date: Mapped[datetime] = mapped_column(UTCDateTime)
     stripe_created: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    #: False until the balance transactions were fetched (at payout.paid, then again at
-    #: payout.reconciliation_completed if Stripe had not finished reconciling them).
+    #: False until the balance transactions were fetched (when Stripe says they are complete).
     transactions_loaded: Mapped[bool] = mapped_column(default=False)
-    #: Stripe's ``reconciliation_status`` when the transactions were last read (``in_progress``,
-    #: ``completed``, ``not_applicable``): read again until it was ``completed``, never after.
+    #: Stripe's ``reconciliation_status`` (``in_progress``, ``completed``, ``not_applicable``), never
+    #: back from ``completed``: the list is read when it is ``completed``, and never again.
     reconciliation_status: Mapped[str | None] = mapped_column(sa.String(32))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

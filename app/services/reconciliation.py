@@ -5,9 +5,11 @@ are applied: it stores the payout and the balance transactions Stripe paid out
 in it (fetched through the gateway, the only Stripe call here).  Stripe's list
 is final only once the payout's ``reconciliation_status`` is ``completed``
 (usually some hours after ``payout.paid``, announced by
-``payout.reconciliation_completed``): a list read before that is kept as a
-first look and read again when the status is completed; once a completed list
-is stored it is never read again.  Events may come in any order: the completed
+``payout.reconciliation_completed``): ``payout.paid`` reads it only if it
+already says ``completed``; while ``in_progress`` the payout waits for the
+completed event.  A payload that does not say (an older shape) is read as a
+first look and read again at the completed event.  Once a completed list is
+stored it is never read again.  Events may come in any order: the completed
 event alone records the payout too.  Everything else reads our tables.
 
 How a payout is checked.  Every transaction in it is valued twice: as Stripe
@@ -107,10 +109,16 @@ RECONCILED = "completed"
 
 
 def _needs_reading(row: Payout, reconciliation_status: str | None) -> bool:
-    """Read the list if never read, or if read before Stripe completed it and it is completed now."""
-    if not row.transactions_loaded:
+    """Read the list when Stripe says it is complete (unless a complete one is stored); while Stripe
+    is still reconciling, wait for ``payout.reconciliation_completed``; a payload that does not
+    say (an older shape) is read once as a first look, and again when the completed event comes."""
+    if row.transactions_loaded and row.reconciliation_status == RECONCILED:
+        return False
+    if reconciliation_status == RECONCILED:
         return True
-    return row.reconciliation_status != RECONCILED and reconciliation_status == RECONCILED
+    if reconciliation_status == "in_progress":
+        return False
+    return not row.transactions_loaded
 
 
 def record_payout(
@@ -126,7 +134,10 @@ def record_payout(
     assert row is not None
     _take_status(row, facts, event_time)
     reconciliation_status = str(payout.get("reconciliation_status") or "") or None
-    if not _needs_reading(row, reconciliation_status):
+    reading = _needs_reading(row, reconciliation_status)
+    if row.reconciliation_status != RECONCILED and reconciliation_status:
+        row.reconciliation_status = reconciliation_status  # never back from completed
+    if not reading:
         return row
     db.session.flush()
     if row.transactions_loaded:
@@ -161,7 +172,6 @@ def record_payout(
                 )
             )
     row.transactions_loaded = True
-    row.reconciliation_status = reconciliation_status
     db.session.expire(row, ["transactions"])
     return row
 
@@ -277,6 +287,11 @@ class PayoutCheck:
     def settled(self) -> bool:
         """The money reached the bank (a failed or canceled payout's went back to the balance)."""
         return self.payout.status == "paid"
+
+    @property
+    def reconciling(self) -> bool:
+        """Stripe has not finished the payout's list: it is read at ``payout.reconciliation_completed``."""
+        return not self.payout.transactions_loaded and self.payout.reconciliation_status == "in_progress"
 
     @property
     def unmatched(self) -> int:

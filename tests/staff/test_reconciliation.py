@@ -368,39 +368,57 @@ def stripe_payout(payout_id: str, amount: int, reconciliation_status: str) -> di
     return obj
 
 
-def test_a_list_read_while_stripe_reconciles_is_read_again_when_completed_and_then_never(
+def test_payout_paid_while_stripe_reconciles_waits_for_the_completed_event_then_reads_once(
     app: Flask,
     client: FlaskClient,
     gateway: PayoutGateway,
     payments: dict[str, int],
     finance_client: FlaskClient,
 ) -> None:
-    # At payout.paid Stripe is still reconciling: its list lacks the refund so far.
-    gateway.payouts["po_late"] = [txn("txn_1", "charge", 1000, 59, "ch_ten")]
-    paid = se.event("payout.paid", stripe_payout("po_late", 941 - 250, "in_progress"), created=NOW - 7200)
-    assert se.post(client, paid).status_code == 200
-    payout_id = the_payout(app).id
-    detail = finance_client.get(f"/staff/reconciliation/{payout_id}?lang=en").get_data(as_text=True)
-    assert 'id="payout-reconciling"' in detail
-    assert 'id="payout-difference" class="off">-$2.50' in detail
-
-    # Reconciled: the same transaction and the refund that was missing.
     gateway.payouts["po_late"] = [
         txn("txn_1", "charge", 1000, 59, "ch_ten"),
         txn("txn_2", "refund", -250, 0, {"id": "re_1", "object": "refund", "charge": "ch_five"}),
     ]
+    paid = se.event("payout.paid", stripe_payout("po_late", 691, "in_progress"), created=NOW - 7200)
+    assert se.post(client, paid).status_code == 200
+    assert gateway.calls == []  # Stripe's list may still be incomplete: not read yet
+    payout_id = the_payout(app).id
+    detail = finance_client.get(f"/staff/reconciliation/{payout_id}?lang=en").get_data(as_text=True)
+    assert 'id="payout-reconciling"' in detail
+    assert 'id="payout-difference" class="off"' in detail
+    listing = finance_client.get("/staff/reconciliation?from=2026-11-01&to=2026-11-30&lang=en")
+    row = listing.get_data(as_text=True).split('data-payout="po_late"')[1].split("</tr>")[0]
+    assert row.startswith(' class="off"') and "Stripe is still reconciling" in row
+
     completed = se.event(
         "payout.reconciliation_completed", stripe_payout("po_late", 691, "completed"), created=NOW
     )
     for evt in (completed, se.event("payout.reconciliation_completed", completed["data"]["object"]), paid):
         assert se.post(client, evt).status_code == 200
-    assert gateway.calls == [("payout_balance_transactions", "po_late")] * 2
+    assert gateway.calls == [("payout_balance_transactions", "po_late")]  # once, when complete
     detail = finance_client.get(f"/staff/reconciliation/{payout_id}?lang=en").get_data(as_text=True)
     assert 'id="payout-reconciling"' not in detail
     assert 'id="payout-difference" class="ok">$0.00' in detail
     assert detail.count('data-state="matched"') == 2
+    assert the_payout(app).reconciliation_status == "completed"
+
+
+def test_a_first_look_from_a_payload_that_does_not_say_is_read_again_when_completed(
+    app: Flask, client: FlaskClient, gateway: PayoutGateway, payments: dict[str, int]
+) -> None:
+    # An older payload without reconciliation_status: read at once, the refund not in it yet.
+    gateway.payouts["po_old"] = [txn("txn_1", "charge", 1000, 59, "ch_ten")]
+    se.post(client, se.event("payout.paid", payout("po_old", 691), created=NOW - 7200))
+    gateway.payouts["po_old"].append(
+        txn("txn_2", "refund", -250, 0, {"id": "re_1", "object": "refund", "charge": "ch_five"})
+    )
+    se.post(client, se.event("payout.reconciliation_completed", stripe_payout("po_old", 691, "completed")))
+    se.post(client, se.event("payout.reconciliation_completed", stripe_payout("po_old", 691, "completed")))
+    assert gateway.calls == [("payout_balance_transactions", "po_old")] * 2
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(PayoutTransaction)) == 2
+        check = reconciliation.payout_check(the_payout(app).id)
+        assert check is not None and check.difference == 0
 
 
 def test_the_completed_event_before_payout_paid_records_the_payout_with_its_final_list(
