@@ -24,5 +24,8 @@ class EventGateway(Protocol):
     def retrieve_payment_intent(self, payment_intent_id: str) -> Any:
         """The payment intent now (in the pinned API version, with its ``invoice``)."""
 
+    def retrieve_payout(self, payout_id: str) -> Any:
+        """The payout now (re-read when ``payout.reconciliation_completed`` did not come)."""
+
     def payout_balance_transactions(self, payout_id: str) -> list[dict[str, Any]]:
         """Every balance transaction paid out in a payout, sources expanded."""

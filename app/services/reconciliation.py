@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -206,6 +206,40 @@ def payout_reconciliation_completed(payout: Mapping[str, Any], at: datetime, gat
     """``payout.reconciliation_completed``: Stripe's list of the payout's transactions is final:
     read it (again, if ``payout.paid`` read it before), or record the payout if it came first."""
     record_payout({**payout, "reconciliation_status": RECONCILED}, gateway, at)
+
+
+#: A paid payout whose list Stripe had not completed is asked about again after this long (the
+#: endpoint may not send ``payout.reconciliation_completed``: an older one, or the event lost) ...
+RECHECK_AFTER = timedelta(hours=6)
+#: ... for this long after it was recorded, a few each run.
+RECHECK_FOR = timedelta(days=30)
+RECHECK_BATCH = 50
+
+
+def recheck_unreconciled(gateway: EventGateway, now: datetime | None = None) -> int:
+    """Hourly: ask Stripe about paid payouts still waiting for a completed list, and read the list
+    of those it has completed; returns how many were read.  The caller commits."""
+    now = now or utcnow()
+    waiting = db.session.scalars(
+        select(Payout)
+        .where(
+            Payout.status == "paid",
+            Payout.automatic.is_(True),
+            Payout.reconciliation_status.is_distinct_from(RECONCILED),
+            Payout.recorded_at <= now - RECHECK_AFTER,
+            Payout.recorded_at >= now - RECHECK_FOR,
+        )
+        .order_by(Payout.recorded_at)
+        .limit(RECHECK_BATCH)
+    ).all()
+    read = 0
+    for row in waiting:
+        payout = gateway.retrieve_payout(row.stripe_payout_id)
+        facts = payout.to_dict() if hasattr(payout, "to_dict") else dict(payout)
+        if facts.get("reconciliation_status") == RECONCILED:
+            record_payout(facts, gateway)
+            read += 1
+    return read
 
 
 def payout_failed(payout: Mapping[str, Any], at: datetime, gateway: EventGateway) -> None:

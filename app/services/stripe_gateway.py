@@ -315,6 +315,10 @@ class StripeGateway:
             self.client.v1.refunds.create, params=params, options={"idempotency_key": idempotency_key}
         )
 
+    def retrieve_payout(self, payout_id: str) -> Any:
+        """The payout now (its ``status`` and ``reconciliation_status``)."""
+        return self._call(self.client.v1.payouts.retrieve, payout_id)
+
     def payout_balance_transactions(self, payout_id: str) -> list[dict[str, Any]]:
         """Every balance transaction paid out in an automatic payout, sources expanded.
 

@@ -46,7 +46,9 @@ def reconcile(app: Flask, payout: dict[str, Any]) -> reconciliation.PayoutCheck:
     at = datetime.now(UTC)
     with app.app_context():
         reconciliation.payout_paid({**payout, "reconciliation_status": "in_progress"}, at, get_gateway())
-        reconciliation.payout_reconciliation_completed(payout, at, get_gateway())
+        now = get_gateway().retrieve_payout(payout["id"]).to_dict()  # as the hourly re-check asks
+        assert now["reconciliation_status"] == "completed"
+        reconciliation.payout_reconciliation_completed(now, at, get_gateway())
         db.session.commit()
         row = db.session.scalars(sa.select(Payout).where(Payout.stripe_payout_id == payout["id"])).one()
         check = reconciliation.payout_check(row.id)

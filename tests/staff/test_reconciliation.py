@@ -448,3 +448,26 @@ def test_payout_paid_that_already_says_completed_reads_the_list_once(
     se.post(client, se.event("payout.reconciliation_completed", stripe_payout("po_done", 941, "completed")))
     assert gateway.calls == [("payout_balance_transactions", "po_done")]
     assert the_payout(app).reconciliation_status == "completed"
+
+
+def test_a_payout_whose_completed_event_never_came_is_asked_about_again_and_read_once(
+    app: Flask, client: FlaskClient, gateway: PayoutGateway, payments: dict[str, int]
+) -> None:
+    gateway.payouts["po_quiet"] = [txn("txn_1", "charge", 1000, 59, "ch_ten")]
+    se.post(client, se.event("payout.paid", stripe_payout("po_quiet", 941, "in_progress"), created=NOW - 60))
+    gateway.payout_objects["po_quiet"] = stripe_payout("po_quiet", 941, "in_progress")
+    later = datetime.now(UTC) + reconciliation.RECHECK_AFTER
+    with app.app_context():
+        assert reconciliation.recheck_unreconciled(gateway, now=datetime.now(UTC)) == 0  # too soon to ask
+        assert reconciliation.recheck_unreconciled(gateway, now=later) == 0  # Stripe is still at it
+        gateway.payout_objects["po_quiet"]["reconciliation_status"] = "completed"
+        assert reconciliation.recheck_unreconciled(gateway, now=later) == 1
+        db.session.commit()
+        assert reconciliation.recheck_unreconciled(gateway, now=later) == 0  # completed: never again
+    assert gateway.calls == [
+        ("payout", "po_quiet"),
+        ("payout", "po_quiet"),
+        ("payout_balance_transactions", "po_quiet"),
+    ]
+    row = the_payout(app)
+    assert (row.reconciliation_status, row.transactions_loaded) == ("completed", True)
