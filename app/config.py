@@ -50,8 +50,16 @@ SETTINGS: dict[str, tuple[str, str]] = {
     ),
     "STRIPE_MAX_REQUESTS_PER_SECOND": (
         "20",
-        "pace of calls to Stripe (Stripe allows about 25/s per endpoint)",
+        "calls to Stripe per second from all processes together (Stripe allows 100/s live, 25/s in a "
+        "sandbox, per account); 0 turns pacing off",
     ),
+    "STRIPE_PACING_BURST": ("5", "calls to Stripe that may start at once after a quiet spell"),
+    "STRIPE_PACING": (
+        "",
+        "where the processes share their pacing: redis, database or process; empty: redis when a "
+        "Redis URL is set, else database on PostgreSQL, else process",
+    ),
+    "STRIPE_PACING_URL": ("", "Redis for the shared pacing; empty: CELERY_BROKER_URL when it is redis://"),
     "CELERY_BROKER_URL": (f"sqla+sqlite:///{VAR / 'broker.db'}", "Celery broker (redis://... in production)"),
     "SMTP_HOST": ("127.0.0.1", "SMTP server for receipts"),
     "SMTP_PORT": ("8025", "SMTP port"),
@@ -179,6 +187,7 @@ def load(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "STRIPE_API_BASE": api_base,
         "STRIPE_JS_URL": js_url,
         "STRIPE_MAX_REQUESTS_PER_SECOND": float(raw["STRIPE_MAX_REQUESTS_PER_SECOND"]),
+        "STRIPE_PACING_BURST": float(raw["STRIPE_PACING_BURST"]),
         "SMTP_PORT": int(raw["SMTP_PORT"]),
         "SMTP_STARTTLS": raw["SMTP_STARTTLS"] == "1",
         "EMAIL_MAX_ATTEMPTS": int(raw["EMAIL_MAX_ATTEMPTS"]),

@@ -50,6 +50,25 @@ as Stripe does.
 A sixth one: a SetupIntent for a customer that does not exist is refused by
 Stripe (400, ``resource_missing``, "No such customer"); localstripe makes it.
 ``_extend_setup_intent_create`` checks the customer first.
+A seventh one for reconciliation: localstripe has payouts (manual ones only,
+in EUR, with no balance transactions) but its balance transactions know no
+payout, no fee, and ``GET /v1/balance_transactions`` takes no ``payout``
+filter.  ``_extend_payouts`` adds what a Stripe automatic payout is:
+
+- ``POST /_config/payouts`` (a devtools route beside localstripe's own
+  ``/_config/webhooks``; JSON ``{"unmatched": true}`` optional) pays out every
+  charge and refund not yet paid out: it gives each balance transaction
+  Stripe's card fee (2.9% + 30 minor units; none on refunds), makes one
+  automatic payout per currency of their net sum (``status: paid``), and sends
+  ``payout.paid`` (``reconciliation_status: in_progress``) then
+  ``payout.reconciliation_completed`` (``completed``), signed and delivered
+  like localstripe's other events.  ``unmatched`` first charges a card for
+  7.00 outside the service, so the payout holds a charge the service never
+  recorded.  It answers the payouts made.
+- ``GET /v1/balance_transactions?payout=po_...`` lists a payout's
+  transactions (``expand[]=data.source`` works, as at Stripe).
+
+``python -m devtools.demo_payout [--unmatched]`` calls it for the demo.
 
 Usage: ``python -m devtools.localstripe_server --port 8420``
 """
@@ -377,6 +396,108 @@ def _extend_webhook_endpoints(app: Any) -> None:
     resources.Store.clear = clear_with_endpoints
 
 
+#: Stripe's standard card pricing (minor units): what the demo's payouts charge as fees.
+CARD_FEE_BPS, CARD_FEE_FIXED = 290, 30
+UNMATCHED_AMOUNT = 700
+
+
+def _extend_payouts(app: Any) -> None:
+    """Automatic payouts with their balance transactions (see the module docstring)."""
+    from aiohttp import web
+    from localstripe import resources, server
+    from localstripe.errors import UserError
+    from localstripe.webhooks import schedule_webhook
+
+    transactions = resources.BalanceTransaction
+
+    def unmatched_charge(currency: str) -> None:
+        method = resources.PaymentMethod(
+            type="card", card={"number": "4242424242424242", "exp_month": 12, "exp_year": 2040, "cvc": "123"}
+        )
+        charge = resources.Charge(
+            amount=UNMATCHED_AMOUNT, currency=currency, source=method.id, description="outside the service"
+        )
+        charge._trigger_payment()
+
+    def new_payout(currency: str, amount: int) -> Any:
+        # Not localstripe's Payout(): that one is manual, EUR only, and announces itself at once.
+        payout = object.__new__(resources.Payout)
+        resources.StripeObject.__init__(payout)
+        now = int(payout.created)
+        payout.__dict__.update(
+            amount=amount,
+            currency=currency,
+            arrival_date=now,
+            automatic=True,
+            balance_transaction=None,
+            description="STRIPE PAYOUT",
+            destination="ba_demo",
+            failure_balance_transaction=None,
+            failure_code=None,
+            failure_message=None,
+            metadata={},
+            method="standard",
+            original_payout=None,
+            reconciliation_status="in_progress",
+            reversed_by=None,
+            source_type="card",
+            statement_descriptor=None,
+            status="paid",
+            type="bank_account",
+        )
+        return payout
+
+    async def pay_out(request: web.Request) -> web.Response:
+        data = await request.json() if request.body_exists else {}
+        pending = [
+            t for t in transactions._api_list_all(None, limit=1)._list if not t.__dict__.get("_payout")
+        ]
+        currencies = sorted({t.currency for t in pending}) or ["usd"]
+        if data.get("unmatched"):
+            unmatched_charge(currencies[0])
+            pending = [
+                t for t in transactions._api_list_all(None, limit=1)._list if not t.__dict__.get("_payout")
+            ]
+        made = []
+        for currency in sorted({t.currency for t in pending}):
+            batch = [t for t in pending if t.currency == currency]
+            for t in batch:
+                if t.type == "charge":
+                    t.fee = t.amount * CARD_FEE_BPS // 10000 + CARD_FEE_FIXED
+                    t.fee_details = [{"amount": t.fee, "currency": currency, "type": "stripe_fee"}]
+            amount = sum(t.amount - t.fee for t in batch)
+            if amount <= 0:
+                continue  # Stripe pays out positive balances only
+            payout = new_payout(currency, amount)
+            for t in batch:
+                t._payout = payout.id
+            schedule_webhook(resources.Event("payout.paid", payout))
+            payout.reconciliation_status = "completed"
+            schedule_webhook(resources.Event("payout.reconciliation_completed", payout))
+            made.append(payout._export())
+        if not made:
+            raise UserError(400, "Nothing to pay out: no charge since the last payout")
+        return server.json_response({"object": "list", "data": made})
+
+    async def list_balance_transactions(request: web.Request) -> web.Response:
+        data = server.unflatten_data(request.query)
+        expand = data.pop("expand", None)
+        payout = data.pop("payout", None)
+        listed = transactions._api_list_all(
+            "/v1/balance_transactions",
+            limit=data.pop("limit", None),
+            starting_after=data.pop("starting_after", None),
+        )
+        if payout is not None:
+            listed._list = [t for t in listed._list if t.__dict__.get("_payout") == payout]
+        return server.json_response(listed._export(expand=expand))
+
+    app.router.add_post("/_config/payouts", pay_out)
+    for route in app.router.routes():
+        if route.method == "GET" and route.resource.canonical == "/v1/balance_transactions":
+            route._handler = list_balance_transactions
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -394,6 +515,7 @@ def main() -> None:
 
     _extend(app)
     _extend_webhook_endpoints(app)
+    _extend_payouts(app)
     _extend_subscription_update()
     _extend_customer_update()
     _extend_invoice_pay(app)

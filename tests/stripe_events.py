@@ -367,6 +367,7 @@ class FakeGateway(EventGateway):
         self.payment_intents: dict[str, dict[str, Any]] = {}
         self.payment_methods: dict[str, dict[str, Any]] = {}
         self.payouts: dict[str, list[dict[str, Any]]] = {}  # payout id -> its balance transactions
+        self.payout_objects: dict[str, dict[str, Any]] = {}  # payout id -> the payout now
         self.calls: list[tuple[str, str]] = []
 
     def _get(self, kind: str, table: dict[str, dict[str, Any]], object_id: str) -> dict[str, Any]:
@@ -388,6 +389,9 @@ class FakeGateway(EventGateway):
 
     def retrieve_payment_method(self, payment_method_id: str) -> dict[str, Any]:
         return self._get("payment_method", self.payment_methods, payment_method_id)
+
+    def retrieve_payout(self, payout_id: str) -> dict[str, Any]:
+        return self._get("payout", self.payout_objects, payout_id)
 
     def payout_balance_transactions(self, payout_id: str) -> list[dict[str, Any]]:
         self.calls.append(("payout_balance_transactions", payout_id))

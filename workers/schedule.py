@@ -20,6 +20,8 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "refresh-report-summaries": {"task": "workers.tasks.refresh_report_summaries", "schedule": 60.0},
     # Cards that expire at the end of next month; the email log keeps it to one notice per card.
     "card-expiring": {"task": "workers.tasks.queue_card_expiring", "schedule": crontab(hour=7, minute=30)},
+    # Paid payouts whose payout.reconciliation_completed never came: asked about again, a few an hour.
+    "recheck-payouts": {"task": "workers.tasks.recheck_payouts", "schedule": crontab(minute=40)},
     # Payment attempts kept a week to judge card testers (hashed addresses only).
     "purge-payment-attempts": {
         "task": "workers.tasks.purge_payment_attempts",

@@ -14,8 +14,9 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import EmailStatus, WebhookEvent
 from app.models.types import utcnow
-from app.services import attempts, emails, outbox, reminders, webhook_queue, webhooks
+from app.services import attempts, emails, outbox, reconciliation, reminders, webhook_queue, webhooks
 from app.services.reports import summaries
+from app.services.stripe_gateway import get_gateway
 
 logger = get_task_logger(__name__)
 
@@ -76,6 +77,14 @@ def queue_reminders() -> int:
 def queue_card_expiring() -> int:
     """Daily: members whose card expires at the end of next month."""
     count = reminders.queue_card_expiring()
+    db.session.commit()
+    return count
+
+
+@shared_task(name="workers.tasks.recheck_payouts")
+def recheck_payouts() -> int:
+    """Hourly: payouts whose payout.reconciliation_completed never came are asked about again."""
+    count = reconciliation.recheck_unreconciled(get_gateway())
     db.session.commit()
     return count
 

@@ -33,6 +33,7 @@ from app.models.staff_user import (
     StaffSignInAttempt,
     StaffUser,
 )
+from app.models.stripe_pacing import StripePacing
 from app.models.supporter import Supporter
 from app.models.sync_cursor import SyncCursor
 from app.models.webhook_event import WebhookEvent
@@ -73,6 +74,7 @@ __all__ = [
     "StaffRole",
     "StaffSignInAttempt",
     "StaffUser",
+    "StripePacing",
     "Supporter",
     "SyncCursor",
     "WebhookEvent",

@@ -42,8 +42,11 @@ class Payout(db.Model):  # type: ignore[name-defined]
     automatic: Mapped[bool] = mapped_column(default=True)
     arrival_date: Mapped[datetime] = mapped_column(UTCDateTime)
     stripe_created: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    #: False until the balance transactions were fetched (once, at payout.paid).
+    #: False until the balance transactions were fetched (when Stripe says they are complete).
     transactions_loaded: Mapped[bool] = mapped_column(default=False)
+    #: Stripe's ``reconciliation_status`` (``in_progress``, ``completed``, ``not_applicable``), never
+    #: back from ``completed``: the list is read when it is ``completed``, and never again.
+    reconciliation_status: Mapped[str | None] = mapped_column(sa.String(32))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     transactions: Mapped[list[PayoutTransaction]] = relationship(

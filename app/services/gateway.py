@@ -27,5 +27,8 @@ class EventGateway(Protocol):
     def retrieve_payment_method(self, payment_method_id: str) -> Any:
         """A payment method (a card: brand, last four digits, expiry), and whose it is."""
 
+    def retrieve_payout(self, payout_id: str) -> Any:
+        """The payout now (re-read when ``payout.reconciliation_completed`` did not come)."""
+
     def payout_balance_transactions(self, payout_id: str) -> list[dict[str, Any]]:
         """Every balance transaction paid out in a payout, sources expanded."""

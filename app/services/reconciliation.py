@@ -1,8 +1,16 @@
 """Payouts: does the money that reached the bank match what readers gave?
 
-``record_payout`` runs when ``payout.paid`` is applied: it stores the payout
-and, once, the balance transactions Stripe paid out in it (fetched through the
-gateway, the only Stripe call here).  Everything else reads our tables.
+``record_payout`` runs when ``payout.paid`` and ``payout.reconciliation_completed``
+are applied: it stores the payout and the balance transactions Stripe paid out
+in it (fetched through the gateway, the only Stripe call here).  Stripe's list
+is final only once the payout's ``reconciliation_status`` is ``completed``
+(usually some hours after ``payout.paid``, announced by
+``payout.reconciliation_completed``): ``payout.paid`` reads it only if it
+already says ``completed``; while ``in_progress`` the payout waits for the
+completed event.  A payload that does not say (an older shape) is read as a
+first look and read again at the completed event.  Once a completed list is
+stored it is never read again.  Events may come in any order: the completed
+event alone records the payout too.  Everything else reads our tables.
 
 How a payout is checked.  Every transaction in it is valued twice: as Stripe
 reports it, and as our records say it should be:
@@ -32,7 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -96,17 +104,47 @@ def _take_status(row: Payout, payout: Mapping[str, Any], at: datetime | None) ->
     return moved
 
 
+#: Stripe's ``reconciliation_status`` once the payout's list of transactions is final.
+RECONCILED = "completed"
+
+
+def _needs_reading(row: Payout, reconciliation_status: str | None) -> bool:
+    """Read the list when Stripe says it is complete (unless a complete one is stored); while Stripe
+    is still reconciling, wait for ``payout.reconciliation_completed``; a payload that does not
+    say (an older shape) is read once as a first look, and again when the completed event comes."""
+    if row.transactions_loaded and row.reconciliation_status == RECONCILED:
+        return False
+    if reconciliation_status == RECONCILED:
+        return True
+    if reconciliation_status == "in_progress":
+        return False
+    return not row.transactions_loaded
+
+
 def record_payout(
     payout: Mapping[str, Any], gateway: EventGateway, event_time: datetime | None = None
 ) -> Payout:
-    """Store a paid payout and its transactions; a repeated event changes nothing."""
+    """Store a paid payout and its transactions; a repeated event changes nothing.
+
+    The list is read again (replacing the first one) when the payout's
+    ``reconciliation_status`` became ``completed`` after it was read.
+    """
     facts = {**payout, "status": payout.get("status") or "paid"}
     row = _payout_row(facts, create=True)
     assert row is not None
     _take_status(row, facts, event_time)
-    if row.transactions_loaded:
+    reconciliation_status = str(payout.get("reconciliation_status") or "") or None
+    reading = _needs_reading(row, reconciliation_status)
+    if row.reconciliation_status != RECONCILED and reconciliation_status:
+        row.reconciliation_status = reconciliation_status  # never back from completed
+    if not reading:
         return row
     db.session.flush()
+    if row.transactions_loaded:
+        # A first look, read while Stripe was still reconciling: the completed list replaces it.
+        for old in list(row.transactions):
+            db.session.delete(old)
+        db.session.flush()
     if row.automatic:
         # Stripe lists the transactions of automatic payouts only.
         for transaction in gateway.payout_balance_transactions(payout["id"]):
@@ -134,6 +172,7 @@ def record_payout(
                 )
             )
     row.transactions_loaded = True
+    db.session.expire(row, ["transactions"])
     return row
 
 
@@ -161,6 +200,46 @@ def payout_paid(payout: Mapping[str, Any], at: datetime, gateway: EventGateway) 
     """``payout.paid``: money reached the bank: record the payout and what it paid out (one list
     per payout)."""
     record_payout(payout, gateway, at)
+
+
+def payout_reconciliation_completed(payout: Mapping[str, Any], at: datetime, gateway: EventGateway) -> None:
+    """``payout.reconciliation_completed``: Stripe's list of the payout's transactions is final:
+    read it (again, if ``payout.paid`` read it before), or record the payout if it came first."""
+    record_payout({**payout, "reconciliation_status": RECONCILED}, gateway, at)
+
+
+#: A paid payout whose list Stripe had not completed is asked about again after this long (the
+#: endpoint may not send ``payout.reconciliation_completed``: an older one, or the event lost) ...
+RECHECK_AFTER = timedelta(hours=6)
+#: ... for this long after it was recorded, a few each run.
+RECHECK_FOR = timedelta(days=30)
+RECHECK_BATCH = 50
+
+
+def recheck_unreconciled(gateway: EventGateway, now: datetime | None = None) -> int:
+    """Hourly: ask Stripe about paid payouts still waiting for a completed list, and read the list
+    of those it has completed; returns how many were read.  The caller commits."""
+    now = now or utcnow()
+    waiting = db.session.scalars(
+        select(Payout)
+        .where(
+            Payout.status == "paid",
+            Payout.automatic.is_(True),
+            Payout.reconciliation_status.is_distinct_from(RECONCILED),
+            Payout.recorded_at <= now - RECHECK_AFTER,
+            Payout.recorded_at >= now - RECHECK_FOR,
+        )
+        .order_by(Payout.recorded_at)
+        .limit(RECHECK_BATCH)
+    ).all()
+    read = 0
+    for row in waiting:
+        payout = gateway.retrieve_payout(row.stripe_payout_id)
+        facts = payout.to_dict() if hasattr(payout, "to_dict") else dict(payout)
+        if facts.get("reconciliation_status") == RECONCILED:
+            record_payout(facts, gateway)
+            read += 1
+    return read
 
 
 def payout_failed(payout: Mapping[str, Any], at: datetime, gateway: EventGateway) -> None:
@@ -242,6 +321,11 @@ class PayoutCheck:
     def settled(self) -> bool:
         """The money reached the bank (a failed or canceled payout's went back to the balance)."""
         return self.payout.status == "paid"
+
+    @property
+    def reconciling(self) -> bool:
+        """Stripe has not finished the payout's list: it is read at ``payout.reconciliation_completed``."""
+        return not self.payout.transactions_loaded and self.payout.reconciliation_status == "in_progress"
 
     @property
     def unmatched(self) -> int:

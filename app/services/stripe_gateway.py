@@ -16,6 +16,7 @@ import stripe
 from flask import current_app
 
 from app.config import STRIPE_API_VERSION
+from app.extensions import db
 from app.services import stripe_pacing as pacing
 from app.services.errors import NotFound, PaymentDeclined, PaymentServiceUnavailable
 from app.services.stripe_objects import invoice_payment_ids, plain
@@ -39,6 +40,7 @@ class StripeGateway:
         api_version: str = "",
         max_requests_per_second: float = 20.0,
         max_network_retries: int = 3,
+        pacer: Pacer | None = None,
     ) -> None:
         base_addresses: Any = {"api": api_base} if api_base else None
         # Never the SDK's own pinned version: our requests are written for ours.
@@ -50,18 +52,22 @@ class StripeGateway:
             # The SDK retries 429 and network errors with exponential backoff.
             max_network_retries=max_network_retries,
         )
-        self.api_version = api_version
-        self.pacer = Pacer(max_requests_per_second)
+        # The pacer shared by every process of the deployment (``from_config``), or this
+        # process's own bucket at ``max_requests_per_second``.
+        self.pacer = pacer or pacing.pacer_from_config(
+            {"STRIPE_MAX_REQUESTS_PER_SECOND": max_requests_per_second}
+        )
         self.calls = 0
         self._known_plans: set[str] = set()
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> StripeGateway:
+    def from_config(cls, config: Mapping[str, Any], engine: Callable[[], Any] | None = None) -> StripeGateway:
+        """The gateway for the deployment; ``engine`` gives the database for a shared pacing row."""
         return cls(
             secret_key=config["STRIPE_SECRET_KEY"],
             api_base=config.get("STRIPE_API_BASE", ""),
             api_version=config.get("STRIPE_API_VERSION", ""),
-            max_requests_per_second=config.get("STRIPE_MAX_REQUESTS_PER_SECOND", 20.0),
+            pacer=pacing.pacer_from_config(config, engine),
         )
 
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -341,6 +347,10 @@ class StripeGateway:
             self.client.v1.refunds.create, params=params, options={"idempotency_key": idempotency_key}
         )
 
+    def retrieve_payout(self, payout_id: str) -> Any:
+        """The payout now (its ``status`` and ``reconciliation_status``)."""
+        return self._call(self.client.v1.payouts.retrieve, payout_id)
+
     def payout_balance_transactions(self, payout_id: str) -> list[dict[str, Any]]:
         """Every balance transaction paid out in an automatic payout, sources expanded.
 
@@ -464,6 +474,6 @@ def get_gateway() -> StripeGateway:
     """The app's gateway, built once per app from its config."""
     gateway: StripeGateway | None = current_app.extensions.get("stripe_gateway")
     if gateway is None:
-        gateway = StripeGateway.from_config(current_app.config)
+        gateway = StripeGateway.from_config(current_app.config, engine=lambda: db.engine)
         current_app.extensions["stripe_gateway"] = gateway
     return gateway

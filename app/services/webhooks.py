@@ -66,6 +66,7 @@ HANDLERS: dict[str, Handler] = {
     "payment_method.detached": supporters.card_detached,
     "invoice.upcoming": memberships.invoice_upcoming,
     "payout.paid": reconciliation.payout_paid,
+    "payout.reconciliation_completed": reconciliation.payout_reconciliation_completed,
     "payout.failed": reconciliation.payout_failed,
     "payout.canceled": reconciliation.payout_failed,
     "payout.updated": reconciliation.payout_updated,

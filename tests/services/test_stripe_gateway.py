@@ -14,7 +14,7 @@ from flask import Flask
 from app.services import stripe_pacing
 from app.services.errors import PaymentServiceUnavailable
 from app.services.stripe_gateway import StripeGateway
-from app.services.stripe_pacing import Pacer
+from app.services.stripe_pacing import Pacer, ProcessBucket
 
 
 class RateLimitedStripe(BaseHTTPRequestHandler):
@@ -91,7 +91,7 @@ def test_rate_limit_that_does_not_end_is_reported_as_unavailable(
 
 
 def test_pacer_spaces_calls_across_threads() -> None:
-    pacer = Pacer(20.0)  # one call every 50 ms
+    pacer = Pacer(ProcessBucket(20.0, burst=1))  # one call every 50 ms
     started: list[float] = []
     lock = threading.Lock()
 

@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 
 from app.extensions import db
 from app.models import EmailKind, EmailLog, Payout, PayoutTransaction
-from app.services import emails
+from app.services import emails, reconciliation
 from tests import i18n
 from tests import stripe_events as se
 from tests.factories import MembershipFactory, PaymentFactory, SupporterFactory
@@ -356,3 +356,118 @@ def test_an_old_failure_replayed_is_recorded_without_an_email(
     se.post(client, se.event("payout.failed", refused(), created=NOW - 20 * 86400))
     assert the_payout(app).status == "failed"
     assert finance_emails(app) == []
+
+
+# -- the list is final at reconciliation_status "completed" (payout.reconciliation_completed) ---
+
+
+def stripe_payout(payout_id: str, amount: int, reconciliation_status: str) -> dict[str, Any]:
+    """Stripe's payout example (current shape) with our ids and its reconciliation status."""
+    obj = se.payout(payout_id, amount=amount, arrival_date=ARRIVAL)
+    obj["reconciliation_status"] = reconciliation_status
+    return obj
+
+
+def test_payout_paid_while_stripe_reconciles_waits_for_the_completed_event_then_reads_once(
+    app: Flask,
+    client: FlaskClient,
+    gateway: PayoutGateway,
+    payments: dict[str, int],
+    finance_client: FlaskClient,
+) -> None:
+    gateway.payouts["po_late"] = [
+        txn("txn_1", "charge", 1000, 59, "ch_ten"),
+        txn("txn_2", "refund", -250, 0, {"id": "re_1", "object": "refund", "charge": "ch_five"}),
+    ]
+    paid = se.event("payout.paid", stripe_payout("po_late", 691, "in_progress"), created=NOW - 7200)
+    assert se.post(client, paid).status_code == 200
+    assert gateway.calls == []  # Stripe's list may still be incomplete: not read yet
+    payout_id = the_payout(app).id
+    detail = finance_client.get(f"/staff/reconciliation/{payout_id}?lang=en").get_data(as_text=True)
+    assert 'id="payout-reconciling"' in detail
+    assert 'id="payout-difference" class="off"' in detail
+    listing = finance_client.get("/staff/reconciliation?from=2026-11-01&to=2026-11-30&lang=en")
+    row = listing.get_data(as_text=True).split('data-payout="po_late"')[1].split("</tr>")[0]
+    assert row.startswith(' class="off"') and "Stripe is still reconciling" in row
+
+    completed = se.event(
+        "payout.reconciliation_completed", stripe_payout("po_late", 691, "completed"), created=NOW
+    )
+    for evt in (completed, se.event("payout.reconciliation_completed", completed["data"]["object"]), paid):
+        assert se.post(client, evt).status_code == 200
+    assert gateway.calls == [("payout_balance_transactions", "po_late")]  # once, when complete
+    detail = finance_client.get(f"/staff/reconciliation/{payout_id}?lang=en").get_data(as_text=True)
+    assert 'id="payout-reconciling"' not in detail
+    assert 'id="payout-difference" class="ok">$0.00' in detail
+    assert detail.count('data-state="matched"') == 2
+    assert the_payout(app).reconciliation_status == "completed"
+
+
+def test_a_first_look_from_a_payload_that_does_not_say_is_read_again_when_completed(
+    app: Flask, client: FlaskClient, gateway: PayoutGateway, payments: dict[str, int]
+) -> None:
+    # An older payload without reconciliation_status: read at once, the refund not in it yet.
+    gateway.payouts["po_old"] = [txn("txn_1", "charge", 1000, 59, "ch_ten")]
+    se.post(client, se.event("payout.paid", payout("po_old", 691), created=NOW - 7200))
+    gateway.payouts["po_old"].append(
+        txn("txn_2", "refund", -250, 0, {"id": "re_1", "object": "refund", "charge": "ch_five"})
+    )
+    se.post(client, se.event("payout.reconciliation_completed", stripe_payout("po_old", 691, "completed")))
+    se.post(client, se.event("payout.reconciliation_completed", stripe_payout("po_old", 691, "completed")))
+    assert gateway.calls == [("payout_balance_transactions", "po_old")] * 2
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(PayoutTransaction)) == 2
+        check = reconciliation.payout_check(the_payout(app).id)
+        assert check is not None and check.difference == 0
+
+
+def test_the_completed_event_before_payout_paid_records_the_payout_with_its_final_list(
+    app: Flask, client: FlaskClient, gateway: PayoutGateway, payments: dict[str, int]
+) -> None:
+    gateway.payouts["po_first"] = [txn("txn_1", "charge", 1000, 59, "ch_ten")]
+    completed = stripe_payout("po_first", 941, "completed")
+    assert (
+        se.post(client, se.event("payout.reconciliation_completed", completed, created=NOW)).status_code
+        == 200
+    )
+    late = se.event("payout.paid", stripe_payout("po_first", 941, "in_progress"), created=NOW - 7200)
+    assert se.post(client, late).status_code == 200
+    assert gateway.calls == [("payout_balance_transactions", "po_first")]
+    row = the_payout(app)
+    assert (row.status, row.reconciliation_status, row.transactions_loaded) == ("paid", "completed", True)
+    with app.app_context():
+        check = reconciliation.payout_check(row.id)
+        assert check is not None and check.difference == 0
+
+
+def test_payout_paid_that_already_says_completed_reads_the_list_once(
+    app: Flask, client: FlaskClient, gateway: PayoutGateway, payments: dict[str, int]
+) -> None:
+    gateway.payouts["po_done"] = [txn("txn_1", "charge", 1000, 59, "ch_ten")]
+    se.post(client, se.event("payout.paid", stripe_payout("po_done", 941, "completed"), created=NOW - 60))
+    se.post(client, se.event("payout.reconciliation_completed", stripe_payout("po_done", 941, "completed")))
+    assert gateway.calls == [("payout_balance_transactions", "po_done")]
+    assert the_payout(app).reconciliation_status == "completed"
+
+
+def test_a_payout_whose_completed_event_never_came_is_asked_about_again_and_read_once(
+    app: Flask, client: FlaskClient, gateway: PayoutGateway, payments: dict[str, int]
+) -> None:
+    gateway.payouts["po_quiet"] = [txn("txn_1", "charge", 1000, 59, "ch_ten")]
+    se.post(client, se.event("payout.paid", stripe_payout("po_quiet", 941, "in_progress"), created=NOW - 60))
+    gateway.payout_objects["po_quiet"] = stripe_payout("po_quiet", 941, "in_progress")
+    later = datetime.now(UTC) + reconciliation.RECHECK_AFTER
+    with app.app_context():
+        assert reconciliation.recheck_unreconciled(gateway, now=datetime.now(UTC)) == 0  # too soon to ask
+        assert reconciliation.recheck_unreconciled(gateway, now=later) == 0  # Stripe is still at it
+        gateway.payout_objects["po_quiet"]["reconciliation_status"] = "completed"
+        assert reconciliation.recheck_unreconciled(gateway, now=later) == 1
+        db.session.commit()
+        assert reconciliation.recheck_unreconciled(gateway, now=later) == 0  # completed: never again
+    assert gateway.calls == [
+        ("payout", "po_quiet"),
+        ("payout", "po_quiet"),
+        ("payout_balance_transactions", "po_quiet"),
+    ]
+    row = the_payout(app)
+    assert (row.reconciliation_status, row.transactions_loaded) == ("completed", True)
