@@ -52,6 +52,7 @@ HANDLERS: dict[str, Handler] = {
     "invoice.paid": payments.invoice_paid,
     "invoice.payment_succeeded": payments.invoice_paid,
     "invoice.payment_failed": payments.invoice_payment_failed,
+    "invoice_payment.paid": payments.invoice_payment_paid,
     "payment_intent.succeeded": payments.payment_intent_succeeded,
     "payment_intent.payment_failed": payments.payment_intent_failed,
     "charge.refunded": payments.charge_refunded,
