@@ -395,6 +395,32 @@ def test_a_refund_before_its_payment_waits_and_is_applied_later(app: Flask, worl
     assert not errors(app)
 
 
+def test_a_renewal_refund_and_dispute_before_the_link_wait_and_are_applied_after_it(
+    app: Flask, world: World
+) -> None:
+    """Current shape: the charge names its payment intent, which no row holds until
+    ``invoice_payment.paid`` links it; then the waiting events apply, Stripe never asked."""
+    world.send("customer.subscription.created", world.subscription(), created=NOW - 5 * HOUR)
+    world.send("invoice.paid", world.invoice("in_wait"), created=NOW - 60)
+    refunded = se.charge("ch_wait", "pi_wait", amount_refunded=300)
+    assert world.send("charge.refunded", refunded, created=NOW - 30)["outcome"] == "failed"
+    opened = se.dispute("dp_wait", "ch_wait", "pi_wait", status="needs_response")
+    assert world.send("charge.dispute.created", opened, created=NOW - 20)["outcome"] == "failed"
+    assert errors(app) == [
+        "EventNotApplied: payment_not_found (ch_wait)",
+        "EventNotApplied: payment_not_found (ch_wait)",
+    ]
+    link = se.invoice_payment("in_wait", payment_intent="pi_wait")
+    world.send("invoice_payment.paid", link, created=NOW - 50)
+    with app.app_context():
+        assert webhook_queue.apply_pending() == {webhooks.Applied.APPLIED: 2}
+    payment = one(app, Payment)
+    assert (payment.stripe_payment_intent_id, payment.stripe_charge_id) == ("pi_wait", "ch_wait")
+    assert (payment.status, payment.refunded_amount) == (PaymentStatus.DISPUTED, 300)
+    assert not errors(app)
+    assert [c for c in world.gateway.calls if c[0] == "payment_intent"] == []
+
+
 def test_a_dispute_won(app: Flask, paid_gift: World) -> None:
     paid_gift.send(
         "charge.dispute.created",
