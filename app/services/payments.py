@@ -231,7 +231,9 @@ def invoice_payment_failed(invoice: Obj, at: datetime, gateway: EventGateway) ->
 # -- payment intents: one-time gifts --------------------------------------------------------
 
 
-def _intent_invoice(intent: Obj, at: datetime, gateway: EventGateway) -> str | None:
+def _intent_invoice(
+    intent: Obj, at: datetime, gateway: EventGateway, started_here: bool = False
+) -> str | None:
     """The invoice a payment intent paid, or None for a one-time gift.
 
     In the current shape the intent does not say: ``invoice_payment.paid``
@@ -243,7 +245,7 @@ def _intent_invoice(intent: Obj, at: datetime, gateway: EventGateway) -> str | N
     existing = _find_payment(intent_id=intent["id"])
     if existing is not None:
         return existing.stripe_invoice_id
-    if (intent.get("metadata") or {}).get("frequency") == "once":
+    if started_here or (intent.get("metadata") or {}).get("frequency") == "once":
         return None  # our support page's one-time gift
     if not _link_overdue(at):
         raise EventNotApplied("invoice_link_pending", detail=intent["id"])
@@ -302,8 +304,8 @@ def payment_intent_failed(intent: Obj, at: datetime, gateway: EventGateway) -> N
     method = error.get("payment_method") or {}
     card = method.get("card") if isinstance(method, dict) else None
     # A card declined in the reader's browser: the support page's limits count it.
-    attempts.declined_by_stripe(intent["id"], str(code), (card or {}).get("fingerprint"))
-    invoice_id = _intent_invoice(intent, at, gateway)
+    ours = attempts.declined_by_stripe(intent["id"], str(code), (card or {}).get("fingerprint"))
+    invoice_id = _intent_invoice(intent, at, gateway, started_here=ours)
     if invoice_id:
         return  # invoice.payment_failed records a membership's failed charge
     amount = int(intent.get("amount") or 0)
