@@ -8,7 +8,7 @@ and accounts on older API versions send:
 | field | current shape | older shape |
 | --- | --- | --- |
 | invoice's subscription | ``parent.subscription_details.subscription`` | ``subscription`` |
-| invoice's payment | ``payments`` (when expanded) | ``payment_intent``, ``charge`` |
+| invoice's payment | none: event ``invoice_payment.paid`` | ``payment_intent``, ``charge`` |
 | subscription period | ``items.data[0].current_period_end`` | ``current_period_end`` |
 | payment intent / charge | no ``invoice`` | ``invoice`` (null for one-time) |
 """
@@ -162,6 +162,10 @@ def invoice(
     line = obj["lines"]["data"][0]
     line.update(amount=amount, currency=currency, invoice=invoice_id, metadata=metadata or {})
     if shape == CURRENT:
+        if payment_intent or charge:
+            # Webhooks never carry the expanded ``payments`` list: the link is
+            # its own event (``invoice_payment``, below).
+            raise TypeError("a current-shape invoice names no payment: send invoice_payment.paid")
         obj["subscription"] = None
         obj["parent"] = (
             {
@@ -172,27 +176,44 @@ def invoice(
             if subscription_id
             else None
         )
-        if payment_intent or charge:
-            # What `expand[]=payments` adds; webhooks carry it only when expanded.
-            entry = fixture("invoice_payment")
-            entry.update(
-                id=new_id("inpay"),
-                invoice=invoice_id,
-                amount_paid=amount if paid else None,
-                amount_requested=amount,
-                currency=currency,
-                status="paid" if paid else "open",
-            )
-            entry["payment"] = {
-                "type": "payment_intent" if payment_intent else "charge",
-                "payment_intent": payment_intent,
-                "charge": charge,
-            }
-            obj["payments"] = {"object": "list", "data": [entry], "has_more": False}
         return obj
     obj.pop("parent")
     obj.update(subscription=subscription_id, payment_intent=payment_intent, charge=charge, paid=paid)
     line["subscription"] = subscription_id
+    return obj
+
+
+def invoice_payment(
+    invoice_id: str,
+    *,
+    payment_intent: str | None = None,
+    charge: str | None = None,
+    amount: int = 1000,
+    currency: str = "usd",
+    paid_at: int | None = None,
+) -> dict[str, Any]:
+    """The link from an invoice to what paid it (``invoice_payment.paid``, API 2025-03-31 on).
+
+    Stripe names the payment intent, or the charge only when it has no intent.
+    """
+    obj = fixture("invoice_payment")
+    paid = paid_at or int(time.time())
+    obj.update(
+        id=new_id("inpay"),
+        invoice=invoice_id,
+        amount_paid=amount,
+        amount_requested=amount,
+        currency=currency,
+        status="paid",
+        livemode=False,
+        created=paid,
+    )
+    obj["payment"] = (
+        {"type": "payment_intent", "payment_intent": payment_intent}
+        if payment_intent
+        else {"type": "charge", "charge": charge}
+    )
+    obj["status_transitions"] = {"canceled_at": None, "paid_at": paid}
     return obj
 
 

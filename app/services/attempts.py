@@ -176,14 +176,16 @@ def _end(
         attempt.card_hash = _digest("card", card_fingerprint)
 
 
-def declined_by_stripe(intent_id: str, code: str, card_fingerprint: str | None) -> None:
+def declined_by_stripe(intent_id: str, code: str, card_fingerprint: str | None) -> bool:
     """``payment_intent.payment_failed``: a card declined in the browser counts like one declined here.
 
-    Idempotent: a second delivery writes the same values again.
+    Idempotent: a second delivery writes the same values again.  True when
+    the support page started this payment intent (a one-time gift's).
     """
     attempt = db.session.scalar(sa.select(PaymentAttempt).where(PaymentAttempt.stripe_intent_id == intent_id))
     if attempt is not None:
         _end(attempt, AttemptOutcome.DECLINED, code, card_fingerprint)
+    return attempt is not None
 
 
 def _hour_number(moment: datetime) -> int:

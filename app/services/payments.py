@@ -10,6 +10,8 @@ self-service and staff actions call them with objects they fetched):
 - ``invoice.payment_action_required``: ``invoice_payment_action_required`` (the
   member's bank asks them to confirm a renewal, 3-D Secure: the account page
   completes it);
+- ``invoice_payment.paid``: ``invoice_payment_paid`` (which payment intent and charge
+  paid an invoice: from API ``2025-03-31.basil`` on, the only event that says);
 - ``payment_intent.succeeded``: ``payment_intent_succeeded`` (a one-time gift is paid);
 - ``payment_intent.payment_failed``: ``payment_intent_failed`` (a card declined);
 - ``charge.refunded``: ``charge_refunded``;
@@ -17,9 +19,20 @@ self-service and staff actions call them with objects they fetched):
 
 How the order of events is settled: a paid invoice is a fact, so no later or
 earlier event turns its payment back into ``failed``; refunds only grow; a
-dispute closes once.  Where the current payload shape leaves out a link we
-need (which invoice a payment intent paid), the gateway fetches the object
-once; it speaks the pinned API version, which still has the link.
+dispute closes once.
+
+How a payment finds its invoice in any order: older payload shapes name the
+invoice's payment intent and charge on the invoice (and the invoice on the
+intent and charge).  From ``2025-03-31.basil`` on none of them does; the link
+is ``invoice_payment.paid`` (invoice -> payment intent or charge).  So an
+event that needs a link which has not arrived yet raises ``EventNotApplied``
+and stays stored, and its retry applies it once the link is there: a payment
+intent that is neither our one-time gift nor linked yet
+(``invoice_link_pending``), ``invoice_payment.paid`` before its ``invoice.paid``,
+a refund or dispute of a charge not linked yet (``payment_not_found``).  Only
+when no link has come ``LINK_WAIT`` after the event (a payment made in the
+dashboard, which no invoice will ever claim, or an endpoint without
+``invoice_payment.paid``) is Stripe asked, once.
 
 Rows written by the donation flow carry the same Stripe ids (invoice, payment
 intent, charge, all unique), so events confirm them instead of adding new ones.
@@ -28,14 +41,14 @@ The handlers change rows and never commit.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Membership, Payment, PaymentStatus, Supporter
-from app.models.types import from_timestamp
+from app.models.types import from_timestamp, utcnow
 from app.services import attempts, notices
 from app.services.errors import EventNotApplied
 from app.services.gateway import EventGateway
@@ -55,6 +68,10 @@ from app.services.stripe_objects import (
     utm_of,
 )
 from app.services.supporters import newer_event_applied, supporter_for_customer
+
+#: How long after its event a payment intent or charge waits for ``invoice_payment.paid``
+#: (Stripe sends it with ``invoice.paid``, seconds after the charge) before Stripe is asked.
+LINK_WAIT = timedelta(minutes=10)
 
 
 def _find_payment(
@@ -77,20 +94,37 @@ def _find_payment(
     return None
 
 
-def _link(payment: Payment, intent_id: str | None, charge_id: str | None) -> None:
-    """Fill in the payment intent and charge ids unless another row already holds them."""
+def _link(payment: Payment, intent_id: str | None, charge_id: str | None, *, paid: bool = True) -> None:
+    """Fill in the payment intent and charge ids unless another row already holds them.
+
+    A charge that paid (``paid``: every source but a failure event) replaces
+    one a failed attempt left: a renewal's retry charges the same payment
+    intent again, and refunds and payouts name the charge that paid.
+    """
     if (
         intent_id
         and not payment.stripe_payment_intent_id
-        and not _taken(Payment.stripe_payment_intent_id, intent_id)
+        and not _taken(Payment.stripe_payment_intent_id, intent_id, payment)
     ):
         payment.stripe_payment_intent_id = intent_id
-    if charge_id and not payment.stripe_charge_id and not _taken(Payment.stripe_charge_id, charge_id):
+    if (
+        charge_id
+        and (not payment.stripe_charge_id or (paid and payment.stripe_charge_id != charge_id))
+        and not _taken(Payment.stripe_charge_id, charge_id, payment)
+    ):
         payment.stripe_charge_id = charge_id
 
 
-def _taken(column: Any, value: str) -> bool:
-    return db.session.scalar(select(Payment.id).where(column == value)) is not None
+def _taken(column: Any, value: str, payment: Payment) -> bool:
+    query = select(Payment.id).where(column == value)
+    if payment.id is not None:
+        query = query.where(Payment.id != payment.id)
+    return db.session.scalar(query) is not None
+
+
+def _link_overdue(at: datetime) -> bool:
+    """No ``invoice_payment.paid`` has linked it ``LINK_WAIT`` after its event: ask Stripe."""
+    return utcnow() - at >= LINK_WAIT
 
 
 def _owner(invoice: Obj, gateway: EventGateway) -> tuple[Supporter, Membership | None]:
@@ -144,6 +178,28 @@ def invoice_paid(invoice: Obj, at: datetime, gateway: EventGateway) -> None:
     notices.payment_succeeded(payment)
 
 
+def invoice_payment_paid(invoice_payment: Obj, at: datetime, gateway: EventGateway) -> None:
+    """``invoice_payment.paid``: the payment intent (or charge) that paid an invoice.
+
+    From API ``2025-03-31.basil`` on, invoices name no payment and payment
+    intents and charges name no invoice: this event is the link.  Its invoice's
+    payment row is made by ``invoice.paid``; when that has not been applied yet
+    the event waits (``payment_not_found``, retried).  A payment intent's event
+    that came first waits too, and its retry adds the charge.
+    """
+    if invoice_payment.get("status") != "paid" or not int(invoice_payment.get("amount_paid") or 0):
+        return
+    invoice_id = id_of(invoice_payment.get("invoice"))
+    intent_id = id_of(dig(invoice_payment, "payment", "payment_intent"))
+    charge_id = id_of(dig(invoice_payment, "payment", "charge"))
+    if not invoice_id or not (intent_id or charge_id):
+        return  # paid out of band, or by a payment record: no charge of ours to link
+    payment = _find_payment(invoice_id=invoice_id)
+    if payment is None:
+        raise EventNotApplied("payment_not_found", detail=invoice_id)
+    _link(payment, intent_id, charge_id)
+
+
 def invoice_payment_failed(invoice: Obj, at: datetime, gateway: EventGateway) -> None:
     """``invoice.payment_failed``: a charge of the invoice (a renewal) failed.
 
@@ -170,7 +226,7 @@ def invoice_payment_failed(invoice: Obj, at: datetime, gateway: EventGateway) ->
     elif payment.status == PaymentStatus.FAILED:
         payment.amount = amount
     # else: already paid (this failure came late) or refunded/disputed: keep.
-    _link(payment, intent_id, charge_id)
+    _link(payment, intent_id, charge_id, paid=False)
     db.session.flush()
     notices.renewal_failed(payment, invoice.get("billing_reason"), at)
 
@@ -218,30 +274,43 @@ def invoice_payment_action_required(invoice: Obj, at: datetime, gateway: EventGa
 # -- payment intents: one-time gifts --------------------------------------------------------
 
 
-def _intent_invoice(intent: Obj, gateway: EventGateway) -> str | None:
-    """The invoice a payment intent paid, or None for a one-time gift."""
+def _intent_invoice(
+    intent: Obj, at: datetime, gateway: EventGateway, started_here: bool = False
+) -> str | None:
+    """The invoice a payment intent paid, or None for a one-time gift.
+
+    In the current shape the intent does not say: ``invoice_payment.paid``
+    links it to its invoice's row, and until then the event waits
+    (``invoice_link_pending``); Stripe is asked only once the link is overdue.
+    """
     if "invoice" in intent:  # older shapes say it (null for a one-time payment)
         return id_of(intent["invoice"])
     existing = _find_payment(intent_id=intent["id"])
     if existing is not None:
         return existing.stripe_invoice_id
-    if (intent.get("metadata") or {}).get("frequency") == "once":
+    if started_here or (intent.get("metadata") or {}).get("frequency") == "once":
         return None  # our support page's one-time gift
-    # The current shape dropped the link; the gateway's pinned version has it.
-    # (One call per such event: on the current shape, renewals cost one each.)
+    if not _link_overdue(at):
+        raise EventNotApplied("invoice_link_pending", detail=intent["id"])
+    # No invoice has claimed it: made in the dashboard, or the endpoint does not
+    # send invoice_payment.paid.  The gateway's pinned version still says.
     fetched = plain(gateway.retrieve_payment_intent(intent["id"]))
     return id_of(fetched.get("invoice"))
 
 
 def payment_intent_succeeded(intent: Obj, at: datetime, gateway: EventGateway) -> None:
     """``payment_intent.succeeded``: a one-time gift is paid (a membership's: its ids are kept)."""
-    invoice_id = _intent_invoice(intent, gateway)
+    invoice_id = _intent_invoice(intent, at, gateway)
     charge_id = charge_of_intent(intent)
     if invoice_id:
         # A membership's charge: the invoice events own it; keep the ids for refunds.
         payment = _find_payment(invoice_id=invoice_id)
         if payment is not None:
             _link(payment, intent["id"], charge_id)
+        elif "invoice" not in intent:
+            # Stripe named the invoice, whose own event has not been applied
+            # (older shapes: that event carries these ids itself).
+            raise EventNotApplied("payment_not_found", detail=invoice_id)
         return
     amount = int(intent.get("amount_received") or intent.get("amount") or 0)
     if amount <= 0:
@@ -278,8 +347,8 @@ def payment_intent_failed(intent: Obj, at: datetime, gateway: EventGateway) -> N
     method = error.get("payment_method") or {}
     card = method.get("card") if isinstance(method, dict) else None
     # A card declined in the reader's browser: the support page's limits count it.
-    attempts.declined_by_stripe(intent["id"], str(code), (card or {}).get("fingerprint"))
-    invoice_id = _intent_invoice(intent, gateway)
+    ours = attempts.declined_by_stripe(intent["id"], str(code), (card or {}).get("fingerprint"))
+    invoice_id = _intent_invoice(intent, at, gateway, started_here=ours)
     if invoice_id:
         return  # invoice.payment_failed records a membership's failed charge
     amount = int(intent.get("amount") or 0)
@@ -306,14 +375,20 @@ def payment_intent_failed(intent: Obj, at: datetime, gateway: EventGateway) -> N
 
 
 def _payment_for_charge(
-    charge_id: str | None, intent_id: str | None, charge: Obj | None, gateway: EventGateway
+    charge_id: str | None,
+    intent_id: str | None,
+    charge: Obj | None,
+    at: datetime,
+    gateway: EventGateway,
 ) -> Payment:
+    """The payment of a charge: by its ids, by the invoice older shapes name, or (current
+    shape) once ``invoice_payment.paid`` has linked it; until then ``payment_not_found``."""
     payment = _find_payment(charge_id=charge_id, intent_id=intent_id)
     if payment is None:
         invoice_id: str | None = None
         if charge is not None and "invoice" in charge:
             invoice_id = id_of(charge["invoice"])
-        elif intent_id:
+        elif intent_id and _link_overdue(at):
             invoice_id = id_of(plain(gateway.retrieve_payment_intent(intent_id)).get("invoice"))
         if invoice_id:
             payment = _find_payment(invoice_id=invoice_id)
@@ -326,7 +401,7 @@ def _payment_for_charge(
 
 def charge_refunded(charge: Obj, at: datetime, gateway: EventGateway) -> None:
     """``charge.refunded``: the refunded amount of a payment (refunds only grow)."""
-    payment = _payment_for_charge(charge["id"], id_of(charge.get("payment_intent")), charge, gateway)
+    payment = _payment_for_charge(charge["id"], id_of(charge.get("payment_intent")), charge, at, gateway)
     refunded = min(int(charge.get("amount_refunded") or 0), payment.amount)
     # Refunds only grow: an older event with a smaller total changes nothing.
     payment.refunded_amount = max(payment.refunded_amount or 0, refunded)
@@ -340,7 +415,7 @@ def dispute_created(dispute: Obj, at: datetime, gateway: EventGateway) -> None:
     if newer_event_applied(["charge.dispute.closed"], dispute["id"], after=None):
         return  # it closed already; this opening came late
     payment = _payment_for_charge(
-        id_of(dispute.get("charge")), id_of(dispute.get("payment_intent")), None, gateway
+        id_of(dispute.get("charge")), id_of(dispute.get("payment_intent")), None, at, gateway
     )
     payment.status = PaymentStatus.DISPUTED
 
@@ -348,7 +423,7 @@ def dispute_created(dispute: Obj, at: datetime, gateway: EventGateway) -> None:
 def dispute_closed(dispute: Obj, at: datetime, gateway: EventGateway) -> None:
     """``charge.dispute.closed``: lost (the money went back), won, or an inquiry closed."""
     payment = _payment_for_charge(
-        id_of(dispute.get("charge")), id_of(dispute.get("payment_intent")), None, gateway
+        id_of(dispute.get("charge")), id_of(dispute.get("payment_intent")), None, at, gateway
     )
     if dispute.get("status") == "lost":
         payment.status = PaymentStatus.DISPUTED  # the money went back to the card holder

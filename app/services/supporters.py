@@ -33,6 +33,7 @@ from app.services.gateway import EventGateway
 from app.services.stripe_objects import (
     Obj,
     card_details,
+    dig,
     id_of,
     invoice_payment_ids,
     invoice_subscription_id,
@@ -287,6 +288,7 @@ def _follow_default_card(supporter: Supporter, customer: Obj, gateway: EventGate
 _KINDS = (
     ("customer.subscription.", "subscription"),
     ("customer.", "customer"),
+    ("invoice_payment.", "invoice_payment"),
     ("invoice.", "invoice"),
     ("payment_intent.", "payment_intent"),
     ("charge.dispute.", "dispute"),
@@ -311,6 +313,8 @@ def supporter_of(obj: Obj, event_type: str) -> int | None:
     if kind == "invoice":
         subscription = invoice_subscription_id(obj)
         intent, charge = invoice_payment_ids(obj)
+    elif kind == "invoice_payment":
+        intent, charge = id_of(dig(obj, "payment", "payment_intent")), id_of(dig(obj, "payment", "charge"))
     if customer and (
         found := db.session.scalar(select(Supporter.id).where(Supporter.stripe_customer_id == customer))
     ):

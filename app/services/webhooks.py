@@ -53,6 +53,7 @@ HANDLERS: dict[str, Handler] = {
     "invoice.payment_succeeded": payments.invoice_paid,
     "invoice.payment_failed": payments.invoice_payment_failed,
     "invoice.payment_action_required": payments.invoice_payment_action_required,
+    "invoice_payment.paid": payments.invoice_payment_paid,
     "payment_intent.succeeded": payments.payment_intent_succeeded,
     "payment_intent.payment_failed": payments.payment_intent_failed,
     "charge.refunded": payments.charge_refunded,

@@ -92,7 +92,9 @@ def test_scheduled_cancellation_then_its_end_is_one_email(app: Flask, world: Wor
 def test_refund_is_told_per_refunded_amount(app: Flask, world: World) -> None:
     world.send("customer.subscription.created", world.subscription(status="active"), NOW - 300)
     world.send(
-        "invoice.paid", world.invoice("in_r", amount=1000, charge="ch_r", paid_at=NOW - 200), NOW - 200
+        "invoice.paid",
+        world.invoice("in_r", amount=1000, charge="ch_r", paid_at=NOW - 200, shape=se.OLD),
+        NOW - 200,
     )
     partial = se.charge("ch_r", None, amount=1000, amount_refunded=400, customer_id=world.customer_id)
     world.send("charge.refunded", partial, NOW - 100)

@@ -165,11 +165,27 @@ def test_a_renewal_paid_in_the_current_shape(app: Flask, world: World) -> None:
     assert payment.stripe_payment_intent_id is None  # not in a webhook unless expanded
 
 
-def test_invoice_payments_in_the_current_shape_give_the_charge(app: Flask, world: World) -> None:
+def test_invoice_payment_paid_links_the_charge_in_the_current_shape(app: Flask, world: World) -> None:
     world.send("customer.subscription.created", world.subscription(), created=NOW - 2 * HOUR)
-    world.send("invoice.paid", world.invoice("in_exp", payment_intent="pi_exp", charge="ch_exp"), created=NOW)
+    # The charge first (Stripe promises no order): it waits for its invoice's link.
+    intent = se.payment_intent("pi_cur", world.customer_id, charge="ch_cur")
+    assert world.send("payment_intent.succeeded", intent, created=NOW - 30)["outcome"] == "failed"
+    assert errors(app) == ["EventNotApplied: invoice_link_pending (pi_cur)"]
+    link = se.invoice_payment("in_cur", payment_intent="pi_cur")
+    # The link before its invoice.paid: it waits too.
+    assert world.send("invoice_payment.paid", link, created=NOW - 20)["outcome"] == "failed"
+    world.send("invoice.paid", world.invoice("in_cur"), created=NOW - 20)
+    with app.app_context():  # the retries, oldest first: the intent still waits for the link
+        assert webhook_queue.apply_pending() == {webhooks.Applied.FAILED: 1, webhooks.Applied.APPLIED: 1}
+        assert webhook_queue.apply_pending() == {webhooks.Applied.APPLIED: 1}
     payment = one(app, Payment)
-    assert (payment.stripe_payment_intent_id, payment.stripe_charge_id) == ("pi_exp", "ch_exp")
+    assert (payment.stripe_invoice_id, payment.stripe_payment_intent_id, payment.stripe_charge_id) == (
+        "in_cur",
+        "pi_cur",
+        "ch_cur",
+    )
+    assert payment.status == PaymentStatus.SUCCEEDED and not errors(app)
+    assert ("payment_intent", "pi_cur") not in world.gateway.calls  # the events said it all
 
 
 def test_a_renewal_paid_in_the_old_shape_and_both_events_make_one_payment(app: Flask, world: World) -> None:
@@ -263,9 +279,10 @@ def test_a_one_time_gift_current_shape_is_checked_with_stripe_once(app: Flask, w
     intent = se.payment_intent("pi_dash", world.customer_id, amount=3000)  # made in the dashboard
     assert "invoice" not in intent
     world.gateway.payment_intents["pi_dash"] = {**intent, "invoice": None}  # the pinned version says
-    world.send("payment_intent.succeeded", intent, created=NOW)
+    # No invoice claims it within LINK_WAIT of its event: then Stripe is asked, once.
+    world.send("payment_intent.succeeded", intent, created=NOW - HOUR)
     assert one(app, Payment).amount == 3000
-    assert ("payment_intent", "pi_dash") in world.gateway.calls
+    assert world.gateway.calls.count(("payment_intent", "pi_dash")) == 1
 
 
 def test_a_membership_charge_is_not_a_gift(app: Flask, world: World) -> None:
@@ -275,7 +292,7 @@ def test_a_membership_charge_is_not_a_gift(app: Flask, world: World) -> None:
     world.send("payment_intent.succeeded", old, created=NOW)
     current = se.payment_intent("pi_m2", world.customer_id, charge="ch_m2")
     world.gateway.payment_intents["pi_m2"] = {**current, "invoice": "in_other"}
-    world.send("payment_intent.succeeded", current, created=NOW)
+    world.send("payment_intent.succeeded", current, created=NOW - HOUR)  # no link came: Stripe is asked
     payment = one(app, Payment)  # still one row: the invoice's
     assert (payment.stripe_invoice_id, payment.stripe_payment_intent_id, payment.stripe_charge_id) == (
         "in_m",
@@ -344,16 +361,15 @@ def test_partial_then_full_refund(app: Flask, paid_gift: World, shape: str) -> N
     assert (payment.status, payment.refunded_amount) == (PaymentStatus.REFUNDED, 4000)
 
 
-def test_a_renewal_refund_in_the_current_shape_finds_its_invoice_through_stripe(
-    app: Flask, world: World
-) -> None:
+def test_a_renewal_refund_without_its_link_finds_its_invoice_through_stripe(app: Flask, world: World) -> None:
     world.send("customer.subscription.created", world.subscription(), created=NOW - 5 * HOUR)
     world.send("invoice.paid", world.invoice("in_ref"), created=NOW - 4 * HOUR)  # no charge id in it
     world.gateway.payment_intents["pi_ref"] = {
         **se.payment_intent("pi_ref", world.customer_id),
         "invoice": "in_ref",
     }
-    world.send("charge.refunded", se.charge("ch_ref", "pi_ref", amount_refunded=1000), created=NOW)
+    # No invoice_payment.paid came (an endpoint without it): an overdue link asks Stripe.
+    world.send("charge.refunded", se.charge("ch_ref", "pi_ref", amount_refunded=1000), created=NOW - HOUR)
     payment = one(app, Payment)
     assert (payment.status, payment.stripe_charge_id, payment.stripe_payment_intent_id) == (
         PaymentStatus.REFUNDED,
@@ -377,6 +393,32 @@ def test_a_refund_before_its_payment_waits_and_is_applied_later(app: Flask, worl
         assert webhook_queue.apply_pending() == {webhooks.Applied.APPLIED: 1}
     assert one(app, Payment).status == PaymentStatus.REFUNDED
     assert not errors(app)
+
+
+def test_a_renewal_refund_and_dispute_before_the_link_wait_and_are_applied_after_it(
+    app: Flask, world: World
+) -> None:
+    """Current shape: the charge names its payment intent, which no row holds until
+    ``invoice_payment.paid`` links it; then the waiting events apply, Stripe never asked."""
+    world.send("customer.subscription.created", world.subscription(), created=NOW - 5 * HOUR)
+    world.send("invoice.paid", world.invoice("in_wait"), created=NOW - 60)
+    refunded = se.charge("ch_wait", "pi_wait", amount_refunded=300)
+    assert world.send("charge.refunded", refunded, created=NOW - 30)["outcome"] == "failed"
+    opened = se.dispute("dp_wait", "ch_wait", "pi_wait", status="needs_response")
+    assert world.send("charge.dispute.created", opened, created=NOW - 20)["outcome"] == "failed"
+    assert errors(app) == [
+        "EventNotApplied: payment_not_found (ch_wait)",
+        "EventNotApplied: payment_not_found (ch_wait)",
+    ]
+    link = se.invoice_payment("in_wait", payment_intent="pi_wait")
+    world.send("invoice_payment.paid", link, created=NOW - 50)
+    with app.app_context():
+        assert webhook_queue.apply_pending() == {webhooks.Applied.APPLIED: 2}
+    payment = one(app, Payment)
+    assert (payment.stripe_payment_intent_id, payment.stripe_charge_id) == ("pi_wait", "ch_wait")
+    assert (payment.status, payment.refunded_amount) == (PaymentStatus.DISPUTED, 300)
+    assert not errors(app)
+    assert [c for c in world.gateway.calls if c[0] == "payment_intent"] == []
 
 
 def test_a_dispute_won(app: Flask, paid_gift: World) -> None:
