@@ -25,6 +25,22 @@ customer's ``name``, ``email``, ``phone``, ``address``, ``shipping`` and
 ``description``; localstripe would store the empty string (and keep an
 address as ``""``).  ``_extend_customer_update`` stores ``null`` instead.
 
+A fourth and a fifth for retries (``_extend_idempotency``): Stripe saves the
+answer to a POST with an ``Idempotency-Key`` for 24 hours and replays it for
+the same key (per API key) instead of doing the work again, and answers 400
+``idempotency_error`` when the same key comes with other parameters;
+localstripe ignored the header.  Creating an object with an id that exists
+answers 400 ``resource_already_exists`` as at Stripe, not localstripe's 409
+(which the SDK would retry).  The keys live as long as the server, and
+``DELETE /_config/data`` forgets them with the objects.
+
+A sixth for payments the bank confirms later (``_extend_processing``): at Stripe
+a payment can stay ``processing`` (the charge ``pending``) for minutes or days;
+localstripe charges cards at once.  The card ``PROCESSING_CARD`` (a number of
+ours, not one of Stripe's test cards) leaves the charge ``pending`` and its
+intent ``processing`` until ``POST /_config/charges/<id>/settle``, which
+completes it as the bank's answer would (invoice paid, webhooks sent).
+
 Usage: ``python -m devtools.localstripe_server --port 8420``
 """
 
@@ -179,6 +195,104 @@ def _extend_customer_update() -> None:
     customer._api_update = classmethod(update)  # type: ignore[assignment]
 
 
+def _extend_idempotency(app: Any) -> None:
+    """Replay the first answer for a repeated ``Idempotency-Key`` (see the module docstring)."""
+    import hashlib
+
+    from aiohttp import web
+    from localstripe import resources
+    from localstripe.errors import UserError
+
+    answers: dict[tuple[str, str], tuple[str, int, bytes, str]] = {}
+
+    @web.middleware
+    async def idempotency(request: web.Request, handler: Any) -> web.StreamResponse:
+        key = request.headers.get("Idempotency-Key")
+        if request.method != "POST" or not key or not request.path.startswith("/v1/"):
+            return await handler(request)
+        body = await request.read()  # aiohttp keeps it for the handler
+        scope = (request.headers.get("Authorization", ""), key)
+        fingerprint = hashlib.sha256(request.path.encode() + b"?" + body).hexdigest()
+        if scope in answers:
+            first, status, text, content_type = answers[scope]
+            if first != fingerprint:
+                error = {
+                    "type": "idempotency_error",
+                    "message": "Keys for idempotent requests can only be used with the same "
+                    "parameters they were first used with.",
+                }
+                return web.json_response({"error": error}, status=400)
+            return web.Response(
+                body=text, status=status, content_type=content_type, headers={"Idempotent-Replayed": "true"}
+            )
+        response = await handler(request)
+        if isinstance(response, web.Response) and response.status != 429:
+            answers[scope] = (fingerprint, response.status, response.body or b"", response.content_type)
+        return response
+
+    app.middlewares.insert(0, idempotency)
+
+    async def flush_store(request: web.Request) -> web.Response:
+        resources.store.clear()
+        answers.clear()
+        return web.Response()
+
+    for route in app.router.routes():
+        if route.method == "DELETE" and route.resource.canonical == "/_config/data":
+            route._handler = flush_store
+
+    original_init = resources.StripeObject.__init__
+
+    def init(self: Any, id: str | None = None) -> None:
+        if (
+            id is not None
+            and not isinstance(self, resources.List)
+            and f"{self.object}:{id}" in resources.store
+        ):
+            raise UserError(
+                400,
+                f"{self.object.capitalize()} already exists.",
+                {"code": "resource_already_exists"},
+            )
+        original_init(self, id)
+
+    resources.StripeObject.__init__ = init  # type: ignore[method-assign]
+
+
+#: A card whose charges wait for ``/_config/charges/<id>/settle`` (``_extend_processing``).
+PROCESSING_CARD = "4000009999999991"
+
+
+def _extend_processing(app: Any) -> None:
+    """Charges that stay ``pending`` until settled (see the module docstring)."""
+    from aiohttp import web
+    from localstripe import resources, server
+
+    charge = resources.Charge
+    original = charge._initialize_charge
+
+    def initialize(
+        self: Any, on_success: Any = None, on_failure_now: Any = None, on_failure_later: Any = None
+    ) -> None:
+        method = resources.PaymentMethod._api_retrieve(self.payment_method)
+        if getattr(method, "_card_number", None) == PROCESSING_CARD and self._authorized:
+            self.status = "pending"
+            self._settle = on_success
+            return
+        original(self, on_success, on_failure_now, on_failure_later)
+
+    charge._initialize_charge = initialize
+
+    async def settle(request: web.Request) -> web.Response:
+        pending = charge._api_retrieve(request.match_info["id"])
+        if pending.status != "pending":
+            return web.json_response({"error": {"type": "invalid_request_error"}}, status=400)
+        pending._trigger_payment(pending.__dict__.pop("_settle", None))
+        return server.json_response(pending._export())
+
+    app.router.add_post("/_config/charges/{id}/settle", settle)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -195,6 +309,8 @@ def main() -> None:
     from localstripe.server import app
 
     _extend(app)
+    _extend_idempotency(app)
+    _extend_processing(app)
     _extend_subscription_update()
     _extend_customer_update()
     logging.basicConfig(level=logging.WARNING)

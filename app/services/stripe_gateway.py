@@ -8,6 +8,7 @@ turns Stripe's errors into domain errors.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -16,7 +17,7 @@ import stripe
 from flask import current_app
 
 from app.services import stripe_pacing as pacing
-from app.services.errors import NotFound, PaymentDeclined, PaymentServiceUnavailable
+from app.services.errors import AlreadyExists, NotFound, PaymentDeclined, PaymentServiceUnavailable
 from app.services.stripe_pacing import Pacer, RateLimited
 
 T = TypeVar("T")
@@ -36,6 +37,7 @@ class StripeGateway:
         api_version: str = "",
         max_requests_per_second: float = 20.0,
         max_network_retries: int = 3,
+        http_client: Any = None,
     ) -> None:
         base_addresses: Any = {"api": api_base} if api_base else None
         self.client = stripe.StripeClient(
@@ -44,14 +46,17 @@ class StripeGateway:
             stripe_version=api_version or None,
             # The SDK retries 429 and network errors with exponential backoff.
             max_network_retries=max_network_retries,
+            # The SDK's own client unless a caller brings one (the test suite records requests).
+            http_client=http_client,
         )
         self.pacer = Pacer(max_requests_per_second)
         self.calls = 0
         self._known_plans: set[str] = set()
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> StripeGateway:
+    def from_config(cls, config: Mapping[str, Any], http_client: Any = None) -> StripeGateway:
         return cls(
+            http_client=http_client,
             secret_key=config["STRIPE_SECRET_KEY"],
             api_base=config.get("STRIPE_API_BASE", ""),
             api_version=config.get("STRIPE_API_VERSION", ""),
@@ -79,6 +84,8 @@ class StripeGateway:
         except stripe.InvalidRequestError as exc:
             if exc.http_status == 404:
                 raise NotFound(exc.code or "resource_missing") from exc
+            if exc.code == "resource_already_exists":
+                raise AlreadyExists(exc.code) from exc
             raise self._unavailable(exc) from exc
         except stripe.CardError as exc:
             code = (exc.error and (exc.error.decline_code or exc.error.code)) or exc.code
@@ -97,7 +104,10 @@ class StripeGateway:
         return PaymentServiceUnavailable("stripe_error", detail=type(exc).__name__)
 
     # customers -------------------------------------------------------------
-    def create_customer(self, email: str, name: str, locale: str, metadata: dict[str, str]) -> Any:
+    def create_customer(
+        self, email: str, name: str, locale: str, metadata: dict[str, str], idempotency_key: str | None = None
+    ) -> Any:
+        """A new customer; ``idempotency_key`` makes a repeated request the same customer."""
         params: dict[str, Any] = {
             "email": email,
             "preferred_locales": [locale],
@@ -105,7 +115,7 @@ class StripeGateway:
         }
         if name:
             params["name"] = name
-        return self._call(self.client.v1.customers.create, params=params)
+        return self._call(self.client.v1.customers.create, params=params, options=_options(idempotency_key))
 
     def retrieve_customer(self, customer_id: str) -> Any:
         """The customer as Stripe has it now (``deleted: true`` once deleted)."""
@@ -115,7 +125,9 @@ class StripeGateway:
         return self._call(self.client.v1.customers.update, customer_id, params=params)
 
     # card collection ---------------------------------------------------------
-    def create_setup_intent(self, customer_id: str, metadata: dict[str, str]) -> Any:
+    def create_setup_intent(
+        self, customer_id: str, metadata: dict[str, str], idempotency_key: str | None = None
+    ) -> Any:
         return self._call(
             self.client.v1.setup_intents.create,
             params={
@@ -124,6 +136,7 @@ class StripeGateway:
                 "payment_method_types": ["card"],
                 "metadata": metadata,
             },
+            options=_options(idempotency_key),
         )
 
     def retrieve_setup_intent(self, setup_intent_id: str) -> Any:
@@ -166,20 +179,25 @@ class StripeGateway:
         try:
             self._call(self.client.v1.plans.retrieve, plan_id)
         except NotFound:
-            self._call(
-                self.client.v1.plans.create,
-                params={
-                    "id": plan_id,
-                    "amount": amount,
-                    "currency": currency,
-                    "interval": interval,
-                    "product": {"name": PRODUCT_NAMES[interval]},
-                },
-            )
+            # Another process may create it meanwhile: the id says it is the same plan.
+            with suppress(AlreadyExists):
+                self._call(
+                    self.client.v1.plans.create,
+                    params={
+                        "id": plan_id,
+                        "amount": amount,
+                        "currency": currency,
+                        "interval": interval,
+                        "product": {"name": PRODUCT_NAMES[interval]},
+                    },
+                )
         self._known_plans.add(plan_id)
         return plan_id
 
-    def create_subscription(self, customer_id: str, plan_id: str, metadata: dict[str, str]) -> Any:
+    def create_subscription(
+        self, customer_id: str, plan_id: str, metadata: dict[str, str], idempotency_key: str
+    ) -> Any:
+        """The first invoice is charged; a repeated ``idempotency_key`` gets the first answer (24 h)."""
         return self._call(
             self.client.v1.subscriptions.create,
             params={
@@ -188,6 +206,7 @@ class StripeGateway:
                 "metadata": metadata,
                 "expand": ["latest_invoice.payment_intent"],
             },
+            options={"idempotency_key": idempotency_key},
         )
 
     def retrieve_subscription(self, subscription_id: str) -> Any:
@@ -238,7 +257,7 @@ class StripeGateway:
             params["cancellation_details"] = {"comment": "", "feedback": ""}
         elif comment:
             params["cancellation_details"] = {"comment": comment[:500]}
-        options = {"idempotency_key": idempotency_key} if idempotency_key else None
+        options = _options(idempotency_key)
         return self._call(
             self.client.v1.subscriptions.update, subscription_id, params=params, options=options
         )
@@ -246,7 +265,7 @@ class StripeGateway:
     def cancel_subscription(self, subscription_id: str, idempotency_key: str | None = None) -> Any:
         """End the subscription at once (no refund, no final invoice): staff, or a reader erasing
         their data.  With ``idempotency_key`` a repeated form post is the same request to Stripe."""
-        options = {"idempotency_key": idempotency_key} if idempotency_key else None
+        options = _options(idempotency_key)
         return self._call(self.client.v1.subscriptions.cancel, subscription_id, options=options)
 
     def set_subscription_payment_method(self, subscription_id: str, payment_method_id: str) -> Any:
@@ -270,7 +289,12 @@ class StripeGateway:
 
     # one-time ---------------------------------------------------------------
     def create_payment_intent(
-        self, customer_id: str, amount: int, currency: str, metadata: dict[str, str]
+        self,
+        customer_id: str,
+        amount: int,
+        currency: str,
+        metadata: dict[str, str],
+        idempotency_key: str | None = None,
     ) -> Any:
         return self._call(
             self.client.v1.payment_intents.create,
@@ -281,6 +305,7 @@ class StripeGateway:
                 "payment_method_types": ["card"],
                 "metadata": metadata,
             },
+            options=_options(idempotency_key),
         )
 
     def retrieve_payment_intent(self, payment_intent_id: str) -> Any:
@@ -398,6 +423,10 @@ class StripeGateway:
             if not objects or not page["has_more"]:
                 return
             starting_after = objects[-1]["id"]
+
+
+def _options(idempotency_key: str | None) -> Any:
+    return {"idempotency_key": idempotency_key} if idempotency_key else None
 
 
 @dataclass(frozen=True)
