@@ -39,7 +39,8 @@ a payment can stay ``processing`` (the charge ``pending``) for minutes or days;
 localstripe charges cards at once.  The card ``PROCESSING_CARD`` (a number of
 ours, not one of Stripe's test cards) leaves the charge ``pending`` and its
 intent ``processing`` until ``POST /_config/charges/<id>/settle``, which
-completes it as the bank's answer would (invoice paid, webhooks sent).
+completes it as the bank's answer would (invoice paid, webhooks sent), or
+``POST /_config/charges/<id>/fail`` (declined: the intent wants another card).
 
 Usage: ``python -m devtools.localstripe_server --port 8420``
 """
@@ -277,7 +278,7 @@ def _extend_processing(app: Any) -> None:
         method = resources.PaymentMethod._api_retrieve(self.payment_method)
         if getattr(method, "_card_number", None) == PROCESSING_CARD and self._authorized:
             self.status = "pending"
-            self._settle = on_success
+            self._settle, self._fail_later = on_success, on_failure_later
             return
         original(self, on_success, on_failure_now, on_failure_later)
 
@@ -287,10 +288,22 @@ def _extend_processing(app: Any) -> None:
         pending = charge._api_retrieve(request.match_info["id"])
         if pending.status != "pending":
             return web.json_response({"error": {"type": "invalid_request_error"}}, status=400)
+        pending.__dict__.pop("_fail_later", None)
         pending._trigger_payment(pending.__dict__.pop("_settle", None))
         return server.json_response(pending._export())
 
+    async def fail(request: web.Request) -> web.Response:
+        pending = charge._api_retrieve(request.match_info["id"])
+        if pending.status != "pending":
+            return web.json_response({"error": {"type": "invalid_request_error"}}, status=400)
+        pending.__dict__.pop("_settle", None)
+        pending._set_auth_failure()
+        if report := pending.__dict__.pop("_fail_later", None):
+            report()
+        return server.json_response(pending._export())
+
     app.router.add_post("/_config/charges/{id}/settle", settle)
+    app.router.add_post("/_config/charges/{id}/fail", fail)
 
 
 def main() -> None:

@@ -146,10 +146,10 @@ class StripeJs:
         return body if status == 200 else {"error": body.get("error", body)}
 
 
-def settle_charge(api_base: str, charge_id: str) -> None:
-    """The bank's late answer for a ``processing`` card's charge (localstripe extension)."""
+def settle_charge(api_base: str, charge_id: str, answer: str = "settle") -> None:
+    """The bank's late answer (``settle`` or ``fail``) for a ``processing`` card's charge (localstripe)."""
     request = urllib.request.Request(
-        f"{api_base}/_config/charges/{charge_id}/settle", data=b"", method="POST"
+        f"{api_base}/_config/charges/{charge_id}/{answer}", data=b"", method="POST"
     )
     with urllib.request.urlopen(request, timeout=10):
         pass

@@ -253,7 +253,15 @@ def start() -> ResponseReturnValue:
 def _being_confirmed(choice: donations.DonationChoice) -> bool:
     """This browser's gift for this address is still being confirmed: trying again would pay twice."""
     previous = session.get(PENDING_KEY)
-    return bool(previous and previous.get("confirming") and previous["choice"]["email"] == choice.email)
+    if not (previous and previous.get("confirming") and previous["choice"]["email"] == choice.email):
+        return False
+    try:
+        if donations.still_confirming(donations.Pending.from_session(previous), get_gateway()):
+            return True
+    except DomainError:
+        return True  # Stripe cannot tell now: better ask the reader to wait than charge twice
+    session.pop(PENDING_KEY, None)  # the bank declined it: a new try starts clean
+    return False
 
 
 def _customer_to_reuse(choice: donations.DonationChoice) -> str | None:

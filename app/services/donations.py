@@ -6,13 +6,9 @@ finished in the browser if the bank asks).  Once: customer + PaymentIntent ->
 the browser confirms it.  Rows are written only once Stripe says the money
 moved; the webhooks confirm the same rows later without doubling them.
 
-No double charge: every create a retry can repeat carries an idempotency key
-of ours (the subscription's is the saved card's SetupIntent, so a retried
-confirm is the same subscription at Stripe); a payment still ``processing``
-(or briefly not yet settled after 3-D Secure) is a gift being confirmed, not a
-decline, and stays in the session so that trying again does not subscribe
-again; a new attempt with the same email within the attempt window reuses the
-customer the last one made.
+No double charge: creates a retry can repeat carry idempotency keys of ours; a
+payment still ``processing`` is a gift being confirmed, not a decline; an attempt
+with a recent attempt's email reuses that attempt's customer.
 """
 
 from __future__ import annotations
@@ -50,6 +46,8 @@ MAX_NAME = 200
 #: A first charge in these states is on its way, not declined: ``processing`` (the bank has not
 #: answered yet), or ``succeeded`` before the invoice and subscription caught up (after 3-D Secure).
 SETTLING = ("processing", "succeeded")
+#: The charge failed: the intent waits for another card, or was given up.
+FAILED_INTENT = ("requires_payment_method", "canceled")
 
 
 @dataclass(frozen=True)
@@ -194,14 +192,9 @@ def start(
     supporter = supporters.by_email(choice.email)
     customer_id = reuse_customer or (supporter.stripe_customer_id if supporter else None)
     if customer_id is None:
-        customer = gateway.create_customer(
-            choice.email,
-            choice.name,
-            choice.locale,
-            {"source": "support_page"},
-            idempotency_key=f"customer-{attempt_key}" if attempt_key else None,
-        )
-        customer_id = customer.id
+        source = {"source": "support_page"}
+        key = f"customer-{attempt_key}" if attempt_key else None
+        customer_id = gateway.create_customer(choice.email, choice.name, choice.locale, source, key).id
     key = f"intent-{attempt_key}-{customer_id}" if attempt_key else None
     if choice.recurring:
         intent = gateway.create_setup_intent(customer_id, choice.metadata(), idempotency_key=key)
@@ -220,8 +213,7 @@ def start_attempt(
 ) -> Started:
     """``start`` for the reader's payment attempt, which learns its intent (or its decline).
 
-    Without a customer to reuse, the one a recent attempt with the same email made is reused
-    (``attempts.recent_intent``): failed tries leave one customer at Stripe, not one each.
+    Failed tries with one email leave one Stripe customer: a recent attempt's is reused.
     """
     if reuse_customer is None and (recent := attempts.recent_intent(choice.email, attempt_id)):
         reuse_customer = _intent_customer(recent, gateway)
@@ -340,6 +332,17 @@ def _confirm_recurring(pending: Pending, gateway: StripeGateway, card_check: Car
     declined = _declined(error)
     declined.card_fingerprint = declined.card_fingerprint or fingerprint
     raise declined
+
+
+def still_confirming(pending: Pending, gateway: StripeGateway) -> bool:
+    """The gift being confirmed has not failed (once declined, the reader may try again)."""
+    if pending.subscription_id:
+        subscription = gateway.retrieve_subscription(pending.subscription_id)
+        invoice = subscription["latest_invoice"]
+        intent = invoice["payment_intent"] if invoice is not None else None
+        failed = intent is not None and intent["status"] in FAILED_INTENT
+        return not (failed or subscription["status"] in ("incomplete_expired", "canceled"))
+    return gateway.retrieve_payment_intent(pending.intent_id)["status"] not in FAILED_INTENT
 
 
 def _confirm_once(pending: Pending, gateway: StripeGateway) -> Outcome:

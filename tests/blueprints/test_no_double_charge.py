@@ -10,7 +10,7 @@ from app.models import Membership, MembershipStatus
 from tests import i18n
 from tests.blueprints.test_donation_flow import JSON, confirm, start
 from tests.conftest import count_rows, csrf_token
-from tests.harness import CARDS, StripeJs
+from tests.harness import CARDS, StripeJs, settle_charge
 
 
 def _subscriptions(stripe_client: stripe.StripeClient, customer: str) -> list[str]:
@@ -96,3 +96,24 @@ def test_failed_tries_with_one_email_leave_one_stripe_customer(
     assert customers[0] == customers[1]
     assert _customer_of(stripe_client, seti) != customers[0]
     assert csrf_token  # the helpers above post with the page's token
+
+
+def test_after_the_bank_declines_a_gift_being_confirmed_the_reader_can_try_again(
+    app: Flask,
+    client: FlaskClient,
+    stripe_js: StripeJs,
+    stripe_client: stripe.StripeClient,
+    localstripe_url: str,
+) -> None:
+    token, started = start(client, "en")
+    setup = stripe_js.confirm_card_setup(started["client_secret"], CARDS["processing"])
+    assert confirm(client, "en", token, setup["id"]).get_json()["redirect"].endswith("/en/support/confirming")
+    subscription = stripe_client.v1.subscriptions.list(
+        params={"customer": _customer_of(stripe_client, setup["id"]), "expand": ["data.latest_invoice"]}
+    ).data[0]
+    intent = stripe_client.v1.payment_intents.retrieve(subscription.latest_invoice.payment_intent)
+    charge = intent.latest_charge
+    settle_charge(localstripe_url, charge if isinstance(charge, str) else charge.id, answer="fail")
+
+    _, again = start(client, "en")
+    assert again["kind"] == "setup" and again["client_secret"] != started["client_secret"]
