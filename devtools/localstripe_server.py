@@ -50,6 +50,7 @@ as Stripe does.
 A sixth one: a SetupIntent for a customer that does not exist is refused by
 Stripe (400, ``resource_missing``, "No such customer"); localstripe makes it.
 ``_extend_setup_intent_create`` checks the customer first.
+
 A seventh one for reconciliation: localstripe has payouts (manual ones only,
 in EUR, with no balance transactions) but its balance transactions know no
 payout, no fee, and ``GET /v1/balance_transactions`` takes no ``payout``
@@ -69,6 +70,23 @@ filter.  ``_extend_payouts`` adds what a Stripe automatic payout is:
   transactions (``expand[]=data.source`` works, as at Stripe).
 
 ``python -m devtools.demo_payout [--unmatched]`` calls it for the demo.
+
+An eighth and a ninth for retries (``_extend_idempotency``): Stripe saves the
+answer to a POST with an ``Idempotency-Key`` for 24 hours and replays it for
+the same key (per API key) instead of doing the work again, and answers 400
+``idempotency_error`` when the same key comes with other parameters;
+localstripe ignored the header.  Creating an object with an id that exists
+answers 400 ``resource_already_exists`` as at Stripe, not localstripe's 409
+(which the SDK would retry).  The keys live as long as the server, and
+``DELETE /_config/data`` forgets them with the objects.
+
+A tenth for payments the bank confirms later (``_extend_processing``): at Stripe
+a payment can stay ``processing`` (the charge ``pending``) for minutes or days;
+localstripe charges cards at once.  The card ``PROCESSING_CARD`` (a number of
+ours, not one of Stripe's test cards) leaves the charge ``pending`` and its
+intent ``processing`` until ``POST /_config/charges/<id>/settle``, which
+completes it as the bank's answer would (invoice paid, webhooks sent), or
+``POST /_config/charges/<id>/fail`` (declined: the intent wants another card).
 
 Usage: ``python -m devtools.localstripe_server --port 8420``
 """
@@ -498,6 +516,116 @@ def _extend_payouts(app: Any) -> None:
             route._handler = list_balance_transactions
 
 
+def _extend_idempotency(app: Any) -> None:
+    """Replay the first answer for a repeated ``Idempotency-Key`` (see the module docstring)."""
+    import hashlib
+
+    from aiohttp import web
+    from localstripe import resources
+    from localstripe.errors import UserError
+
+    answers: dict[tuple[str, str], tuple[str, int, bytes, str]] = {}
+
+    @web.middleware
+    async def idempotency(request: web.Request, handler: Any) -> web.StreamResponse:
+        key = request.headers.get("Idempotency-Key")
+        if request.method != "POST" or not key or not request.path.startswith("/v1/"):
+            return await handler(request)
+        body = await request.read()  # aiohttp keeps it for the handler
+        scope = (request.headers.get("Authorization", ""), key)
+        fingerprint = hashlib.sha256(request.path.encode() + b"?" + body).hexdigest()
+        if scope in answers:
+            first, status, text, content_type = answers[scope]
+            if first != fingerprint:
+                error = {
+                    "type": "idempotency_error",
+                    "message": "Keys for idempotent requests can only be used with the same "
+                    "parameters they were first used with.",
+                }
+                return web.json_response({"error": error}, status=400)
+            return web.Response(
+                body=text, status=status, content_type=content_type, headers={"Idempotent-Replayed": "true"}
+            )
+        response = await handler(request)
+        if isinstance(response, web.Response) and response.status != 429:
+            answers[scope] = (fingerprint, response.status, response.body or b"", response.content_type)
+        return response
+
+    app.middlewares.insert(0, idempotency)
+
+    async def flush_store(request: web.Request) -> web.Response:
+        resources.store.clear()
+        answers.clear()
+        return web.Response()
+
+    for route in app.router.routes():
+        if route.method == "DELETE" and route.resource.canonical == "/_config/data":
+            route._handler = flush_store
+
+    original_init = resources.StripeObject.__init__
+
+    def init(self: Any, id: str | None = None) -> None:
+        if (
+            id is not None
+            and not isinstance(self, resources.List)
+            and f"{self.object}:{id}" in resources.store
+        ):
+            raise UserError(
+                400,
+                f"{self.object.capitalize()} already exists.",
+                {"code": "resource_already_exists"},
+            )
+        original_init(self, id)
+
+    resources.StripeObject.__init__ = init  # type: ignore[method-assign]
+
+
+#: A card whose charges wait for ``/_config/charges/<id>/settle`` (``_extend_processing``).
+PROCESSING_CARD = "4000009999999991"
+
+
+def _extend_processing(app: Any) -> None:
+    """Charges that stay ``pending`` until settled (see the module docstring)."""
+    from aiohttp import web
+    from localstripe import resources, server
+
+    charge = resources.Charge
+    original = charge._initialize_charge
+
+    def initialize(
+        self: Any, on_success: Any = None, on_failure_now: Any = None, on_failure_later: Any = None
+    ) -> None:
+        method = resources.PaymentMethod._api_retrieve(self.payment_method)
+        if getattr(method, "_card_number", None) == PROCESSING_CARD and self._authorized:
+            self.status = "pending"
+            self._settle, self._fail_later = on_success, on_failure_later
+            return
+        original(self, on_success, on_failure_now, on_failure_later)
+
+    charge._initialize_charge = initialize
+
+    async def settle(request: web.Request) -> web.Response:
+        pending = charge._api_retrieve(request.match_info["id"])
+        if pending.status != "pending":
+            return web.json_response({"error": {"type": "invalid_request_error"}}, status=400)
+        pending.__dict__.pop("_fail_later", None)
+        pending._trigger_payment(pending.__dict__.pop("_settle", None))
+        return server.json_response(pending._export())
+
+    async def fail(request: web.Request) -> web.Response:
+        pending = charge._api_retrieve(request.match_info["id"])
+        if pending.status != "pending":
+            return web.json_response({"error": {"type": "invalid_request_error"}}, status=400)
+        pending.__dict__.pop("_settle", None)
+        pending._set_auth_failure()
+        if report := pending.__dict__.pop("_fail_later", None):
+            report()
+        return server.json_response(pending._export())
+
+    app.router.add_post("/_config/charges/{id}/settle", settle)
+    app.router.add_post("/_config/charges/{id}/fail", fail)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -516,6 +644,9 @@ def main() -> None:
     _extend(app)
     _extend_webhook_endpoints(app)
     _extend_payouts(app)
+
+    _extend_idempotency(app)
+    _extend_processing(app)
     _extend_subscription_update()
     _extend_customer_update()
     _extend_invoice_pay(app)

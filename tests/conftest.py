@@ -22,6 +22,8 @@ from flask.testing import FlaskClient
 from app import create_app
 from app.extensions import db
 from app.services import webhooks
+from app.services.stripe_gateway import StripeGateway
+from tests import stripe_requests
 from tests.harness import StripeJs, start_localstripe
 
 WEBHOOK_SECRET = "whsec_test_secret"
@@ -89,7 +91,31 @@ def make_app(
     )
     if apply_webhooks_at_once:
         app.extensions["webhook_hand_over"] = apply_at_once
+    # Every request the app's gateway sends is checked at the end of the session.
+    app.extensions["stripe_gateway"] = StripeGateway.from_config(
+        app.config, http_client=stripe_requests.RecordingHTTPClient(SUITE_REQUESTS)
+    )
     return app
+
+
+#: What the apps' gateways sent to localstripe during this session.
+SUITE_REQUESTS: list[stripe_requests.Recorded] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A request Stripe would refuse at the pinned version fails the run, whichever tests ran."""
+    found = stripe_requests.suite_problems(SUITE_REQUESTS)
+    session.config.stash[stripe_requests.PROBLEMS] = found
+    if found and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    found = terminalreporter.config.stash.get(stripe_requests.PROBLEMS, [])
+    if found:
+        terminalreporter.section("Stripe requests the pinned API version would refuse", red=True)
+        for line in found:
+            terminalreporter.write_line(line)
 
 
 def empty_tables(app: Flask) -> None:

@@ -29,6 +29,8 @@ CARDS = {
     "declined": "4000000000000002",
     "fails_charge": "4000000000000341",
     "3ds": "4000002500003155",
+    # Ours (devtools/localstripe_server.py PROCESSING_CARD): the charge waits for `settle_charge`.
+    "processing": "4000009999999991",
 }
 
 
@@ -142,3 +144,12 @@ class StripeJs:
             {"client_secret": client_secret},
         )
         return body if status == 200 else {"error": body.get("error", body)}
+
+
+def settle_charge(api_base: str, charge_id: str, answer: str = "settle") -> None:
+    """The bank's late answer (``settle`` or ``fail``) for a ``processing`` card's charge (localstripe)."""
+    request = urllib.request.Request(
+        f"{api_base}/_config/charges/{charge_id}/{answer}", data=b"", method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10):
+        pass

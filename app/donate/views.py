@@ -225,6 +225,8 @@ def start() -> ResponseReturnValue:
     except InvalidChoice as exc:
         currency = request.form.get("currency", "").lower()
         return jsonify(errors=_error_texts(exc.errors, currency)), 400
+    if _being_confirmed(choice):
+        return jsonify(redirect=url_for("donate.confirming"))
     try:
         attempt = attempts.admit(_visitor(), choice.email, trapped=bool(request.form.get(HONEYPOT)))
     except attempts.TooManyAttempts as exc:
@@ -246,6 +248,20 @@ def start() -> ResponseReturnValue:
         client_secret=started.client_secret,
         billing={"email": choice.email, "name": choice.name},
     )
+
+
+def _being_confirmed(choice: donations.DonationChoice) -> bool:
+    """This browser's gift for this address is still being confirmed: trying again would pay twice."""
+    previous = session.get(PENDING_KEY)
+    if not (previous and previous.get("confirming") and previous["choice"]["email"] == choice.email):
+        return False
+    try:
+        if donations.still_confirming(donations.Pending.from_session(previous), get_gateway()):
+            return True
+    except DomainError:
+        return True  # Stripe cannot tell now: better ask the reader to wait than charge twice
+    session.pop(PENDING_KEY, None)  # the bank declined it: a new try starts clean
+    return False
 
 
 def _customer_to_reuse(choice: donations.DonationChoice) -> str | None:
@@ -294,6 +310,9 @@ def _confirmed(outcome: donations.Outcome, pending: donations.Pending) -> Respon
     if outcome.action_client_secret:
         session[PENDING_KEY] = pending.to_session()
         return jsonify(requires_action=True, client_secret=outcome.action_client_secret)
+    if outcome.confirming:
+        session[PENDING_KEY] = pending.to_session()  # a second try finds it (``_being_confirmed``)
+        return jsonify(redirect=url_for("donate.confirming"))
     session.pop(PENDING_KEY, None)
     assert outcome.payment is not None
     token = _thanks_signer().dumps(outcome.payment.id)
@@ -317,6 +336,12 @@ def thanks(token: str) -> ResponseReturnValue:
     if payment is None:
         abort(404)
     return render_template("donate/thanks.html", payment=payment, membership=payment.membership)
+
+
+@bp.get("/support/confirming")
+def confirming() -> ResponseReturnValue:
+    """Stripe is still confirming the payment: nothing was declined, nothing to do but wait."""
+    return render_template("donate/confirming.html")
 
 
 @bp.app_template_global()

@@ -153,6 +153,38 @@ def started(attempt_id: int | None, intent_id: str) -> None:
         attempt.stripe_intent_id = intent_id
 
 
+def key(attempt_id: int | None) -> str:
+    """A name for the attempt that no other attempt has had, for idempotency keys ("" without one).
+
+    The row id alone could come back after a database reset; the browser's random
+    session key with it cannot.
+    """
+    attempt = db.session.get(PaymentAttempt, attempt_id) if attempt_id else None
+    return f"attempt-{attempt.id}-{attempt.session_key}" if attempt is not None else ""
+
+
+def recent_intent(email: str, attempt_id: int | None) -> str | None:
+    """The intent of the latest unfinished attempt with this email within the hour, if any.
+
+    Its customer is reused, so that a reader's failed tries leave one Stripe customer.
+    The caller learns nothing it could show: the reader still gets a new intent.
+    """
+    now = utcnow()
+    found: str | None = db.session.scalar(
+        sa.select(PaymentAttempt.stripe_intent_id)
+        .where(
+            PaymentAttempt.email_hash == _digest("email", normalize_email(email)),
+            PaymentAttempt.created_at >= now - HOUR,
+            PaymentAttempt.stripe_intent_id.is_not(None),
+            PaymentAttempt.outcome.in_(UNFINISHED),
+            PaymentAttempt.id != (attempt_id or 0),
+        )
+        .order_by(PaymentAttempt.created_at.desc(), PaymentAttempt.id.desc())
+        .limit(1)
+    )
+    return found
+
+
 def finish(
     attempt_id: int | None,
     outcome: AttemptOutcome,

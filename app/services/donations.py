@@ -5,6 +5,10 @@ subscription with that card as default -> first invoice charged (3-D Secure
 finished in the browser if the bank asks).  Once: customer + PaymentIntent ->
 the browser confirms it.  Rows are written only once Stripe says the money
 moved; the webhooks confirm the same rows later without doubling them.
+
+No double charge: creates a retry can repeat carry idempotency keys of ours; a
+payment still ``processing`` is a gift being confirmed, not a decline; an attempt
+with a recent attempt's email reuses that attempt's customer.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from app.services.errors import (
     DonationStateError,
     InvalidChoice,
     InvalidDonation,
+    NotFound,
     PaymentDeclined,
 )
 from app.services.stripe_gateway import StripeGateway
@@ -38,6 +43,11 @@ from app.services.stripe_objects import MAX_TAG, UTM_FIELDS, card_details, perio
 from app.services.supporters import remember_card
 
 MAX_NAME = 200
+#: A first charge in these states is on its way, not declined: ``processing`` (the bank has not
+#: answered yet), or ``succeeded`` before the invoice and subscription caught up (after 3-D Secure).
+SETTLING = ("processing", "succeeded")
+#: The charge failed: the intent waits for another card, or was given up.
+FAILED_INTENT = ("requires_payment_method", "canceled")
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,8 @@ class Pending:
     intent_id: str
     subscription_id: str | None = None
     card: dict[str, Any] | None = None
+    #: Stripe is still confirming the payment (``processing``): the webhooks will finish it.
+    confirming: bool = False
 
     def to_session(self) -> dict[str, Any]:
         return {**asdict(self), "choice": asdict(self.choice)}
@@ -95,6 +107,7 @@ class Pending:
             intent_id=data["intent_id"],
             subscription_id=data.get("subscription_id"),
             card=data.get("card"),
+            confirming=bool(data.get("confirming")),
         )
 
 
@@ -109,6 +122,8 @@ class Started:
 class Outcome:
     payment: Payment | None = None
     action_client_secret: str | None = None
+    #: Nothing was declined: Stripe is still confirming the payment (the webhooks finish it).
+    confirming: bool = False
 
 
 def _clean_tag(value: str | None) -> str | None:
@@ -166,20 +181,28 @@ def choice_from_form(
     )
 
 
-def start(choice: DonationChoice, gateway: StripeGateway, reuse_customer: str | None = None) -> Started:
-    """Create (or reuse) the Stripe customer and the intent the browser will confirm."""
+def start(
+    choice: DonationChoice, gateway: StripeGateway, reuse_customer: str | None = None, attempt_key: str = ""
+) -> Started:
+    """Create (or reuse) the Stripe customer and the intent the browser will confirm.
+
+    ``attempt_key`` names the reader's attempt: with it, the creates carry idempotency
+    keys, so a request the gateway repeats is the same customer and intent at Stripe.
+    """
     supporter = supporters.by_email(choice.email)
     customer_id = reuse_customer or (supporter.stripe_customer_id if supporter else None)
     if customer_id is None:
-        customer = gateway.create_customer(
-            choice.email, choice.name, choice.locale, {"source": "support_page"}
-        )
-        customer_id = customer.id
+        source = {"source": "support_page"}
+        key = f"customer-{attempt_key}" if attempt_key else None
+        customer_id = gateway.create_customer(choice.email, choice.name, choice.locale, source, key).id
+    key = f"intent-{attempt_key}-{customer_id}" if attempt_key else None
     if choice.recurring:
-        intent = gateway.create_setup_intent(customer_id, choice.metadata())
+        intent = gateway.create_setup_intent(customer_id, choice.metadata(), idempotency_key=key)
         kind = "setup"
     else:
-        intent = gateway.create_payment_intent(customer_id, choice.total, choice.currency, choice.metadata())
+        intent = gateway.create_payment_intent(
+            customer_id, choice.total, choice.currency, choice.metadata(), idempotency_key=key
+        )
         kind = "payment"
     pending = Pending(choice=choice, customer_id=customer_id, intent_id=intent.id)
     return Started(kind=kind, client_secret=intent.client_secret, pending=pending)
@@ -188,14 +211,32 @@ def start(choice: DonationChoice, gateway: StripeGateway, reuse_customer: str | 
 def start_attempt(
     choice: DonationChoice, attempt_id: int, gateway: StripeGateway, reuse_customer: str | None = None
 ) -> Started:
-    """``start`` for the reader's payment attempt, which learns its intent (or its decline)."""
+    """``start`` for the reader's payment attempt, which learns its intent (or its decline).
+
+    Failed tries with one email leave one Stripe customer: a recent attempt's is reused.
+    """
+    if reuse_customer is None and (recent := attempts.recent_intent(choice.email, attempt_id)):
+        reuse_customer = _intent_customer(recent, gateway)
     try:
-        started = start(choice, gateway, reuse_customer=reuse_customer)
+        started = start(choice, gateway, reuse_customer=reuse_customer, attempt_key=attempts.key(attempt_id))
     except PaymentDeclined as exc:
         attempts.finish(attempt_id, AttemptOutcome.DECLINED, exc.code, exc.card_fingerprint)
         raise
     attempts.started(attempt_id, started.pending.intent_id)
     return started
+
+
+def _intent_customer(intent_id: str, gateway: StripeGateway) -> str | None:
+    """The customer of a recent attempt's intent; ``None`` if Stripe no longer has it."""
+    try:
+        if intent_id.startswith("seti_"):
+            intent = gateway.retrieve_setup_intent(intent_id)
+        else:
+            intent = gateway.retrieve_payment_intent(intent_id)
+    except NotFound:
+        return None
+    customer = intent["customer"]
+    return customer if isinstance(customer, str) or customer is None else str(customer["id"])
 
 
 #: Called with the card's fingerprint before a saved card is first charged (may refuse).
@@ -260,7 +301,13 @@ def _confirm_recurring(pending: Pending, gateway: StripeGateway, card_check: Car
         if card_check is not None:
             card_check(fingerprint)
         plan_id = gateway.ensure_plan(choice.total, choice.currency, choice.frequency)
-        subscription = gateway.create_subscription(pending.customer_id, plan_id, choice.metadata())
+        # Keyed by the saved card's SetupIntent: a retried confirm is the same subscription.
+        subscription = gateway.create_subscription(
+            pending.customer_id,
+            plan_id,
+            choice.metadata(),
+            idempotency_key=f"subscription-{pending.intent_id}",
+        )
         # Remember it at once: a second click or the 3-D Secure return must
         # not start a second subscription.
         pending.subscription_id = subscription.id
@@ -274,6 +321,10 @@ def _confirm_recurring(pending: Pending, gateway: StripeGateway, card_check: Car
         return Outcome(payment=record_subscription(pending, subscription))
     if intent is not None and intent["status"] == "requires_action":
         return Outcome(action_client_secret=intent["client_secret"])
+    if status == "incomplete" and intent is not None and intent["status"] in SETTLING:
+        record_subscription(pending, subscription)
+        pending.confirming = True
+        return Outcome(confirming=True)
     error = intent["last_payment_error"] if intent is not None else None
     # The card was saved but the first charge failed: drop the incomplete
     # subscription so that a retry with another card starts clean.
@@ -281,6 +332,17 @@ def _confirm_recurring(pending: Pending, gateway: StripeGateway, card_check: Car
     declined = _declined(error)
     declined.card_fingerprint = declined.card_fingerprint or fingerprint
     raise declined
+
+
+def still_confirming(pending: Pending, gateway: StripeGateway) -> bool:
+    """The gift being confirmed has not failed (once declined, the reader may try again)."""
+    if pending.subscription_id:
+        subscription = gateway.retrieve_subscription(pending.subscription_id)
+        invoice = subscription["latest_invoice"]
+        intent = invoice["payment_intent"] if invoice is not None else None
+        failed = intent is not None and intent["status"] in FAILED_INTENT
+        return not (failed or subscription["status"] in ("incomplete_expired", "canceled"))
+    return gateway.retrieve_payment_intent(pending.intent_id)["status"] not in FAILED_INTENT
 
 
 def _confirm_once(pending: Pending, gateway: StripeGateway) -> Outcome:
@@ -291,6 +353,9 @@ def _confirm_once(pending: Pending, gateway: StripeGateway) -> Outcome:
         return Outcome(payment=record_one_time(pending, intent))
     if intent["status"] == "requires_action":
         return Outcome(action_client_secret=intent["client_secret"])
+    if intent["status"] == "processing":
+        pending.confirming = True
+        return Outcome(confirming=True)
     raise _declined(intent["last_payment_error"])
 
 

@@ -36,6 +36,10 @@ class NotFound(DomainError):
     """Stripe has no such object."""
 
 
+class AlreadyExists(DomainError):
+    """Stripe has an object with the id we chose (``resource_already_exists``)."""
+
+
 class AccountError(DomainError):
     """Something the supporter asked for on their account cannot be done; ``code`` says why."""
 

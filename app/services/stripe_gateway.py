@@ -8,6 +8,7 @@ turns Stripe's errors into domain errors.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -18,7 +19,7 @@ from flask import current_app
 from app.config import STRIPE_API_VERSION
 from app.extensions import db
 from app.services import stripe_pacing as pacing
-from app.services.errors import NotFound, PaymentDeclined, PaymentServiceUnavailable
+from app.services.errors import AlreadyExists, NotFound, PaymentDeclined, PaymentServiceUnavailable
 from app.services.stripe_objects import invoice_payment_ids, plain
 from app.services.stripe_pacing import Pacer, RateLimited
 
@@ -41,6 +42,7 @@ class StripeGateway:
         max_requests_per_second: float = 20.0,
         max_network_retries: int = 3,
         pacer: Pacer | None = None,
+        http_client: Any = None,
     ) -> None:
         base_addresses: Any = {"api": api_base} if api_base else None
         # Never the SDK's own pinned version: our requests are written for ours.
@@ -51,6 +53,8 @@ class StripeGateway:
             stripe_version=self.api_version,
             # The SDK retries 429 and network errors with exponential backoff.
             max_network_retries=max_network_retries,
+            # The SDK's own client unless a caller brings one (the test suite records requests).
+            http_client=http_client,
         )
         # The pacer shared by every process of the deployment (``from_config``), or this
         # process's own bucket at ``max_requests_per_second``.
@@ -61,9 +65,12 @@ class StripeGateway:
         self._known_plans: set[str] = set()
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], engine: Callable[[], Any] | None = None) -> StripeGateway:
+    def from_config(
+        cls, config: Mapping[str, Any], engine: Callable[[], Any] | None = None, http_client: Any = None
+    ) -> StripeGateway:
         """The gateway for the deployment; ``engine`` gives the database for a shared pacing row."""
         return cls(
+            http_client=http_client,
             secret_key=config["STRIPE_SECRET_KEY"],
             api_base=config.get("STRIPE_API_BASE", ""),
             api_version=config.get("STRIPE_API_VERSION", ""),
@@ -91,6 +98,8 @@ class StripeGateway:
         except stripe.InvalidRequestError as exc:
             if exc.http_status == 404 or exc.code == "resource_missing":  # by path, or a parameter's id
                 raise NotFound(exc.code or "resource_missing") from exc
+            if exc.code == "resource_already_exists":
+                raise AlreadyExists(exc.code) from exc
             raise self._unavailable(exc) from exc
         except stripe.CardError as exc:
             code = (exc.error and (exc.error.decline_code or exc.error.code)) or exc.code
@@ -109,7 +118,10 @@ class StripeGateway:
         return PaymentServiceUnavailable("stripe_error", detail=type(exc).__name__)
 
     # customers -------------------------------------------------------------
-    def create_customer(self, email: str, name: str, locale: str, metadata: dict[str, str]) -> Any:
+    def create_customer(
+        self, email: str, name: str, locale: str, metadata: dict[str, str], idempotency_key: str | None = None
+    ) -> Any:
+        """A new customer; ``idempotency_key`` makes a repeated request the same customer."""
         params: dict[str, Any] = {
             "email": email,
             "preferred_locales": [locale],
@@ -117,7 +129,7 @@ class StripeGateway:
         }
         if name:
             params["name"] = name
-        return self._call(self.client.v1.customers.create, params=params)
+        return self._call(self.client.v1.customers.create, params=params, options=_options(idempotency_key))
 
     def retrieve_customer(self, customer_id: str) -> Any:
         """The customer as Stripe has it now (``deleted: true`` once deleted)."""
@@ -139,7 +151,9 @@ class StripeGateway:
         return self._call(self.client.v1.customers.update, customer_id, params=params)
 
     # card collection ---------------------------------------------------------
-    def create_setup_intent(self, customer_id: str, metadata: dict[str, str]) -> Any:
+    def create_setup_intent(
+        self, customer_id: str, metadata: dict[str, str], idempotency_key: str | None = None
+    ) -> Any:
         return self._call(
             self.client.v1.setup_intents.create,
             params={
@@ -148,6 +162,7 @@ class StripeGateway:
                 "payment_method_types": ["card"],
                 "metadata": metadata,
             },
+            options=_options(idempotency_key),
         )
 
     def retrieve_setup_intent(self, setup_intent_id: str) -> Any:
@@ -190,20 +205,25 @@ class StripeGateway:
         try:
             self._call(self.client.v1.plans.retrieve, plan_id)
         except NotFound:
-            self._call(
-                self.client.v1.plans.create,
-                params={
-                    "id": plan_id,
-                    "amount": amount,
-                    "currency": currency,
-                    "interval": interval,
-                    "product": {"name": PRODUCT_NAMES[interval]},
-                },
-            )
+            # Another process may create it meanwhile: the id says it is the same plan.
+            with suppress(AlreadyExists):
+                self._call(
+                    self.client.v1.plans.create,
+                    params={
+                        "id": plan_id,
+                        "amount": amount,
+                        "currency": currency,
+                        "interval": interval,
+                        "product": {"name": PRODUCT_NAMES[interval]},
+                    },
+                )
         self._known_plans.add(plan_id)
         return plan_id
 
-    def create_subscription(self, customer_id: str, plan_id: str, metadata: dict[str, str]) -> Any:
+    def create_subscription(
+        self, customer_id: str, plan_id: str, metadata: dict[str, str], idempotency_key: str
+    ) -> Any:
+        """The first invoice is charged; a repeated ``idempotency_key`` gets the first answer (24 h)."""
         return self._call(
             self.client.v1.subscriptions.create,
             params={
@@ -212,6 +232,7 @@ class StripeGateway:
                 "metadata": metadata,
                 "expand": ["latest_invoice.payment_intent"],
             },
+            options={"idempotency_key": idempotency_key},
         )
 
     def retrieve_subscription(self, subscription_id: str) -> Any:
@@ -262,7 +283,7 @@ class StripeGateway:
             params["cancellation_details"] = {"comment": "", "feedback": ""}
         elif comment:
             params["cancellation_details"] = {"comment": comment[:500]}
-        options = {"idempotency_key": idempotency_key} if idempotency_key else None
+        options = _options(idempotency_key)
         return self._call(
             self.client.v1.subscriptions.update, subscription_id, params=params, options=options
         )
@@ -270,7 +291,7 @@ class StripeGateway:
     def cancel_subscription(self, subscription_id: str, idempotency_key: str | None = None) -> Any:
         """End the subscription at once (no refund, no final invoice): staff, or a reader erasing
         their data.  With ``idempotency_key`` a repeated form post is the same request to Stripe."""
-        options = {"idempotency_key": idempotency_key} if idempotency_key else None
+        options = _options(idempotency_key)
         return self._call(self.client.v1.subscriptions.cancel, subscription_id, options=options)
 
     def set_subscription_payment_method(self, subscription_id: str, payment_method_id: str) -> Any:
@@ -309,7 +330,12 @@ class StripeGateway:
 
     # one-time ---------------------------------------------------------------
     def create_payment_intent(
-        self, customer_id: str, amount: int, currency: str, metadata: dict[str, str]
+        self,
+        customer_id: str,
+        amount: int,
+        currency: str,
+        metadata: dict[str, str],
+        idempotency_key: str | None = None,
     ) -> Any:
         return self._call(
             self.client.v1.payment_intents.create,
@@ -320,6 +346,7 @@ class StripeGateway:
                 "payment_method_types": ["card"],
                 "metadata": metadata,
             },
+            options=_options(idempotency_key),
         )
 
     def retrieve_payment_intent(self, payment_intent_id: str) -> Any:
@@ -460,6 +487,10 @@ class StripeGateway:
             if not objects or not page["has_more"]:
                 return
             starting_after = objects[-1]["id"]
+
+
+def _options(idempotency_key: str | None) -> Any:
+    return {"idempotency_key": idempotency_key} if idempotency_key else None
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ PUBLIC = {
     "donate.confirm",
     "donate.remind",
     "donate.thanks",
+    "donate.confirming",  # static words: "we are confirming your payment"
     "donate.unsubscribe",
     "account.sign_in",
     "account.request_link",

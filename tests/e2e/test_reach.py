@@ -233,6 +233,10 @@ def reader_side(tour: Tour, app: Flask) -> None:
     tour.go(f"/{lang}/support/thank-you/not-a-token")
     tour.check("not-found")
 
+    # A payment the bank has not confirmed yet (tests/blueprints/test_no_double_charge.py gets here).
+    tour.go(f"/{lang}/support/confirming")
+    tour.check("confirming")
+
     # The account: sign in by link, then every page of it.
     tour.go(f"/{lang}/account")
     page.locator("#sign-in-form button[type=submit]").click()  # empty: an error on the field
