@@ -21,7 +21,8 @@ from app.extensions import db
 from app.models import WebhookEvent
 from app.models.types import from_timestamp, utcnow
 from app.services import webhooks
-from app.services.stripe_gateway import MAX_PAGE, StripeGateway, get_gateway
+from app.services.stripe_gateway import StripeGateway, get_gateway
+from app.services.stripe_operator import MAX_PAGE
 
 #: Stripe keeps events this long; replay cannot look further back.
 EVENT_RETENTION_DAYS = 30

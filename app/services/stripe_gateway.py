@@ -7,10 +7,8 @@ turns Stripe's errors into domain errors.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import suppress
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import stripe
@@ -21,6 +19,7 @@ from app.extensions import db
 from app.services import stripe_pacing as pacing
 from app.services.errors import AlreadyExists, NotFound, PaymentDeclined, PaymentServiceUnavailable
 from app.services.stripe_objects import invoice_payment_ids, plain
+from app.services.stripe_operator import MAX_PAGE, OperatorCalls
 from app.services.stripe_pacing import Pacer, RateLimited
 
 T = TypeVar("T")
@@ -29,11 +28,12 @@ T = TypeVar("T")
 PRODUCT_NAMES = {"month": "Monthly support", "year": "Yearly support"}
 
 BASIL = "2025-03-31"  #: the first API version whose invoices link payments by ``payments``
-#: Stripe's largest page: one call per hundred objects when listing everything.
-MAX_PAGE = 100
 
 
-class StripeGateway:
+class StripeGateway(OperatorCalls):
+    """Every Stripe request of the service; the operator's (lists, payouts, the webhook
+    endpoint) come from ``OperatorCalls`` in ``stripe_operator.py``."""
+
     def __init__(
         self,
         secret_key: str,
@@ -374,131 +374,9 @@ class StripeGateway:
             self.client.v1.refunds.create, params=params, options={"idempotency_key": idempotency_key}
         )
 
-    def retrieve_payout(self, payout_id: str) -> Any:
-        """The payout now (its ``status`` and ``reconciliation_status``)."""
-        return self._call(self.client.v1.payouts.retrieve, payout_id)
-
-    def payout_balance_transactions(self, payout_id: str) -> list[dict[str, Any]]:
-        """Every balance transaction paid out in an automatic payout, sources expanded.
-
-        One paced call per hundred transactions (Stripe's largest page).
-        """
-        found: list[dict[str, Any]] = []
-        params: dict[str, Any] = {"payout": payout_id, "limit": 100, "expand": ["data.source"]}
-        while True:
-            page = self._call(self.client.v1.balance_transactions.list, params=params)
-            data: list[dict[str, Any]] = [t.to_dict() for t in page.data]
-            found.extend(data)
-            if not data or not page.has_more:
-                return found
-            params["starting_after"] = data[-1]["id"]
-
-    # the webhook endpoint (``flask stripe setup``) ------------------------------
-    def list_webhook_endpoints(self) -> list[Any]:
-        """The account's webhook endpoints (Stripe allows 16, so one page)."""
-        page: Any = self._call(self.client.v1.webhook_endpoints.list, params={"limit": MAX_PAGE})
-        return list(page["data"])
-
-    def create_webhook_endpoint(self, url: str, events: list[str], description: str) -> Any:
-        """An endpoint sent events in our version (fixed for good); only this answer has its ``secret``."""
-        params: dict[str, Any] = {"url": url, "enabled_events": events, "description": description}
-        params["api_version"] = self.api_version
-        return self._call(self.client.v1.webhook_endpoints.create, params=params)
-
-    def update_webhook_endpoint(self, endpoint_id: str, **params: Any) -> Any:
-        """``enabled_events``, ``disabled``: Stripe takes no ``api_version`` here."""
-        return self._call(self.client.v1.webhook_endpoints.update, endpoint_id, params=params)
-
-    def delete_webhook_endpoint(self, endpoint_id: str) -> Any:
-        return self._call(self.client.v1.webhook_endpoints.delete, endpoint_id)
-
-    # lists (reconciliation and replay) --------------------------------------
-    #
-    # One page per call, each through ``_call`` (paced, 429s backed off);
-    # ``pages`` walks them with ``starting_after``.  Stripe lists newest
-    # first, so objects created while a walk runs are not in it (their webhooks
-    # bring them).  ``expand`` saves a fetch per object where sync needs the
-    # related object (a new supporter's email, a gift's metadata, a card).
-
-    @staticmethod
-    def _page_params(starting_after: str | None, limit: int, **params: Any) -> dict[str, Any]:
-        params["limit"] = max(1, min(limit, MAX_PAGE))
-        if starting_after:
-            params["starting_after"] = starting_after
-        return params
-
-    def list_customers(self, starting_after: str | None = None, limit: int = MAX_PAGE) -> Any:
-        """A page of customers, each with its default card expanded."""
-        return self._call(
-            self.client.v1.customers.list,
-            params=self._page_params(
-                starting_after, limit, expand=["data.invoice_settings.default_payment_method"]
-            ),
-        )
-
-    def list_subscriptions(self, starting_after: str | None = None, limit: int = MAX_PAGE) -> Any:
-        """A page of subscriptions in every status (ended ones too), customer expanded."""
-        return self._call(
-            self.client.v1.subscriptions.list,
-            params=self._page_params(starting_after, limit, status="all", expand=["data.customer"]),
-        )
-
-    def list_invoices(self, starting_after: str | None = None, limit: int = MAX_PAGE) -> Any:
-        return self._call(self.client.v1.invoices.list, params=self._page_params(starting_after, limit))
-
-    def list_charges(self, starting_after: str | None = None, limit: int = MAX_PAGE) -> Any:
-        """A page of charges with their payment intent, customer and refunds expanded."""
-        return self._call(
-            self.client.v1.charges.list,
-            params=self._page_params(
-                starting_after,
-                limit,
-                expand=["data.payment_intent", "data.customer", "data.refunds"],
-            ),
-        )
-
-    def list_events(
-        self, created_gte: int | None = None, starting_after: str | None = None, limit: int = MAX_PAGE
-    ) -> Any:
-        """A page of events (Stripe keeps 30 days), newest first; ``created >= created_gte``."""
-        params = self._page_params(starting_after, limit)
-        if created_gte is not None:
-            params["created"] = {"gte": int(created_gte)}
-        return self._call(self.client.v1.events.list, params=params)
-
-    @staticmethod
-    def pages(
-        list_page: Callable[..., Any], starting_after: str | None = None, **params: Any
-    ) -> Iterator[Page]:
-        """Walk a list page by page from ``starting_after``; one paced call per page.
-
-        ``list_page`` is one of the ``list_*`` methods above.  Each page says
-        when it was asked for: what it holds is Stripe's state at that moment
-        or later.
-        """
-        while True:
-            requested_at = datetime.now(UTC)
-            page = list_page(starting_after=starting_after, **params)
-            # for_json: decimal strings (a plan's ``amount_decimal``) stay strings, as Stripe sent them.
-            objects = [
-                obj.to_dict(for_json=True) if hasattr(obj, "to_dict") else dict(obj) for obj in page["data"]
-            ]
-            yield Page(objects, requested_at)
-            if not objects or not page["has_more"]:
-                return
-            starting_after = objects[-1]["id"]
-
 
 def _options(idempotency_key: str | None) -> Any:
     return {"idempotency_key": idempotency_key} if idempotency_key else None
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of a Stripe list, as plain dicts."""
-
-    objects: list[dict[str, Any]]
-    requested_at: datetime
 
 
 def get_gateway() -> StripeGateway:

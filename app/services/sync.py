@@ -49,8 +49,9 @@ from app.models import SyncCursor
 from app.models.types import from_timestamp, utcnow
 from app.services import memberships, payments, supporters
 from app.services.errors import DomainError, NotFound, PaymentServiceUnavailable
-from app.services.stripe_gateway import MAX_PAGE, StripeGateway, get_gateway
+from app.services.stripe_gateway import StripeGateway, get_gateway
 from app.services.stripe_objects import Obj, id_of, plain
+from app.services.stripe_operator import MAX_PAGE
 
 #: The lists, in the order they are walked.
 KINDS = ("subscriptions", "invoices", "charges", "customers")
