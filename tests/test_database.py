@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import sqlalchemy as sa
 from flask import Flask
@@ -31,6 +33,17 @@ def test_a_connection_the_server_ended_is_replaced_before_use(app: Flask, databa
         admin = sa.create_engine(database_url)
         with admin.begin() as other:  # as a restart or an administrator would
             assert other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+        # pg_terminate_backend only signals: wait until the backend has gone (it has told the
+        # client by then), as it has long before the next request after a restart.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with admin.connect() as other:
+                gone = not other.execute(
+                    sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
+                ).scalar()
+            if gone:
+                break
+            time.sleep(0.01)
         admin.dispose()
         with db.engine.connect() as conn:  # no error: the pool saw it closed and opened another
             assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar() != pid
