@@ -43,6 +43,8 @@ root_bp = Blueprint("root", __name__)
 bp = Blueprint("donate", __name__, url_prefix="/<lang>")
 
 PENDING_KEY = "donation"
+#: What this browser typed for the gift it just made: the thank-you page shows only that.
+THANKS_KEY = "thanked"
 ATTEMPT_KEY = "attempt_id"
 #: A field people never see (hidden by CSS and from screen readers); bots fill every field.
 HONEYPOT = "website"
@@ -315,6 +317,8 @@ def _confirmed(outcome: donations.Outcome, pending: donations.Pending) -> Respon
         return jsonify(redirect=url_for("donate.confirming"))
     session.pop(PENDING_KEY, None)
     assert outcome.payment is not None
+    choice = pending.choice
+    session[THANKS_KEY] = {"payment": outcome.payment.id, "name": choice.name, "email": choice.email}
     token = _thanks_signer().dumps(outcome.payment.id)
     return jsonify(redirect=url_for("donate.thanks", token=token))
 
@@ -335,7 +339,17 @@ def thanks(token: str) -> ResponseReturnValue:
     payment = db.session.get(Payment, payment_id)
     if payment is None:
         abort(404)
-    return render_template("donate/thanks.html", payment=payment, membership=payment.membership)
+    # Never the supporter's stored name or address: whoever typed an email may not be them.
+    typed = session.get(THANKS_KEY) or {}
+    if typed.get("payment") != payment.id:
+        typed = {}
+    return render_template(
+        "donate/thanks.html",
+        payment=payment,
+        membership=payment.membership,
+        reader_name=typed.get("name", ""),
+        reader_email=typed.get("email", ""),
+    )
 
 
 @bp.get("/support/confirming")

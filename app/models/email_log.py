@@ -36,6 +36,9 @@ class EmailKind(enum.StrEnum):
     #: A renewal waits for the member's bank to confirm it (3-D Secure), ``payment:<payment id>``:
     #: one per invoice (a payment row is one invoice).
     ACTION_REQUIRED = "action_required"
+    #: A gift on the support page used a known supporter's address from a Stripe customer not
+    #: theirs (``membership:<id>`` or ``payment:<id>``): "if it was you, thank you; if not, ...".
+    GIFT_WITH_YOUR_ADDRESS = "gift_with_your_address"
 
 
 class EmailStatus(enum.StrEnum):

@@ -164,20 +164,26 @@ def key(attempt_id: int | None) -> str:
 
 
 def recent_intent(email: str, attempt_id: int | None) -> str | None:
-    """The intent of the latest unfinished attempt with this email within the hour, if any.
+    """The intent of this browser's latest unfinished attempt with this email within the hour, if any.
 
     Its customer is reused, so that a reader's failed tries leave one Stripe customer.
+    Only the same browser session's (``session_key``): another browser typing the
+    address is somebody else until proven otherwise, and gets a customer of its own.
     The caller learns nothing it could show: the reader still gets a new intent.
     """
+    attempt = db.session.get(PaymentAttempt, attempt_id) if attempt_id else None
+    if attempt is None:
+        return None
     now = utcnow()
     found: str | None = db.session.scalar(
         sa.select(PaymentAttempt.stripe_intent_id)
         .where(
             PaymentAttempt.email_hash == _digest("email", normalize_email(email)),
+            PaymentAttempt.session_key == attempt.session_key,
             PaymentAttempt.created_at >= now - HOUR,
             PaymentAttempt.stripe_intent_id.is_not(None),
             PaymentAttempt.outcome.in_(UNFINISHED),
-            PaymentAttempt.id != (attempt_id or 0),
+            PaymentAttempt.id != attempt.id,
         )
         .order_by(PaymentAttempt.created_at.desc(), PaymentAttempt.id.desc())
         .limit(1)

@@ -7,8 +7,11 @@ the browser confirms it.  Rows are written only once Stripe says the money
 moved; the webhooks confirm the same rows later without doubling them.
 
 No double charge: creates a retry can repeat carry idempotency keys of ours; a
-payment still ``processing`` is a gift being confirmed, not a decline; an attempt
-with a recent attempt's email reuses that attempt's customer.
+payment still ``processing`` is a gift being confirmed, not a decline; a browser's
+new attempt with the email of its own recent attempt reuses that attempt's customer.
+
+Nobody signs in here: a gift with a known supporter's email gets a Stripe
+customer of its own and changes nothing of the supporter's (``supporters.for_gift``).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from app.models import (
     PaymentStatus,
 )
 from app.models.types import from_timestamp, utcnow
-from app.services import amounts, attempts, notices, supporters
+from app.services import amounts, attempts, notices, stripe_objects, supporters
 from app.services.errors import (
     DonationStateError,
     InvalidChoice,
@@ -189,8 +192,9 @@ def start(
     ``attempt_key`` names the reader's attempt: with it, the creates carry idempotency
     keys, so a request the gateway repeats is the same customer and intent at Stripe.
     """
-    supporter = supporters.by_email(choice.email)
-    customer_id = reuse_customer or (supporter.stripe_customer_id if supporter else None)
+    # Only a customer this browser made: never a supporter's own (it would take the new card).
+    known = reuse_customer is not None and supporters.is_supporters_customer(reuse_customer)
+    customer_id = None if known else reuse_customer
     if customer_id is None:
         source = {"source": "support_page"}
         key = f"customer-{attempt_key}" if attempt_key else None
@@ -213,7 +217,7 @@ def start_attempt(
 ) -> Started:
     """``start`` for the reader's payment attempt, which learns its intent (or its decline).
 
-    Failed tries with one email leave one Stripe customer: a recent attempt's is reused.
+    Failed tries with one email in one browser leave one Stripe customer: its recent attempt's is reused.
     """
     if reuse_customer is None and (recent := attempts.recent_intent(choice.email, attempt_id)):
         reuse_customer = _intent_customer(recent, gateway)
@@ -359,19 +363,13 @@ def _confirm_once(pending: Pending, gateway: StripeGateway) -> Outcome:
     raise _declined(intent["last_payment_error"])
 
 
-def _charge_id(invoice: Any, intent: Any) -> str | None:
-    charge = invoice["charge"] if invoice is not None and "charge" in invoice else None
-    if charge is None and intent is not None and "latest_charge" in intent:
-        charge = intent["latest_charge"]
-    if charge is not None and not isinstance(charge, str):
-        charge = charge["id"]
-    return charge
-
-
 def record_subscription(pending: Pending, subscription: Any) -> Payment | None:
     choice = pending.choice
-    supporter = supporters.upsert(choice.email, choice.name, choice.locale, pending.customer_id)
-    remember_card(supporter, pending.card)
+    supporter, other_customer = supporters.for_gift(
+        choice.email, choice.name, choice.locale, pending.customer_id
+    )
+    if not other_customer:
+        remember_card(supporter, pending.card)  # a known supporter's card stays the one they gave
     membership = db.session.scalar(
         select(Membership).where(Membership.stripe_subscription_id == subscription.id)
     )
@@ -393,6 +391,8 @@ def record_subscription(pending: Pending, subscription: Any) -> Payment | None:
     start = subscription["start_date"] if "start_date" in subscription else None
     membership.started_at = from_timestamp(start) or membership.started_at or utcnow()
     membership.stripe_state_at = utcnow()
+    if other_customer:
+        notices.gift_with_your_address(membership)
 
     invoice = subscription["latest_invoice"]
     if invoice is None or invoice["status"] != "paid":
@@ -412,23 +412,19 @@ def record_subscription(pending: Pending, subscription: Any) -> Payment | None:
             utm=choice.utm or None,
         )
         db.session.add(payment)
-    payment.stripe_payment_intent_id = payment.stripe_payment_intent_id or _intent_id(intent)
-    payment.stripe_charge_id = payment.stripe_charge_id or _charge_id(invoice, intent)
+    payment.stripe_payment_intent_id = payment.stripe_payment_intent_id or stripe_objects.object_id(intent)
+    payment.stripe_charge_id = payment.stripe_charge_id or stripe_objects.first_charge_id(invoice, intent)
     payment.paid_at = payment.paid_at or utcnow()
     notices.membership_changed(membership, None, False, started_at=utcnow())
     notices.payment_succeeded(payment)
     return payment
 
 
-def _intent_id(intent: Any) -> str | None:
-    if intent is None:
-        return None
-    return intent if isinstance(intent, str) else intent.id
-
-
 def record_one_time(pending: Pending, intent: Any) -> Payment:
     choice = pending.choice
-    supporter = supporters.upsert(choice.email, choice.name, choice.locale, pending.customer_id)
+    supporter, other_customer = supporters.for_gift(
+        choice.email, choice.name, choice.locale, pending.customer_id
+    )
     payment = db.session.scalar(select(Payment).where(Payment.stripe_payment_intent_id == intent.id))
     if payment is None:
         payment = Payment(
@@ -443,6 +439,8 @@ def record_one_time(pending: Pending, intent: Any) -> Payment:
             paid_at=utcnow(),
         )
         db.session.add(payment)
-    payment.stripe_charge_id = payment.stripe_charge_id or _charge_id(None, intent)
+    payment.stripe_charge_id = payment.stripe_charge_id or stripe_objects.first_charge_id(None, intent)
     notices.payment_succeeded(payment)
+    if other_customer:
+        notices.gift_with_your_address(payment)
     return payment

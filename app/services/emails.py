@@ -48,6 +48,7 @@ def _subject(kind: EmailKind, context: dict[str, Any]) -> str:
         EmailKind.ATTEMPTS_SPIKE: lambda: _("Many payment attempts refused on the support page"),
         EmailKind.SIGN_IN_LINK: lambda: _("Your sign-in link"),
         EmailKind.ACCOUNT_ERASED: lambda: _("Your data has been erased"),
+        EmailKind.GIFT_WITH_YOUR_ADDRESS: lambda: _("A gift was made with your email address"),
     }
     return str(subjects[kind]())
 

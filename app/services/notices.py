@@ -68,6 +68,17 @@ def _lapsed_for_payment(membership: Membership, before: MembershipStatus | None)
     return reason == "payment_failed" or before in (MembershipStatus.PAST_DUE, MembershipStatus.UNPAID)
 
 
+def gift_with_your_address(gift: Membership | Payment) -> None:
+    """A gift was made on the support page with a supporter's address, on a Stripe customer not theirs.
+
+    Nobody signs in there: the supporter is told, in their language, so that a
+    gift they did not make (someone else's card, or a mistyped address) is noticed.
+    """
+    db.session.flush()
+    kind = "membership" if isinstance(gift, Membership) else "payment"
+    outbox.queue(EmailKind.GIFT_WITH_YOUR_ADDRESS, f"{kind}:{gift.id}", gift.supporter)
+
+
 def payment_succeeded(payment: Payment) -> None:
     number_receipt(payment)
     if payment.status == PaymentStatus.SUCCEEDED and _recent(payment.paid_at):

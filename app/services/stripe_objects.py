@@ -150,3 +150,20 @@ def campaign_of(metadata: Obj) -> str | None:
 
 def utm_of(metadata: Obj) -> dict[str, str] | None:
     return {k: str(metadata[k])[:MAX_TAG] for k in UTM_FIELDS if metadata.get(k)} or None
+
+
+def first_charge_id(invoice: Any, intent: Any) -> str | None:
+    """The charge of a first payment: the invoice's (older shape), else its intent's latest."""
+    charge = invoice["charge"] if invoice is not None and "charge" in invoice else None
+    if charge is None and intent is not None and "latest_charge" in intent:
+        charge = intent["latest_charge"]
+    if charge is not None and not isinstance(charge, str):
+        charge = charge["id"]
+    return charge
+
+
+def object_id(value: Any) -> str | None:
+    """``id_of`` for SDK objects too (they are not ``Mapping``s): the id, or the object's."""
+    if value is None or isinstance(value, str):
+        return value
+    return str(value.id)

@@ -74,17 +74,30 @@ def by_email(email: str) -> Supporter | None:
     return db.session.scalar(select(Supporter).where(Supporter.email == normalize_email(email)))
 
 
-def upsert(email: str, name: str, locale: str, customer_id: str) -> Supporter:
-    """The supporter with this email, made if new, with what the support page just learnt."""
+def for_gift(email: str, name: str, locale: str, customer_id: str) -> tuple[Supporter, bool]:
+    """The supporter a support-page gift belongs to, and whether it came from a new Stripe customer.
+
+    Nobody signs in on the support page, so typing an address proves nothing:
+    a new address makes a supporter with what was typed; a known one is left
+    exactly as it was (Stripe customer, card, name, language).  The gift is
+    theirs by email, on the Stripe customer it was made with; ``True`` says
+    that customer is not the supporter's own (they are told: ``notices``).
+    """
     supporter = by_email(email)
     if supporter is None:
-        supporter = Supporter(email=normalize_email(email), name=name, locale=locale)
+        supporter = Supporter(
+            email=normalize_email(email), name=name, locale=locale, stripe_customer_id=customer_id
+        )
         db.session.add(supporter)
-    if name:
-        supporter.name = name
-    supporter.locale = locale
-    supporter.stripe_customer_id = customer_id
-    return supporter
+        return supporter, False
+    return supporter, supporter.stripe_customer_id != customer_id
+
+
+def is_supporters_customer(customer_id: str) -> bool:
+    """Is this Stripe customer a supporter's own (never to be handed to the support page)?"""
+    return (
+        db.session.scalar(select(Supporter.id).where(Supporter.stripe_customer_id == customer_id)) is not None
+    )
 
 
 def running_memberships(supporter: Supporter) -> list[Membership]:

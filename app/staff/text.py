@@ -90,6 +90,7 @@ EMAIL_KINDS = for_enum(
         "account_erased": _l("Data erased"),
         "payout_failed": _l("Payout failed (to finance)"),
         "attempts_spike": _l("Many refused payment attempts (to finance)"),
+        "gift_with_your_address": _l("Gift with a supporter's address"),
     },
 )
 

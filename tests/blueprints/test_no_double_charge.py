@@ -80,20 +80,23 @@ def test_a_one_time_gift_still_processing_is_not_declined(
     assert count_rows(app)["payment"] == 0
 
 
-def test_failed_tries_with_one_email_leave_one_stripe_customer(
+def test_failed_tries_with_one_email_leave_one_stripe_customer_per_browser(
     app: Flask, stripe_js: StripeJs, stripe_client: stripe.StripeClient
 ) -> None:
+    client = app.test_client()
     customers = []
-    for _ in range(2):  # two browsers (or a cleared cookie): nothing in the session to go by
-        client = app.test_client()
+    for _ in range(2):
         token, started = start(client, "en")
         setup = stripe_js.confirm_card_setup(started["client_secret"], CARDS["fails_charge"])
         assert confirm(client, "en", token, setup["id"]).status_code == 402
+        client.get("/en/support")  # the reader starts over, from the page
         customers.append(_customer_of(stripe_client, setup["id"]))
-    other = app.test_client()
-    _, started = start(other, "en", email="someone.else@example.org")
-    seti = started["client_secret"].split("_secret_")[0]
     assert customers[0] == customers[1]
+    # Another browser typing the same address is somebody else until proven otherwise
+    # (issue 15, finding 2): it never gets the customer, nor the card, of the first.
+    other = app.test_client()
+    _, started = start(other, "en")
+    seti = started["client_secret"].split("_secret_")[0]
     assert _customer_of(stripe_client, seti) != customers[0]
     assert csrf_token  # the helpers above post with the page's token
 
