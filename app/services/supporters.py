@@ -137,11 +137,19 @@ def newer_event_applied(types: Iterable[str], object_id: str, after: datetime | 
     return bool(db.session.scalar(query))
 
 
+def made_by_support_page(customer: Mapping[str, Any]) -> bool:
+    """A customer the support page made for a gift: whoever typed the email, never the supporter's own."""
+    metadata = customer.get("metadata")
+    return isinstance(metadata, Mapping) and metadata.get("source") == "support_page"
+
+
 def supporter_for_customer(customer: Any, gateway: EventGateway) -> Supporter:
     """The supporter behind a Stripe customer, created from the customer when unknown.
 
     A customer made outside our page (staff in the dashboard) is fetched once
-    to learn the email, name and language.
+    to learn the email, name and language.  A known supporter keeps their own
+    customer, name and language: another customer with their email (a gift on
+    the support page, ``for_gift``) finds them by email and changes nothing.
     """
     customer_id = id_of(customer)
     if not customer_id:
@@ -167,8 +175,8 @@ def supporter_for_customer(customer: Any, gateway: EventGateway) -> Supporter:
         )
         db.session.add(supporter)
         db.session.flush()
-    elif supporter.stripe_customer_id is None:
-        supporter.stripe_customer_id = customer_id
+    elif supporter.stripe_customer_id is None and not made_by_support_page(data):
+        supporter.stripe_customer_id = customer_id  # staff made them a new one in the dashboard
     else:
         # One reader, two Stripe customers (one made in the dashboard): keep
         # the first; this one's events find the reader by email again.

@@ -114,3 +114,28 @@ def test_stripe_events_about_the_strangers_customer_keep_the_supporter_as_they_a
     evt = stripe_events.event("customer.subscription.updated", subscription)
     assert stripe_events.post(client, evt).status_code == 200
     assert _supporter(app) == before
+
+
+def test_a_supporter_without_a_customer_is_not_given_the_strangers(
+    app: Flask, stripe_js: StripeJs, stripe_client: stripe.StripeClient
+) -> None:
+    _give(app, stripe_js, "ar", email="Reader@Example.org", name="ليلى")
+    with app.app_context():  # their customer was deleted at Stripe (``customer.deleted``)
+        supporter = db.session.scalars(sa.select(Supporter)).one()
+        supporter.stripe_customer_id = None
+        db.session.commit()
+    _, _, seti = _give(app, stripe_js, "en", email="reader@example.org", name="Mallory")
+    gift_customer = str(stripe_client.v1.setup_intents.retrieve(seti)["customer"])
+    client = app.test_client()
+    # A subscription of that customer we have not recorded yet (its reader is still at 3-D Secure).
+    subscription = stripe_events.subscription(stripe_events.new_id("sub"), gift_customer)
+    assert (
+        stripe_events.post(
+            client, stripe_events.event("customer.subscription.updated", subscription)
+        ).status_code
+        == 200
+    )
+    updated = stripe_events.customer(gift_customer, email=EMAIL, name="Mallory", locales=["en"])
+    assert stripe_events.post(client, stripe_events.event("customer.updated", updated)).status_code == 200
+    name, locale, customer_id, _card = _supporter(app)
+    assert (name, locale, customer_id) == ("ليلى", "ar", None)
