@@ -42,11 +42,15 @@ def _dummy_hash() -> str:
     return _hasher().hash(secrets.token_urlsafe(16))
 
 
-def hash_password(password: str) -> str:
+def check_new_password(password: str) -> None:
     if len(password) < MIN_PASSWORD:
         raise StaffAuthError("password_too_short", field="password")
     if len(password) > MAX_PASSWORD:
         raise StaffAuthError("password_too_long", field="password")
+
+
+def hash_password(password: str) -> str:
+    check_new_password(password)
     return _hasher().hash(password)
 
 
