@@ -238,7 +238,7 @@ def enable_two_factor(
     user.totp_secret = seal(secret)
     user.totp_enabled_at = utcnow()
     user.totp_last_step = step
-    user.auth_version += 1
+    accounts.credentials_changed(user)
     audit.record(user.actor, "staff.two_factor_enabled")
     return _new_recovery_codes(user)
 

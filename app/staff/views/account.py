@@ -51,8 +51,8 @@ def change_password() -> Any:
         unit_of_work.commit()  # a wrong current password counts towards the lockout
         flash(auth_error(exc)[0], "error")
         return redirect(url_for("staff.account"))
+    auth.start_session(user)  # this browser goes on in a new session; every other one ended
     unit_of_work.commit()
-    auth.start_session(user)  # this session goes on; every other one ends
     flash(_("Your password is changed. Other sessions are signed out."), "info")
     return redirect(url_for("staff.account"))
 
@@ -71,9 +71,9 @@ def enable_two_factor() -> Any:
         unit_of_work.commit()
         flash(auth_error(exc)[0], "error")
         return redirect(url_for("staff.account"))
+    auth.start_session(user)
     unit_of_work.commit()
     session.pop(ENROL_KEY, None)
-    auth.start_session(user)
     flash(_("Two-factor sign-in is on. You will be asked for a code at every sign-in."), "info")
     return show_recovery_codes(codes, url_for("staff.account"))
 
@@ -108,7 +108,7 @@ def disable_two_factor() -> Any:
             auth_error(exc)[0] if exc.code != "two_factor_required" else str(text.ERRORS[exc.code]), "error"
         )
         return redirect(url_for("staff.account"))
-    unit_of_work.commit()
     auth.start_session(user)
+    unit_of_work.commit()
     flash(_("Two-factor sign-in is off."), "info")
     return redirect(url_for("staff.account"))

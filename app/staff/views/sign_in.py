@@ -90,16 +90,16 @@ def sign_in() -> Any:
         unit_of_work.commit()
         return redirect(url_for("staff.sign_in_enrol"))
     staff_sign_in.signed_in(user, client_ip())
-    unit_of_work.commit()
     auth.start_session(user)
+    unit_of_work.commit()
     return redirect(_safe_next(next_url))
 
 
 def _finish_sign_in(user: StaffUser, recovery_codes: list[str] | None = None) -> Any:
     next_url = _safe_next((session.get(auth.PENDING_KEY) or {}).get("next"))
     staff_sign_in.signed_in(user, client_ip())
-    unit_of_work.commit()
     auth.start_session(user)
+    unit_of_work.commit()
     if recovery_codes:
         return show_recovery_codes(recovery_codes, next_url)
     return redirect(next_url)
@@ -150,7 +150,7 @@ def sign_out() -> Any:
     user = current_staff()
     if user is not None:
         audit.record(user.actor, "staff.sign_out")
-        unit_of_work.commit()
-    auth.end_session()
+    auth.end_session()  # on the server: a copy of the cookie is signed out too
+    unit_of_work.commit()
     flash(_("You are signed out."), "info")
     return redirect(url_for("staff.sign_in"))
