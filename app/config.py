@@ -20,6 +20,14 @@ DEMO_STRIPE_SECRET_KEY = "sk_test_demo"  # noqa: S105
 DEMO_STRIPE_PUBLISHABLE_KEY = "pk_test_demo"
 DEMO_STRIPE_WEBHOOK_SECRET = "whsec_demo"  # noqa: S105
 
+#: Every value ``APP_ENV`` may take; any other (``Production``, ``prod``) refuses to start, since
+#: running it without the production checks is how a demo ``SECRET_KEY`` reaches the internet.
+APP_ENVS = ("development", "test", "production")
+#: A production key (``SECRET_KEY``, each ``STAFF_TOTP_KEY``) needs this many characters, this many
+#: of them distinct (32 identical characters, or a short pattern repeated, is not a secret).
+SECRET_MIN_LENGTH = 32
+SECRET_MIN_DISTINCT = 16
+
 #: The Stripe API versions this release speaks: the gateway's requests are valid there (checked
 #: against stripe-python v10.12.0, the release generated for 2024-06-20), and ``flask stripe
 #: setup`` creates the webhook endpoint with the first.  Another version changes what Stripe
@@ -31,7 +39,7 @@ STRIPE_API_VERSION = SUPPORTED_STRIPE_API_VERSIONS[0]
 
 #: name -> (default, what it is).  The README's settings table mirrors this.
 SETTINGS: dict[str, tuple[str, str]] = {
-    "APP_ENV": ("development", "development, test or production"),
+    "APP_ENV": ("development", "development, test or production (any other value refuses to start)"),
     "DATABASE_URL": (f"sqlite:///{VAR / 'support.db'}", "SQLAlchemy URL of the database"),
     "SECRET_KEY": (DEMO_SECRET_KEY, "signs sessions, CSRF tokens and thank-you links"),
     "BASE_URL": ("http://127.0.0.1:5000", "public address of the service, for links in emails"),
@@ -241,8 +249,24 @@ def check_stripe_api_version(config: Mapping[str, Any]) -> None:
     )
 
 
+def check_app_env(config: Mapping[str, Any]) -> None:
+    """Refuse an ``APP_ENV`` that is not exactly one of ``APP_ENVS``."""
+    if config.get("APP_ENV") not in APP_ENVS:
+        raise ConfigError(f"APP_ENV must be one of: {', '.join(APP_ENVS)} (exactly, in lower case)")
+
+
+def weak_secret(value: str) -> bool:
+    """Too short, too few distinct characters, or built on a demo value."""
+    return (
+        len(value) < SECRET_MIN_LENGTH
+        or len(set(value)) < SECRET_MIN_DISTINCT
+        or any(demo in value for demo in (DEMO_SECRET_KEY, "demo-only"))
+    )
+
+
 def check_production(config: Mapping[str, Any]) -> None:
-    """Refuse demo secrets (or a fake Stripe) when running for real."""
+    """Refuse an unknown ``APP_ENV``, and demo or weak secrets (or a fake Stripe) when running for real."""
+    check_app_env(config)
     if config.get("APP_ENV") != "production":
         return
     demo = {
@@ -252,12 +276,12 @@ def check_production(config: Mapping[str, Any]) -> None:
         "STRIPE_WEBHOOK_SECRET": DEMO_STRIPE_WEBHOOK_SECRET,
     }
     bad = [name for name, value in demo.items() if not config.get(name) or config[name] == value]
-    if len(str(config.get("SECRET_KEY", ""))) < 32 and "SECRET_KEY" not in bad:
-        bad.append("SECRET_KEY (shorter than 32 characters)")
+    if weak_secret(str(config.get("SECRET_KEY", ""))) and "SECRET_KEY" not in bad:
+        bad.append("SECRET_KEY (needs 32+ characters, 16+ of them distinct, and no demo value)")
     # Unset, the TOTP keys derive from SECRET_KEY, which is checked above.
     totp_keys = staff_totp_keys(config) if str(config.get("STAFF_TOTP_KEY") or "").strip() else []
-    if any(len(key) < 32 or key == DEMO_SECRET_KEY for key in totp_keys):
-        bad.append("STAFF_TOTP_KEY (each key needs 32+ characters and none may be a demo value)")
+    if any(weak_secret(key) for key in totp_keys):
+        bad.append("STAFF_TOTP_KEY (each key needs 32+ characters, 16+ of them distinct, and no demo value)")
     if config.get("DEMO_MAIL_DIR"):
         bad.append("DEMO_MAIL_DIR (the demo mailbox must not exist in production)")
     if config.get("STRIPE_API_BASE"):

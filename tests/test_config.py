@@ -29,7 +29,7 @@ def test_production_starts_with_real_settings() -> None:
     app = create_app(
         {
             "APP_ENV": "production",
-            "SECRET_KEY": "x" * 40,
+            "SECRET_KEY": "Vq3#tR8zLm2Kp9Wx5Yc7Nb4Hd6Fg1Js0Ae",
             "STRIPE_SECRET_KEY": "sk_live_realkey",
             "STRIPE_PUBLISHABLE_KEY": "pk_live_realkey",
             "STRIPE_WEBHOOK_SECRET": "whsec_realsecret",
@@ -41,9 +41,12 @@ def test_production_starts_with_real_settings() -> None:
     assert app.config["SESSION_COOKIE_SECURE"] is True
 
 
+#: A key the production checks accept: 32+ characters, many distinct.
+STRONG = "n8Q2v7RkXw3LpZ5tMa9YcE4bHs6JdG1u"
+
 REAL = {
     "APP_ENV": "production",
-    "SECRET_KEY": "x" * 40,
+    "SECRET_KEY": "Vq3#tR8zLm2Kp9Wx5Yc7Nb4Hd6Fg1Js0Ae",
     "STRIPE_SECRET_KEY": "sk_live_realkey",
     "STRIPE_PUBLISHABLE_KEY": "pk_live_realkey",
     "STRIPE_WEBHOOK_SECRET": "whsec_realsecret",
@@ -54,13 +57,13 @@ REAL = {
 
 
 def test_production_refuses_a_short_or_demo_staff_totp_key() -> None:
-    for key in ("too-short", f"{'k' * 40},short", config.DEMO_SECRET_KEY):
+    for key in ("too-short", f"{STRONG},short", config.DEMO_SECRET_KEY):
         with pytest.raises(config.ConfigError) as caught:
             create_app({**REAL, "STAFF_TOTP_KEY": key})
         assert "STAFF_TOTP_KEY" in str(caught.value) and key not in str(caught.value)
     # Unset, the key derives from SECRET_KEY (checked on its own); two long keys rotate.
     assert create_app(REAL).config["STAFF_TOTP_KEY"] == ""
-    create_app({**REAL, "STAFF_TOTP_KEY": f"{'n' * 40},{'o' * 40}"})
+    create_app({**REAL, "STAFF_TOTP_KEY": f"{STRONG}new,{STRONG}old"})
     assert config.staff_totp_keys({"STAFF_TOTP_KEY": " new-key , old-key ", "SECRET_KEY": "s"}) == [
         "new-key",
         "old-key",
@@ -97,3 +100,31 @@ def test_the_default_stripe_api_version_is_a_supported_one_and_the_gateway_sends
     # Built without a version (a script, a test), the gateway still sends ours, not the SDK's.
     assert StripeGateway("sk_test_x").api_version == "2024-06-20"
     assert StripeGateway.from_config(settings).api_version == "2024-06-20"
+
+
+def test_an_unknown_app_env_refuses_to_start() -> None:
+    # "Production" or "prod" meant production: running them without its checks would let the
+    # demo SECRET_KEY sign staff sessions anyone can forge.
+    for value in ("Production", "prod", "PRODUCTION", "staging", "", " production"):
+        with pytest.raises(config.ConfigError) as caught:
+            create_app({"APP_ENV": value})
+        assert "APP_ENV" in str(caught.value)
+    for value in config.APP_ENVS[:2]:
+        assert create_app({"APP_ENV": value}).config["APP_ENV"] == value
+
+
+def test_production_refuses_a_weak_secret_key() -> None:
+    weak = (
+        "x" * 32,  # 32 identical characters
+        "ab" * 20,
+        "0123456789abcde" * 3,  # 15 distinct characters
+        config.DEMO_SECRET_KEY * 2,  # the demo value, made long
+    )
+    for key in weak:
+        with pytest.raises(config.ConfigError) as caught:
+            create_app({**REAL, "SECRET_KEY": key})
+        assert "SECRET_KEY" in str(caught.value) and key not in str(caught.value)
+        with pytest.raises(config.ConfigError) as caught:
+            create_app({**REAL, "STAFF_TOTP_KEY": key})
+        assert "STAFF_TOTP_KEY" in str(caught.value)
+    create_app(REAL)

@@ -26,6 +26,7 @@ from app.models.report_summary import (
     ReportDirtyDay,
 )
 from app.models.sign_in_token import SignInAttempt, SignInToken
+from app.models.staff_session import StaffSession
 from app.models.staff_user import (
     SignInOutcome,
     StaffRecoveryCode,
@@ -71,6 +72,7 @@ __all__ = [
     "SignInOutcome",
     "SignInToken",
     "StaffRecoveryCode",
+    "StaffSession",
     "StaffRole",
     "StaffSignInAttempt",
     "StaffUser",

@@ -26,8 +26,9 @@ class StaffUser(db.Model):  # type: ignore[name-defined]
 
     ``auth_version`` is copied into the signed session cookie at sign-in; it
     goes up when the password, role or two-factor changes or the account is
-    disabled, which ends every session made before (cookies cannot be revoked
-    any other way).
+    disabled (``accounts.credentials_changed``), which also ends every
+    ``staff_session`` row of the account: every session made before ends,
+    copies of its cookie included.
     """
 
     __tablename__ = "staff_user"

@@ -5,10 +5,14 @@ that says nothing is refused to everyone (fail closed), and the blueprint's
 ``before_request`` enforces it before the view runs.
 
 The signed-in person lives in the (signed) session cookie as their id, the
-account's ``auth_version`` and two times: when they signed in and when they
-were last seen.  A session ends after ``STAFF_IDLE_MINUTES`` without a
-request or ``STAFF_SESSION_HOURS`` after sign-in (settings, 30 and 12 by default), or when the account's
-``auth_version`` moves (password, role or two-factor changed, account disabled).
+account's ``auth_version``, the key of their ``staff_session`` row
+(``app/services/staff/sessions.py``, which stores only its hash) and two
+times: when they signed in and when they were last seen.  A session ends after
+``STAFF_IDLE_MINUTES`` without a request or ``STAFF_SESSION_HOURS`` after
+sign-in (settings, 30 and 12 by default), when signed out (its row ends, so a
+copy of the cookie ends with it), or when the account's credentials change
+(password, role or two-factor changed, account disabled: every row of the
+account ends, and ``auth_version`` moves).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any, TypeVar
 from flask import current_app, g, session
 
 from app.models import StaffRole, StaffUser
-from app.services.staff import directory, two_factor
+from app.services.staff import directory, sessions, two_factor
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -66,12 +70,18 @@ def _forget() -> None:
 
 
 def start_session(user: StaffUser) -> None:
-    _forget()
+    """A new server-side session for ``user`` in this browser (the caller commits)."""
+    end_session()
     now = time.time()
-    session[SESSION_KEY] = {"id": user.id, "v": user.auth_version, "at": now, "seen": now}
+    key = sessions.start(user)
+    session[SESSION_KEY] = {"id": user.id, "v": user.auth_version, "key": key, "at": now, "seen": now}
 
 
 def end_session() -> None:
+    """This browser's session ends, on the server too (the caller commits)."""
+    data = session.get(SESSION_KEY)
+    if isinstance(data, dict):
+        sessions.end(data.get("key"))
     _forget()
 
 
@@ -142,9 +152,16 @@ def current_staff() -> StaffUser | None:
         end_session()
         g.staff_expired = True
         return None
-    user = directory.staff_user(data.get("id"))
-    if user is None or user.disabled_at is not None or user.auth_version != data.get("v"):
-        end_session()
+    row = sessions.find(data.get("key"))
+    user = directory.staff_user(data.get("id")) if row is not None else None
+    if (
+        user is None
+        or row is None
+        or row.staff_user_id != user.id
+        or user.disabled_at is not None
+        or user.auth_version != data.get("v")
+    ):
+        _forget()
         return None
     if user.role == StaffRole.ADMIN and not user.has_two_factor:
         end_session()  # made admin without a second factor: sign in again and enrol

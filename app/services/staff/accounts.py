@@ -2,7 +2,8 @@
 
 Signing in (and its lockouts) is ``app/services/staff/sign_in.py``; the second
 factor itself is ``app/services/staff/two_factor.py``.  Every change here is
-audited and moves ``auth_version`` where it must end the account's sessions.
+audited; a change of credentials (``credentials_changed``: password, role, second factor,
+disabling) moves ``auth_version`` and ends every session of the account on the server.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from app.models import StaffRecoveryCode, StaffRole, StaffUser
 from app.models.types import utcnow
 from app.services import audit
 from app.services.errors import DomainError, InvalidChoice
+from app.services.staff import sessions
 from app.services.supporters import normalize_email, read_email
 
 MIN_PASSWORD = 12
@@ -42,11 +44,15 @@ def _dummy_hash() -> str:
     return _hasher().hash(secrets.token_urlsafe(16))
 
 
-def hash_password(password: str) -> str:
+def check_new_password(password: str) -> None:
     if len(password) < MIN_PASSWORD:
         raise StaffAuthError("password_too_short", field="password")
     if len(password) > MAX_PASSWORD:
         raise StaffAuthError("password_too_long", field="password")
+
+
+def hash_password(password: str) -> str:
+    check_new_password(password)
     return _hasher().hash(password)
 
 
@@ -63,6 +69,13 @@ def rehash_if_outdated(user: StaffUser, password: str) -> None:
     """After a right password: hash it again if the hasher's parameters have moved on."""
     if _hasher().check_needs_rehash(user.password_hash):
         user.password_hash = _hasher().hash(password)
+
+
+def credentials_changed(user: StaffUser) -> None:
+    """Password, role or second factor changed, or the account disabled: every session of it ends
+    (a pending second step too, by ``auth_version``), in every browser."""
+    user.auth_version += 1
+    sessions.end_all(user)
 
 
 # -- accounts ------------------------------------------------------------------------------
@@ -93,7 +106,7 @@ def create_staff(
 
 def set_password(user: StaffUser, password: str, actor: str) -> None:
     user.password_hash = hash_password(password)
-    user.auth_version += 1
+    credentials_changed(user)
     audit.record(actor, "staff.password", staff_id=user.id)
 
 
@@ -101,13 +114,13 @@ def set_role(user: StaffUser, role: StaffRole, actor: str) -> None:
     if user.role != role:
         audit.record(actor, "staff.role", staff_id=user.id, before=str(user.role), after=str(role))
         user.role = role
-        user.auth_version += 1  # an admin made finance (or back) signs in again
+        credentials_changed(user)  # an admin made finance (or back) signs in again
 
 
 def set_disabled(user: StaffUser, disabled: bool, actor: str) -> None:
     if disabled and user.disabled_at is None:
         user.disabled_at = utcnow()
-        user.auth_version += 1
+        credentials_changed(user)
         audit.record(actor, "staff.disable", staff_id=user.id)
     elif not disabled and user.disabled_at is not None:
         user.disabled_at = None
@@ -119,7 +132,7 @@ def forget_two_factor(user: StaffUser) -> None:
     user.totp_secret = None
     user.totp_enabled_at = None
     user.totp_last_step = None
-    user.auth_version += 1
+    credentials_changed(user)
     db.session.execute(sa.delete(StaffRecoveryCode).where(StaffRecoveryCode.staff_user_id == user.id))
 
 

@@ -13,7 +13,9 @@ hold across processes:
 - **rate limit**: ``STAFF_IP_LIMIT`` refused tries from one address within
   ``STAFF_LOCK_MINUTES`` refuse that address.
 
-(Settings, 5, 15 and 30 by default.)  An admin's ``unlock`` is an attempt row
+(Settings, 5, 15 and 30 by default.)  A password asked for again once signed in
+(``change_password``) is counted and refused the same way: a signed-in browser
+is no place to try passwords.  An admin's ``unlock`` is an attempt row
 too: it resets the count like a success does.
 """
 
@@ -154,3 +156,25 @@ def signed_in(user: StaffUser, ip: str | None) -> None:
     _attempt(user.email, ip, SignInOutcome.SUCCESS)
     user.last_sign_in_at = utcnow()
     audit.record(user.actor, "staff.sign_in", two_factor=user.has_two_factor)
+
+
+def check_current_password(user: StaffUser, password: str, ip: str | None) -> None:
+    """A signed-in person's password asked for again: limited, counted and refused like a sign-in.
+
+    Raises ``StaffAuthError`` (password_wrong, locked, rate_limited); the caller commits either way.
+    """
+    refuse_if_limited(user.email, ip)
+    if not accounts.verify_password(user.password_hash, password[: accounts.MAX_PASSWORD]):
+        record_failure(user.email, ip, SignInOutcome.BAD_PASSWORD, user)
+        raise StaffAuthError("password_wrong", field="current_password")
+
+
+def change_password(user: StaffUser, current: str, new: str, confirm: str, ip: str | None) -> None:
+    """The account page's form.  The new password is judged first, without looking at the current
+    one, so that no answer but success tells a right current password from a wrong one."""
+    refuse_if_limited(user.email, ip)
+    if new != confirm:
+        raise StaffAuthError("password_mismatch", field="confirm_password")
+    accounts.check_new_password(new)
+    check_current_password(user, current, ip)
+    accounts.set_password(user, new, user.actor)

@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 
 from app.services import unit_of_work
 from app.services.staff import accounts, two_factor
+from app.services.staff import sign_in as staff_sign_in
 from app.staff import auth, text
 from app.staff.auth import FINANCE, allow, current_staff
 from app.staff.blueprint import bp
@@ -37,20 +38,22 @@ def account() -> Any:
 def change_password() -> Any:
     user = current_staff()
     assert user is not None
-    new = request.form.get("new_password", "")
-    if not accounts.verify_password(user.password_hash, request.form.get("current_password", "")):
-        flash(str(text.ERRORS["password_wrong"]), "error")
-    elif new != request.form.get("confirm_password", ""):
-        flash(str(text.ERRORS["password_mismatch"]), "error")
-    else:
-        try:
-            accounts.set_password(user, new, user.actor)
-        except accounts.StaffAuthError as exc:
-            flash(str(text.ERRORS[exc.code]), "error")
-            return redirect(url_for("staff.account"))
-        unit_of_work.commit()
-        auth.start_session(user)  # this session goes on; every other one ends
-        flash(_("Your password is changed. Other sessions are signed out."), "info")
+    form = request.form
+    try:
+        staff_sign_in.change_password(
+            user,
+            form.get("current_password", ""),
+            form.get("new_password", ""),
+            form.get("confirm_password", ""),
+            client_ip(),
+        )
+    except accounts.StaffAuthError as exc:
+        unit_of_work.commit()  # a wrong current password counts towards the lockout
+        flash(auth_error(exc)[0], "error")
+        return redirect(url_for("staff.account"))
+    auth.start_session(user)  # this browser goes on in a new session; every other one ended
+    unit_of_work.commit()
+    flash(_("Your password is changed. Other sessions are signed out."), "info")
     return redirect(url_for("staff.account"))
 
 
@@ -68,9 +71,9 @@ def enable_two_factor() -> Any:
         unit_of_work.commit()
         flash(auth_error(exc)[0], "error")
         return redirect(url_for("staff.account"))
+    auth.start_session(user)
     unit_of_work.commit()
     session.pop(ENROL_KEY, None)
-    auth.start_session(user)
     flash(_("Two-factor sign-in is on. You will be asked for a code at every sign-in."), "info")
     return show_recovery_codes(codes, url_for("staff.account"))
 
@@ -105,7 +108,7 @@ def disable_two_factor() -> Any:
             auth_error(exc)[0] if exc.code != "two_factor_required" else str(text.ERRORS[exc.code]), "error"
         )
         return redirect(url_for("staff.account"))
-    unit_of_work.commit()
     auth.start_session(user)
+    unit_of_work.commit()
     flash(_("Two-factor sign-in is off."), "info")
     return redirect(url_for("staff.account"))

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from markupsafe import Markup
 
 from app.models import StaffUser
 from app.services import audit, unit_of_work
@@ -51,12 +52,15 @@ def auth_error(exc: accounts.StaffAuthError) -> tuple[str, int]:
 
 
 def enrolment(email: str, secret: str) -> dict[str, str]:
-    """What the enrolment form shows for ``secret``: itself in groups of four, and its address."""
+    """What the enrolment form shows for ``secret``: itself in groups of four, its address, and
+    that address as a QR code (SVG drawn on our server)."""
     issuer = str(current_app.config.get("NEWSROOM_NAME", "Newsroom"))
+    uri = two_factor.provisioning_uri(email, secret, issuer)
     return {
         "secret": secret,
         "secret_groups": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
-        "uri": two_factor.provisioning_uri(email, secret, issuer),
+        "uri": uri,
+        "qr_svg": Markup(two_factor.qr_svg(uri)),  # noqa: S704 (our own SVG, from segno: no input markup)
     }
 
 
@@ -90,16 +94,16 @@ def sign_in() -> Any:
         unit_of_work.commit()
         return redirect(url_for("staff.sign_in_enrol"))
     staff_sign_in.signed_in(user, client_ip())
-    unit_of_work.commit()
     auth.start_session(user)
+    unit_of_work.commit()
     return redirect(_safe_next(next_url))
 
 
 def _finish_sign_in(user: StaffUser, recovery_codes: list[str] | None = None) -> Any:
     next_url = _safe_next((session.get(auth.PENDING_KEY) or {}).get("next"))
     staff_sign_in.signed_in(user, client_ip())
-    unit_of_work.commit()
     auth.start_session(user)
+    unit_of_work.commit()
     if recovery_codes:
         return show_recovery_codes(recovery_codes, next_url)
     return redirect(next_url)
@@ -150,7 +154,7 @@ def sign_out() -> Any:
     user = current_staff()
     if user is not None:
         audit.record(user.actor, "staff.sign_out")
-        unit_of_work.commit()
-    auth.end_session()
+    auth.end_session()  # on the server: a copy of the cookie is signed out too
+    unit_of_work.commit()
     flash(_("You are signed out."), "info")
     return redirect(url_for("staff.sign_in"))
