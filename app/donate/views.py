@@ -24,7 +24,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import generate_csrf
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
@@ -68,8 +68,12 @@ def root() -> Response:
 language_prefix(bp)
 
 
-def _thanks_signer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="thank-you")
+#: A thank-you link shows the gift for a day (long enough to reload it; a kept or forwarded one ends).
+THANKS_LINK_SECONDS = 24 * 3600
+
+
+def _thanks_signer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="thank-you")
 
 
 def _error_texts(errors: dict[str, str], currency: str) -> dict[str, str]:
@@ -329,13 +333,14 @@ def _visitor() -> attempts.Visitor:
 @bp.get("/support/thank-you/<token>")
 def thanks(token: str) -> ResponseReturnValue:
     try:
-        payment_id = _thanks_signer().loads(token)
-    except BadSignature:
+        payment_id = _thanks_signer().loads(token, max_age=THANKS_LINK_SECONDS)
+    except BadSignature:  # forged, or expired (SignatureExpired is one)
         abort(404)
     payment = db.session.get(Payment, payment_id)
     if payment is None:
         abort(404)
-    return render_template("donate/thanks.html", payment=payment, membership=payment.membership)
+    page = render_template("donate/thanks.html", payment=payment, membership=payment.membership)
+    return page, {"Cache-Control": "no-store, private"}  # one reader's gift: no shared or kept copy
 
 
 @bp.get("/support/confirming")
