@@ -369,10 +369,11 @@ def remind() -> ResponseReturnValue:
     values = {k: v for k in KEPT_ARGS if (v := request.form.get(k, "").strip())}
     values["remind_email"] = request.form.get("email", "").strip()
     try:
-        remind_at = reminders.request_reminder(request.form, g.lang)
+        remind_at = reminders.request_reminder(request.form, g.lang, request.remote_addr)
         db.session.commit()
     except InvalidChoice as exc:
-        return _render_support(values, exc.errors, status=400)
+        status = 429 if "too_many_reminders" in exc.errors.values() else 400
+        return _render_support(values, exc.errors, status=status)
     return _render_support(values, reminded_on=format_day(remind_at))
 
 
