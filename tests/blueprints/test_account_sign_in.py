@@ -38,7 +38,7 @@ from tests.account_helpers import (
 from tests.conftest import CSRF, count_rows, empty_tables, make_app
 from tests.harness import StripeJs
 from tests.mail import parts
-from workers.tasks import send_email
+from workers.tasks import send_email, send_sign_in_link, sweep_sign_in_asks
 
 
 def test_link_by_email_opens_the_account_in_arabic(
@@ -348,3 +348,24 @@ def test_asking_needs_a_valid_address_and_a_csrf_token(app: Flask, client: Flask
     assert i18n.message(app, "email_invalid", "en") in bad.get_data(as_text=True)
     assert client.post("/en/account/sign-in", data={"email": EMAIL}).status_code == 400
     assert count_rows(app)["sign_in_attempt"] == 0
+
+
+def test_the_worker_sends_a_link_once_and_forgets_the_address(
+    app: Flask, client: FlaskClient, stripe_js: StripeJs
+) -> None:
+    give(client, stripe_js, "en")
+    step = app.extensions.pop("sign_in_hand_over")  # the broker lost the hand-over
+    ask_for_link(client, EMAIL, "en")
+    ask_for_link(client, "stranger@example.org", "en")
+    with app.app_context():
+        assert links.due_for_sweep() == []  # given a minute
+        asks = links.due_for_sweep(older_than=timedelta(0))
+    assert len(asks) == 2 and sign_in_emails(app) == []
+    app.extensions["sign_in_hand_over"] = step
+    with app.app_context():
+        db.session.execute(sa.update(SignInAttempt).values(created_at=utcnow() - timedelta(minutes=2)))
+        db.session.commit()
+        assert sweep_sign_in_asks.run() == 2  # the beat job hands them over again
+        assert [send_sign_in_link.run(i) for i in asks] == ["nothing to do"] * 2  # done already
+        assert db.session.scalars(sa.select(SignInAttempt.email)).all() == [None, None]
+    assert len(sign_in_emails(app)) == 1
