@@ -133,6 +133,15 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "sign-in link requests from one IP address per rate window (past it: 429)",
     ),
     "ACCOUNT_RATE_WINDOW_MINUTES": ("15", "the window both sign-in limits count over"),
+    "REMINDER_MAX_PER_IP": (
+        "5",
+        '"remind me later" requests from one IP address per rate window (past it: 429)',
+    ),
+    "REMINDER_MAX_PER_EMAIL": (
+        "3",
+        '"remind me later" requests for one address per rate window (past it: same answer, no change)',
+    ),
+    "REMINDER_RATE_WINDOW_MINUTES": ("60", 'the window both "remind me later" limits count over'),
     "ACCOUNT_IDLE_MINUTES": ("30", "an account session ends after this long without a request"),
     "ACCOUNT_SESSION_HOURS": ("12", "an account session ends this long after signing in, however active"),
     "DEMO_MAIL_DIR": ("", "demo only: folder of caught emails, shown at /demo/mail"),
@@ -168,6 +177,9 @@ POSITIVE_INTEGERS = (
     "ACCOUNT_RATE_WINDOW_MINUTES",
     "ACCOUNT_IDLE_MINUTES",
     "ACCOUNT_SESSION_HOURS",
+    "REMINDER_MAX_PER_IP",
+    "REMINDER_MAX_PER_EMAIL",
+    "REMINDER_RATE_WINDOW_MINUTES",
 )
 
 

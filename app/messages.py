@@ -18,6 +18,7 @@ MESSAGES = {
     "email_missing": _l("Please enter your email address so we can send your receipt."),
     "email_invalid": _l("This email address does not look right. Please check it."),
     "unknown_delay": _l("Please choose when we should remind you."),
+    "too_many_reminders": _l("Too many reminders were asked for from here. Please try again in an hour."),
     "name_too_long": _l("Please shorten your name to 200 characters."),
     # the card and Stripe
     "card_declined": _l("Your card was declined. Please try another card or contact your bank."),

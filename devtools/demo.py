@@ -101,6 +101,8 @@ def main() -> None:
         )
         spawn(
             str(VENV_BIN / "gunicorn"),
+            "--config",
+            str(ROOT / "gunicorn.conf.py"),  # the access log without the links' secrets
             "--bind",
             f"127.0.0.1:{web_port}",
             "--workers",

@@ -22,6 +22,7 @@ from flask.testing import FlaskClient
 from app import create_app
 from app.extensions import db
 from app.services import webhooks
+from app.services.account import links
 from app.services.stripe_gateway import StripeGateway
 from tests import stripe_requests
 from tests.harness import StripeJs, start_localstripe
@@ -68,6 +69,13 @@ def apply_at_once(stored: webhooks.Stored) -> str:
         return str(webhooks.Applied.FAILED)
 
 
+def send_link_at_once(attempt_id: int) -> None:
+    """The test app's hand-over of an ask for a sign-in link: looked up after the request's commit,
+    as the worker does (``links.send_link``), so a test finds the link's email after its POST."""
+    links.send_link(attempt_id)
+    db.session.commit()
+
+
 def make_app(
     database_url: str, localstripe_url: str, apply_webhooks_at_once: bool = True, **overrides: Any
 ) -> Flask:
@@ -91,6 +99,7 @@ def make_app(
     )
     if apply_webhooks_at_once:
         app.extensions["webhook_hand_over"] = apply_at_once
+    app.extensions["sign_in_hand_over"] = send_link_at_once
     # Every request the app's gateway sends is checked at the end of the session.
     app.extensions["stripe_gateway"] = StripeGateway.from_config(
         app.config, http_client=stripe_requests.RecordingHTTPClient(SUITE_REQUESTS)

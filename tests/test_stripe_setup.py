@@ -182,7 +182,7 @@ def test_localstripe_delivers_to_the_endpoint_signed_with_the_printed_secret(
 
 def test_the_readme_lists_exactly_the_events_setup_enables() -> None:
     readme = (config.ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("`flask --app app stripe setup` enables them", 1)[1]
+    section = readme.split("`.venv/bin/flask --app app stripe setup` enables them", 1)[1]
     listed = section.split("```", 2)[1].split()
     assert len(listed) == len(set(listed))
     assert set(listed) == set(stripe_setup.handled_events(config.STRIPE_API_VERSION)), (

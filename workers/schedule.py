@@ -12,6 +12,8 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "apply-pending-webhooks": {"task": "workers.tasks.apply_pending_webhooks", "schedule": 60.0},
     # Emails whose task never reached the broker (it was down at commit) or was lost.
     "sweep-outbox": {"task": "workers.tasks.sweep_outbox", "schedule": 60.0},
+    # Asks for sign-in links whose task never reached the broker, likewise.
+    "sweep-sign-in-asks": {"task": "workers.tasks.sweep_sign_in_asks", "schedule": 60.0},
     # "Remind me later" emails that are due, once a day in the morning of the region.
     "queue-reminders": {"task": "workers.tasks.queue_reminders", "schedule": crontab(hour=7, minute=0)},
     # The finance dashboard's daily summaries: days changed since they were built (a late

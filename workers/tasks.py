@@ -15,6 +15,7 @@ from app.extensions import db
 from app.models import EmailStatus, WebhookEvent
 from app.models.types import utcnow
 from app.services import attempts, emails, outbox, reconciliation, reminders, webhook_queue, webhooks
+from app.services.account import links
 from app.services.reports import summaries
 from app.services.stripe_gateway import get_gateway
 
@@ -63,6 +64,24 @@ def sweep_outbox() -> int:
     ids = outbox.due_for_sweep()
     db.session.rollback()
     return outbox.publish(ids) if ids else 0
+
+
+@shared_task(acks_late=True, name="workers.tasks.send_sign_in_link")
+def send_sign_in_link(attempt_id: int) -> str:
+    """Look up the address of one ask for a sign-in link; a supporter's gets a link (by the outbox)."""
+    token = links.send_link(attempt_id)
+    db.session.commit()
+    return "issued" if token is not None else "nothing to do"
+
+
+@shared_task(name="workers.tasks.sweep_sign_in_asks")
+def sweep_sign_in_asks() -> int:
+    """Asks for sign-in links whose task never reached the broker."""
+    ids = links.due_for_sweep()
+    db.session.rollback()
+    for attempt_id in ids:
+        links.hand_over(attempt_id)
+    return len(ids)
 
 
 @shared_task(name="workers.tasks.queue_reminders")

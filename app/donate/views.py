@@ -24,7 +24,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import generate_csrf
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
@@ -70,8 +70,12 @@ def root() -> Response:
 language_prefix(bp)
 
 
-def _thanks_signer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="thank-you")
+#: A thank-you link shows the gift for a day (long enough to reload it; a kept or forwarded one ends).
+THANKS_LINK_SECONDS = 24 * 3600
+
+
+def _thanks_signer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="thank-you")
 
 
 def _error_texts(errors: dict[str, str], currency: str) -> dict[str, str]:
@@ -333,8 +337,8 @@ def _visitor() -> attempts.Visitor:
 @bp.get("/support/thank-you/<token>")
 def thanks(token: str) -> ResponseReturnValue:
     try:
-        payment_id = _thanks_signer().loads(token)
-    except BadSignature:
+        payment_id = _thanks_signer().loads(token, max_age=THANKS_LINK_SECONDS)
+    except BadSignature:  # forged, or expired (SignatureExpired is one)
         abort(404)
     payment = db.session.get(Payment, payment_id)
     if payment is None:
@@ -343,13 +347,14 @@ def thanks(token: str) -> ResponseReturnValue:
     typed = session.get(THANKS_KEY) or {}
     if typed.get("payment") != payment.id:
         typed = {}
-    return render_template(
+    page = render_template(
         "donate/thanks.html",
         payment=payment,
         membership=payment.membership,
         reader_name=typed.get("name", ""),
         reader_email=typed.get("email", ""),
     )
+    return page, {"Cache-Control": "no-store, private"}  # one reader's gift: no shared or kept copy
 
 
 @bp.get("/support/confirming")
@@ -378,10 +383,11 @@ def remind() -> ResponseReturnValue:
     values = {k: v for k in KEPT_ARGS if (v := request.form.get(k, "").strip())}
     values["remind_email"] = request.form.get("email", "").strip()
     try:
-        remind_at = reminders.request_reminder(request.form, g.lang)
+        remind_at = reminders.request_reminder(request.form, g.lang, request.remote_addr)
         db.session.commit()
     except InvalidChoice as exc:
-        return _render_support(values, exc.errors, status=400)
+        status = 429 if "too_many_reminders" in exc.errors.values() else 400
+        return _render_support(values, exc.errors, status=status)
     return _render_support(values, reminded_on=format_day(remind_at))
 
 

@@ -15,7 +15,7 @@ from app.models.membership import (
 from app.models.payment import CHARGED_STATUSES, Payment, PaymentStatus
 from app.models.payment_attempt import AttemptOutcome, PaymentAttempt
 from app.models.payout import PAYOUT_FINAL_STATUSES, Payout, PayoutTransaction
-from app.models.reminder import Reminder
+from app.models.reminder import Reminder, ReminderRequest
 from app.models.report_indexes import REPORT_INDEXES
 from app.models.report_summary import (
     DailyCancellationReasons,
@@ -66,6 +66,7 @@ __all__ = [
     "PayoutTransaction",
     "REPORT_INDEXES",
     "Reminder",
+    "ReminderRequest",
     "ReportDay",
     "ReportDirtyDay",
     "SignInAttempt",

@@ -26,3 +26,18 @@ class Reminder(db.Model):  # type: ignore[name-defined]
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReminderRequest(db.Model):  # type: ignore[name-defined]
+    """Every "remind me later" request: the limits per IP and per address count these.
+
+    The address is kept only as a keyed hash; rows go once older than the
+    window (``REMINDER_RATE_WINDOW_MINUTES``).
+    """
+
+    __tablename__ = "reminder_request"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email_digest: Mapped[str] = mapped_column(sa.String(64), index=True)
+    ip: Mapped[str] = mapped_column(sa.String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

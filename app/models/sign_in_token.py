@@ -16,10 +16,10 @@ if TYPE_CHECKING:
 class SignInToken(db.Model):  # type: ignore[name-defined]
     """One emailed sign-in link, and the account session it opened.
 
-    The link's secret is never stored.  It is an HMAC of ``nonce`` under the
-    app's ``SECRET_KEY``, derived again by the email task when it writes the
-    message; the row keeps only its SHA-256 (``token_hash``) to find the link
-    when it is opened.  A copy of the database alone signs nobody in.
+    The link's secret is never stored.  It is random, drawn by the email task
+    when it writes the message; the row keeps only its SHA-256
+    (``token_hash``) to find the link when it is opened.  A copy of the
+    database, with the app's ``SECRET_KEY`` or without, signs nobody in.
 
     A link works once (``used_at``) and for thirty minutes (``expires_at``).
     The session it opens lives in the signed cookie but names this row, so
@@ -32,7 +32,6 @@ class SignInToken(db.Model):  # type: ignore[name-defined]
     id: Mapped[int] = mapped_column(primary_key=True)
     supporter_id: Mapped[int] = mapped_column(sa.ForeignKey("supporter.id"), index=True)
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
-    nonce: Mapped[str] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -47,8 +46,11 @@ class SignInToken(db.Model):  # type: ignore[name-defined]
 class SignInAttempt(db.Model):  # type: ignore[name-defined]
     """Every request for a sign-in link, known address or not: the rate limits count these.
 
-    The address is kept only as a keyed hash (``email_digest``), so asking
-    for a link with an address we do not know leaves no address behind.
+    The address is kept as a keyed hash (``email_digest``).  The request
+    only writes this row, whatever the address, so its answer takes the same
+    time for anyone; the address itself (``email``) waits here for the
+    worker that looks it up and sends a link if it is a supporter's, which
+    then forgets it (``app/services/account/links.py``).
     """
 
     __tablename__ = "sign_in_attempt"
@@ -57,3 +59,6 @@ class SignInAttempt(db.Model):  # type: ignore[name-defined]
     email_digest: Mapped[str] = mapped_column(sa.String(64), index=True)
     ip: Mapped[str] = mapped_column(sa.String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    #: The address typed, until the worker has looked it up; and the page's language, for the email.
+    email: Mapped[str | None] = mapped_column(sa.String(254))
+    locale: Mapped[str | None] = mapped_column(sa.String(2))

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
+from typing import Any
 
+import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import MEMBER_STATUSES, EmailKind, Membership, Reminder, Supporter
+from app.models import MEMBER_STATUSES, EmailKind, Membership, Reminder, ReminderRequest, Supporter
 from app.models.types import utcnow
 from app.services import outbox, supporters
 from app.services.errors import InvalidChoice
@@ -18,11 +23,16 @@ DELAYS = {"week": timedelta(days=7), "month": timedelta(days=30)}
 KEPT_CHOICES = ("amount", "custom_amount", "currency", "frequency", "cover_fees", "campaign")
 
 
-def request_reminder(form: Mapping[str, str], locale: str, now: datetime | None = None) -> datetime:
+def request_reminder(
+    form: Mapping[str, str], locale: str, ip: str | None = None, now: datetime | None = None
+) -> datetime:
     """Note the reader's wish; returns when they will be reminded.
 
     The answer is the same for an address that unsubscribed before, which
-    simply gets nothing: no one learns who opted out.
+    simply gets nothing: no one learns who opted out.  Asks are limited as
+    sign-in links are: past ``REMINDER_MAX_PER_IP`` from one IP address,
+    ``InvalidChoice`` (``too_many_reminders``); past
+    ``REMINDER_MAX_PER_EMAIL`` for one address, the same answer and no change.
     """
     now = now or utcnow()
     errors: dict[str, str] = {}
@@ -36,6 +46,8 @@ def request_reminder(form: Mapping[str, str], locale: str, now: datetime | None 
     if errors:
         raise InvalidChoice(errors)
     remind_at = now + DELAYS[when]
+    if not _within_limits(email, ip, now):
+        return remind_at
     choices = {k: v[:100] for k in KEPT_CHOICES if (v := (form.get(k) or "").strip())}
     reminders = db.session.scalars(select(Reminder).where(Reminder.email == email)).all()
     if any(r.unsubscribed_at for r in reminders):
@@ -48,6 +60,31 @@ def request_reminder(form: Mapping[str, str], locale: str, now: datetime | None 
     waiting.choices = choices
     waiting.remind_at = remind_at
     return remind_at
+
+
+def email_digest(email: str) -> str:
+    """How a reminder request keeps its address: a keyed hash."""
+    key = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(key, b"reminder-email:" + email.encode(), hashlib.sha256).hexdigest()
+
+
+def _within_limits(email: str, ip: str | None, now: datetime) -> bool:
+    """Count this ask; ``False`` past the address's limit, ``InvalidChoice`` past the IP's."""
+    config = current_app.config
+    since = now - timedelta(minutes=config["REMINDER_RATE_WINDOW_MINUTES"])
+    db.session.execute(sa.delete(ReminderRequest).where(ReminderRequest.created_at <= since))
+    ip = (ip or "unknown")[:64]
+    digest = email_digest(email)
+
+    def recent(column: Any, value: str) -> int:
+        query = select(sa.func.count()).select_from(ReminderRequest).where(column == value)
+        return int(db.session.scalar(query.where(ReminderRequest.created_at > since)) or 0)
+
+    if recent(ReminderRequest.ip, ip) >= config["REMINDER_MAX_PER_IP"]:
+        raise InvalidChoice({"remind_email": "too_many_reminders"})
+    asked_before = recent(ReminderRequest.email_digest, digest)
+    db.session.add(ReminderRequest(email_digest=digest, ip=ip, created_at=now))
+    return asked_before < config["REMINDER_MAX_PER_EMAIL"]
 
 
 def queue_due_reminders(now: datetime | None = None) -> int:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -11,6 +14,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_babel import force_locale, ngettext
+from sqlalchemy import event
 
 from app import config
 from app.account.messages import message
@@ -18,6 +22,7 @@ from app.extensions import db
 from app.i18n import format_money
 from app.models import AuditEntry, EmailLog, SignInAttempt, SignInToken
 from app.models.types import utcnow
+from app.services.account import links
 from tests import i18n
 from tests.account_helpers import (
     EMAIL,
@@ -30,10 +35,10 @@ from tests.account_helpers import (
     sign_in,
     sign_in_emails,
 )
-from tests.conftest import count_rows, empty_tables, make_app
+from tests.conftest import CSRF, count_rows, empty_tables, make_app
 from tests.harness import StripeJs
 from tests.mail import parts
-from workers.tasks import send_email
+from workers.tasks import send_email, send_sign_in_link, sweep_sign_in_asks
 
 
 def test_link_by_email_opens_the_account_in_arabic(
@@ -114,6 +119,64 @@ def test_an_unknown_address_gets_the_same_answer_and_no_email(
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(SignInAttempt)) == 2
         assert db.session.scalar(sa.select(sa.func.count()).select_from(SignInToken)) == 1
+
+
+def test_the_database_and_the_secret_key_do_not_rebuild_a_link(
+    app: Flask, client: FlaskClient, stripe_js: StripeJs
+) -> None:
+    """A copy of the database plus ``SECRET_KEY`` (a leaked config) gives no live link."""
+    give(client, stripe_js, "en")
+    ask_for_link(client, EMAIL, "en")
+    secret = latest_link(app, EMAIL, "en").rsplit("/", 1)[1]
+    key = str(app.config["SECRET_KEY"]).encode()
+    with app.app_context():
+        token = db.session.scalars(sa.select(SignInToken)).one()
+        stored = [str(getattr(token, c.key)) for c in SignInToken.__table__.columns]
+    for value in stored:  # as a link derived from a stored nonce was: an HMAC of it under the key
+        mac = hmac.new(key, b"sign-in-link:" + value.encode(), hashlib.sha256).digest()
+        assert base64.urlsafe_b64encode(mac).rstrip(b"=").decode() != secret
+
+
+def test_a_known_and_an_unknown_address_take_the_same_path(
+    app: Flask, client: FlaskClient, stripe_js: StripeJs
+) -> None:
+    """The request only notes the ask: the same statements, rows and page for any address.
+
+    Whether the address is a supporter's is looked up by a worker afterwards,
+    so the time of the answer cannot tell (finding 4 of issue 15).
+    """
+    give(client, stripe_js, "en")
+    app.extensions.pop("sign_in_hand_over", None)  # the request alone, as in production (the worker apart)
+    with app.app_context():
+        engine = db.engine
+
+    def ask(email: str) -> tuple[int, str, list[str], dict[str, int]]:
+        form = {"csrf_token": page_csrf(client, "/en/account/sign-in"), "email": email}
+        before, statements = count_rows(app), []
+
+        def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            statements.append(statement)
+
+        event.listen(engine, "before_cursor_execute", note)
+        try:
+            page = client.post("/en/account/sign-in", data=form)
+        finally:
+            event.remove(engine, "before_cursor_execute", note)
+        after = count_rows(app)
+        written = {table: after[table] - before[table] for table in after if after[table] != before[table]}
+        text = CSRF.sub("csrf", page.get_data(as_text=True)).replace(email, "ADDRESS")
+        return page.status_code, text, statements, written
+
+    known, unknown = ask(EMAIL), ask("stranger@example.org")
+    assert known == unknown
+    assert known[3] == {"sign_in_attempt": 1}
+    assert sign_in_emails(app) == []
+    with app.app_context():  # the worker's part: a link for the supporter only
+        for attempt_id in db.session.scalars(sa.select(SignInAttempt.id).order_by(SignInAttempt.id)):
+            links.send_link(attempt_id)
+        db.session.commit()
+    assert len(sign_in_emails(app)) == 1
+    assert re.fullmatch(r"/en/account/sign-in/[A-Za-z0-9_-]{40,}", latest_link(app, EMAIL, "en"))
 
 
 def test_a_link_works_once(app: Flask, client: FlaskClient, stripe_js: StripeJs) -> None:
@@ -285,3 +348,24 @@ def test_asking_needs_a_valid_address_and_a_csrf_token(app: Flask, client: Flask
     assert i18n.message(app, "email_invalid", "en") in bad.get_data(as_text=True)
     assert client.post("/en/account/sign-in", data={"email": EMAIL}).status_code == 400
     assert count_rows(app)["sign_in_attempt"] == 0
+
+
+def test_the_worker_sends_a_link_once_and_forgets_the_address(
+    app: Flask, client: FlaskClient, stripe_js: StripeJs
+) -> None:
+    give(client, stripe_js, "en")
+    step = app.extensions.pop("sign_in_hand_over")  # the broker lost the hand-over
+    ask_for_link(client, EMAIL, "en")
+    ask_for_link(client, "stranger@example.org", "en")
+    with app.app_context():
+        assert links.due_for_sweep() == []  # given a minute
+        asks = links.due_for_sweep(older_than=timedelta(0))
+    assert len(asks) == 2 and sign_in_emails(app) == []
+    app.extensions["sign_in_hand_over"] = step
+    with app.app_context():
+        db.session.execute(sa.update(SignInAttempt).values(created_at=utcnow() - timedelta(minutes=2)))
+        db.session.commit()
+        assert sweep_sign_in_asks.run() == 2  # the beat job hands them over again
+        assert [send_sign_in_link.run(i) for i in asks] == ["nothing to do"] * 2  # done already
+        assert db.session.scalars(sa.select(SignInAttempt.email)).all() == [None, None]
+    assert len(sign_in_emails(app)) == 1

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
@@ -218,3 +220,17 @@ def test_a_returning_reader_keeps_one_customer(app: Flask, client: FlaskClient, 
 
 def test_thank_you_link_cannot_be_forged(client: FlaskClient) -> None:
     assert client.get("/en/support/thank-you/1.forged").status_code == 404
+
+
+def test_a_thank_you_link_is_not_cached_and_ends_after_a_day(
+    client: FlaskClient, stripe_js: StripeJs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token, started = start(client, "en", frequency="once")
+    intent = stripe_js.confirm_card_payment(started["client_secret"], CARDS["visa"])
+    link = confirm(client, "en", token, intent["id"]).get_json()["redirect"]
+    page = client.get(link)
+    assert page.status_code == 200
+    assert {"no-store", "private"} <= set(page.headers["Cache-Control"].replace(" ", "").split(","))
+    later = time.time() + 25 * 3600
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert client.get(link).status_code == 404  # a forwarded or kept link shows nothing a day later

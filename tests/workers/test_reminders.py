@@ -123,3 +123,39 @@ def test_card_expiring_at_the_end_of_next_month_is_noticed_once(app: Flask) -> N
         assert row.supporter_id == expiring.supporter_id
         text, _ = parts(emails.compose(row))
     assert "4242" in text and "ديسمبر 2026" in text
+
+
+def _ask_from(client: FlaskClient, ip: str, email: str, lang: str = "en"):  # type: ignore[no-untyped-def]
+    form = {"csrf_token": csrf_token(client, lang), "email": email, "when": "week"}
+    return client.post(f"/{lang}/support/remind", data=form, environ_base={"REMOTE_ADDR": ip})
+
+
+def _reminders(app: Flask) -> list[Reminder]:
+    with app.app_context():
+        return list(db.session.scalars(sa.select(Reminder).order_by(Reminder.id)))
+
+
+def test_one_address_cannot_have_our_reminders_sent_to_any_number_of_others(
+    app: Flask, client: FlaskClient
+) -> None:
+    per_ip = app.config["REMINDER_MAX_PER_IP"]
+    assert per_ip == 5  # the default, per hour
+    for n in range(per_ip):
+        assert _ask_from(client, "10.0.0.1", f"reader{n}@example.org").status_code == 200
+    refused = _ask_from(client, "10.0.0.1", "victim@example.org", "ar")
+    assert refused.status_code == 429
+    assert i18n.message(app, "too_many_reminders", "ar") in refused.get_data(as_text=True)
+    assert "victim@example.org" not in {r.email for r in _reminders(app)}
+    assert _ask_from(client, "10.0.0.2", "victim@example.org").status_code == 200  # another IP may
+
+
+def test_one_address_is_not_asked_about_again_and_again(app: Flask, client: FlaskClient) -> None:
+    per_email = app.config["REMINDER_MAX_PER_EMAIL"]
+    assert per_email == 3  # the default, per hour
+    for n in range(per_email):
+        assert _ask_from(client, f"10.0.1.{n}", "later@example.org", "ar").status_code == 200
+    (kept,) = _reminders(app)
+    page = _ask_from(client, "10.0.2.1", "later@example.org", "en")  # from yet another address
+    assert page.status_code == 200  # the same answer: nobody learns what was asked before
+    (after,) = _reminders(app)
+    assert (after.locale, after.remind_at) == (kept.locale, kept.remind_at) == ("ar", kept.remind_at)

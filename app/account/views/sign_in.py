@@ -25,7 +25,7 @@ def sign_in() -> ResponseReturnValue:
 def request_link() -> ResponseReturnValue:
     email = request.form.get("email", "").strip()
     try:
-        links.request_link(email, request.remote_addr, g.lang)
+        asked = links.request_link(email, request.remote_addr, g.lang)
         db.session.commit()
     except InvalidChoice as exc:
         db.session.rollback()
@@ -34,7 +34,7 @@ def request_link() -> ResponseReturnValue:
     except AccountError as exc:
         db.session.commit()  # keep the attempt: it counts towards the limit
         return render_template("account/sign_in.html", email=email, errors={}, error=message(exc.code)), 429
-    # The same answer whether or not the address is a supporter's.
+    links.hand_over(asked)  # a worker looks the address up: the same answer, and time, for any
     return render_template("account/link_sent.html", email=email)
 
 

@@ -1,5 +1,12 @@
 """Signing in to the account by an emailed link, and the session it opens.
 
+Asking for a link (``request_link``) only notes the ask: the same rows, the
+same statements and the same answer for any address, so its time tells no
+one whether an address is a supporter's.  A worker (``send_link``, after the
+commit: ``hand_over``) looks the address up and issues the link; the email
+task draws its random secret when it writes the message (``new_secret``),
+and only the secret's hash is stored.
+
 A link works once, for ``ACCOUNT_LINK_MINUTES``; asking for links is limited
 per IP address and per email address.  The session lives in the signed cookie
 and ends when signed out, ``ACCOUNT_SESSION_HOURS`` after the link was used,
@@ -9,11 +16,10 @@ the audit trail.  The caller (a view) owns the commit.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -59,19 +65,24 @@ def email_digest(email: str) -> str:
     return hmac.new(_secret(), b"sign-in-email:" + email.encode(), hashlib.sha256).hexdigest()
 
 
-def link_secret(token: SignInToken) -> str:
-    """The secret part of the emailed link, derived from the row's nonce (never stored)."""
-    mac = hmac.new(_secret(), b"sign-in-link:" + token.nonce.encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
-
-
 def _hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+def new_secret(token: SignInToken) -> str:
+    """A new random secret for the link (the previous one stops working); only its hash is kept."""
+    raw = secrets.token_urlsafe(32)
+    token.token_hash = _hash(raw)
+    return raw
+
+
 def link_url(token: SignInToken, locale: str) -> str:
+    """The link to email: with a new secret, so call it once per message."""
     base = str(current_app.config["BASE_URL"]).rstrip("/")
-    return f"{base}/{locale}/account/sign-in/{link_secret(token)}"
+    return f"{base}/{locale}/account/sign-in/{new_secret(token)}"
+
+
+SEND_TASK = "workers.tasks.send_sign_in_link"
 
 
 def _count_recent(column: Any, value: str, since: datetime) -> int:
@@ -79,12 +90,11 @@ def _count_recent(column: Any, value: str, since: datetime) -> int:
     return int(db.session.scalar(query.where(SignInAttempt.created_at > since)) or 0)
 
 
-def request_link(email_text: str | None, ip: str | None, locale: str) -> SignInToken | None:
-    """Email a sign-in link if the address is a supporter's; the caller answers the same either way.
+def request_link(email_text: str | None, ip: str | None, locale: str) -> int:
+    """Note a request for a link (its id, for ``hand_over`` after the commit), the same for any address.
 
     Raises ``AccountError("too_many_requests")`` when this IP asked too often
-    (that says nothing about any address).  Past the limit for one address,
-    nothing more is sent to it, silently.
+    (that says nothing about any address).
     """
     email = supporters.read_email(email_text)
     now = utcnow()
@@ -94,30 +104,82 @@ def request_link(email_text: str | None, ip: str | None, locale: str) -> SignInT
     ip = (ip or "unknown")[:64]
     if _count_recent(SignInAttempt.ip, ip, since) >= _setting("ACCOUNT_MAX_REQUESTS_PER_IP"):
         raise AccountError("too_many_requests")
-    digest = email_digest(email)
-    asked_before = _count_recent(SignInAttempt.email_digest, digest, since)
-    db.session.add(SignInAttempt(email_digest=digest, ip=ip, created_at=now))
-    if asked_before >= _setting("ACCOUNT_MAX_LINKS_PER_EMAIL"):
+    attempt = SignInAttempt(
+        email_digest=email_digest(email), ip=ip, created_at=now, email=email, locale=locale
+    )
+    db.session.add(attempt)
+    db.session.flush()
+    return int(attempt.id)
+
+
+def hand_over(attempt_id: int) -> None:
+    """After the commit: a worker looks the address up (``send_link``).
+
+    A broker outage only logs: the beat sweep (``due_for_sweep``) hands it
+    over later.  The tests' app may put its own step in
+    ``app.extensions["sign_in_hand_over"]``.
+    """
+    step: Callable[[int], object] | None = current_app.extensions.get("sign_in_hand_over")
+    if step is not None:
+        step(attempt_id)
+        return
+    try:
+        current_app.extensions["celery"].send_task(SEND_TASK, args=[attempt_id])
+    except Exception as exc:  # any broker failure leaves the ask for the sweep
+        current_app.logger.warning(
+            "sign-in: broker unavailable, ask %s waits (%s)", attempt_id, type(exc).__name__
+        )
+
+
+def send_link(attempt_id: int) -> SignInToken | None:
+    """The worker's half: a link if the address is a supporter's and not asked for too often.
+
+    Past the limit for one address, nothing more is sent to it, silently.
+    The address is forgotten once looked at; a second run does nothing.
+    """
+    attempt = db.session.scalar(select(SignInAttempt).where(SignInAttempt.id == attempt_id).with_for_update())
+    if attempt is None or attempt.email is None:
+        return None
+    email, locale = attempt.email, attempt.locale or "ar"
+    attempt.email = None
+    since = attempt.created_at - rate_window()
+    asked_before = db.session.scalar(
+        select(sa.func.count())
+        .select_from(SignInAttempt)
+        .where(
+            SignInAttempt.email_digest == attempt.email_digest,
+            SignInAttempt.created_at > since,
+            SignInAttempt.id < attempt.id,
+        )
+    )
+    if (asked_before or 0) >= _setting("ACCOUNT_MAX_LINKS_PER_EMAIL"):
         return None
     supporter = db.session.scalar(
         select(Supporter).where(Supporter.email == email, Supporter.erased_at.is_(None))
     )
     if supporter is None:
         return None
-    return issue_link(supporter, locale, now)
+    return issue_link(supporter, locale)
+
+
+def due_for_sweep(older_than: timedelta = timedelta(minutes=1)) -> list[int]:
+    """Asks whose hand-over never reached a worker."""
+    cutoff = utcnow() - older_than
+    query = select(SignInAttempt.id).where(
+        SignInAttempt.email.is_not(None), SignInAttempt.created_at < cutoff
+    )
+    return list(db.session.scalars(query.order_by(SignInAttempt.id).limit(1000)))
 
 
 def issue_link(supporter: Supporter, locale: str, now: datetime | None = None) -> SignInToken:
+    """A link for the supporter, and its email; the email task draws the link's secret."""
     now = now or utcnow()
-    nonce = secrets.token_urlsafe(32)
     token = SignInToken(
         supporter=supporter,
-        nonce=nonce,
-        token_hash="",
+        token_hash=_hash(secrets.token_urlsafe(32)),  # a secret nobody is given, until the email's
         created_at=now,
         expires_at=now + link_lifetime(),
     )
-    token.token_hash = _hash(link_secret(token))
     db.session.add(token)
     db.session.flush()
     # Several links over time, one email each: the outbox key names the link.

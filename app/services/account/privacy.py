@@ -30,13 +30,14 @@ from app.models import (
     MembershipStatus,
     Payment,
     Reminder,
+    ReminderRequest,
     SignInAttempt,
     SignInToken,
     Supporter,
     WebhookEvent,
 )
 from app.models.types import utcnow
-from app.services import audit, outbox
+from app.services import audit, outbox, reminders
 from app.services.account.changes import store_subscription
 from app.services.account.links import actor, email_digest
 from app.services.account.records import payments_of
@@ -223,6 +224,11 @@ def erase(supporter: Supporter, gateway: StripeGateway) -> None:
         else:
             row.to_address = tombstone
     db.session.execute(sa.delete(Reminder).where(Reminder.email == original_email))
+    db.session.execute(
+        sa.delete(ReminderRequest).where(
+            ReminderRequest.email_digest == reminders.email_digest(original_email)
+        )
+    )
     db.session.execute(
         sa.delete(SignInAttempt).where(SignInAttempt.email_digest == email_digest(original_email))
     )

@@ -1,0 +1,63 @@
+"""The web server's access log (gunicorn, as the demo and production run it) prints no link's secret.
+
+A sign-in link is a key to a supporter's account for half an hour; the
+unsubscribe and thank-you links are keys too.  Gunicorn logs each request's
+path and referrer; run from the project directory it reads ``gunicorn.conf.py``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import runpy
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from gunicorn.config import Config
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "Qm9vdHN0cmFwLXNlY3JldC10b2tlbi1mb3ItdGVzdHM"
+
+
+def _gunicorn_config(log: Path) -> Config:
+    """Gunicorn's settings as it reads them when started from the project directory (the demo)."""
+    cfg = Config()
+    conf = ROOT / "gunicorn.conf.py"
+    if conf.exists():
+        for name, value in runpy.run_path(str(conf)).items():
+            if name in cfg.settings:
+                cfg.set(name, value)
+    cfg.set("accesslog", str(log))
+    return cfg
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/ar/account/sign-in/{SECRET}",
+        f"/en/reminders/unsubscribe/{SECRET}",
+        f"/en/support/thank-you/{SECRET}",
+    ],
+)
+def test_the_access_log_keeps_no_secret_of_a_link(tmp_path: Path, path: str) -> None:
+    log = tmp_path / "access.log"
+    cfg = _gunicorn_config(log)
+    logger = cfg.logger_class(cfg)
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "RAW_URI": path,
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "203.0.113.9",
+        "HTTP_REFERER": f"https://news.example{path}",  # the link's page posts its button to itself
+    }
+    response = SimpleNamespace(status="302 FOUND", sent=0, headers=[("Location", "/ar/account")])
+    request = SimpleNamespace(headers=[("REFERER", environ["HTTP_REFERER"])])
+    logger.access(response, request, environ, datetime.timedelta(milliseconds=3))
+    for handler in list(logger.access_log.handlers):
+        handler.close()
+        logger.access_log.removeHandler(handler)
+    written = log.read_text()
+    assert path.rsplit("/", 1)[0] in written  # the request is logged (which kind of link, and when)
+    assert SECRET not in written
