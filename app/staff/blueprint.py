@@ -23,12 +23,14 @@ from flask import (
     url_for,
 )
 
-from app.i18n import LOCALES, best_locale
+from app.i18n import LOCALES, best_locale, page_in
 from app.models import StaffRole
 from app.staff import auth, formatting, text
 from app.staff.auth import ADMIN, PENDING, PUBLIC, current_staff
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
+#: The query keys the staff pages read, the only ones the other-language link keeps.
+QUERY_KEYS = ("q", "page", "preset", "from", "to", "next")
 
 
 @bp.before_request
@@ -78,10 +80,7 @@ def forbidden(exc: Exception) -> tuple[str, int]:
 
 def _other_language_url() -> str:
     other = "en" if best_locale() == "ar" else "ar"
-    args: dict[str, Any] = {**request.args.to_dict(), **(request.view_args or {}), "lang": other}
-    if request.endpoint and request.method == "GET":
-        return url_for(request.endpoint, **args)
-    return url_for("staff.dashboard", lang=other)
+    return page_in(other, QUERY_KEYS, "staff.dashboard")
 
 
 @bp.context_processor
