@@ -33,14 +33,18 @@ bp = Blueprint("staff", __name__, url_prefix="/staff")
 QUERY_KEYS = ("q", "page", "preset", "from", "to", "next")
 
 
-@bp.before_request
-def choose_language_and_check_access() -> Any:
+@bp.url_value_preprocessor
+def choose_language(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """Before any ``before_request`` (the app's too), so that every answer is in this language."""
     lang = request.args.get("lang")
     if lang in LOCALES:
         session[auth.LANG_KEY] = lang
     chosen = session.get(auth.LANG_KEY)
     g.lang = chosen if chosen in LOCALES else best_locale()
 
+
+@bp.before_request
+def check_access() -> Any:
     view = current_app.view_functions.get(request.endpoint or "")
     if view is None:
         return None  # no such page: 404 follows
