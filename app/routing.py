@@ -8,14 +8,25 @@ numbers an id can be, so anything larger is the 404 of a row that does not exist
 No text we keep or look up may hold a NUL character (PostgreSQL's text refuses
 it, a 500): a request with one in its path, query or form is a 400, in the
 page's language (``g.lang`` is chosen before ``before_request`` runs).
+
+Nor a ``Host`` (or, behind the trusted proxy, ``X-Forwarded-Host``) that cannot
+be a host name: Werkzeug could not even route it, and the error page's links
+then failed too.  Such a request is routed as if to ``localhost`` (every link we
+build is relative, so nothing of the host reaches a page) and answered 400.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Flask, abort, request
 from werkzeug.routing import IntegerConverter, Map
+
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+HOST = re.compile(rf"(?:(?:{_LABEL}\.)*{_LABEL}\.?|\[[0-9A-Fa-f:.]{{2,45}}\])(?::[0-9]{{1,5}})?")
+BAD_HOST = "newsroom.bad_host"
 
 #: The largest id: our id columns are ``integer`` (32 bits, signed) on PostgreSQL.
 MAX_ID = 2**31 - 1
@@ -31,7 +42,21 @@ def _has_nul(pairs: Any) -> bool:
     return any("\x00" in key or "\x00" in value for key, value in pairs)
 
 
+def check_host(wsgi_app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    """Inside ``ProxyFix`` (it has set the forwarded host): a host that is no name is marked."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        host = environ.get("HTTP_HOST")
+        if host is not None and (len(host) > 260 or not HOST.fullmatch(host)):
+            environ = {**environ, "HTTP_HOST": "localhost", BAD_HOST: True}
+        return wsgi_app(environ, start_response)
+
+    return app
+
+
 def refuse_nul() -> None:
+    if request.environ.get(BAD_HOST):
+        abort(400)
     if request.url_rule is None:
         return  # no such page: its 404 follows
     view_args = [(k, v) for k, v in (request.view_args or {}).items() if isinstance(v, str)]

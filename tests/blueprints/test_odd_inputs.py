@@ -136,3 +136,16 @@ def test_a_nul_character_anywhere_is_refused_in_the_pages_language(
         assert response.status_code == 400
         assert NOT_UNDERSTOOD[lang] in response.get_data(as_text=True)
     assert count_rows(app) == before
+
+
+@pytest.mark.parametrize("header", ["Host", "X-Forwarded-Host"])
+@pytest.mark.parametrize("lang", ["ar", "en"])
+def test_a_host_that_cannot_be_a_name_is_a_bad_request(
+    database_url: str, localstripe_url: str, header: str, lang: str
+) -> None:
+    from tests.conftest import make_app
+
+    app = make_app(database_url, localstripe_url, PROXY_COUNT=1)
+    response = app.test_client().get(f"/{lang}/support", headers={header: "a" * 200})
+    assert response.status_code == 400
+    assert NOT_UNDERSTOOD[lang] in response.get_data(as_text=True)
