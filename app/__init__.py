@@ -22,6 +22,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if app.config["APP_ENV"] == "production":
         app.config["SESSION_COOKIE_SECURE"] = True
     app.session_interface = CookieSessions()
+    register_converters(app)
     register_extensions(app)
     register_listeners(app)
     register_blueprints(app)
@@ -29,6 +30,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_security_headers(app)
     register_commands(app)
     return app
+
+
+def register_converters(app: Flask) -> None:
+    from app.routing import register
+
+    register(app)
 
 
 def register_extensions(app: Flask) -> None:

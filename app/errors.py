@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, g, jsonify, render_template, request, session
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -29,7 +29,23 @@ def json_error(
     return jsonify(error={"code": code, "message": text, **extra}), status
 
 
+def _page_language() -> None:
+    """An address that matched no page (so no language was chosen from it): the language of
+    its ``/<lang>/`` prefix, or under /staff the one the staff chose."""
+    from app.i18n import LOCALES
+    from app.staff.auth import LANG_KEY
+
+    if "lang" in g:
+        return
+    prefix = request.path.split("/")[1]
+    if prefix in LOCALES:
+        g.lang = prefix
+    elif prefix == "staff" and session.get(LANG_KEY) in LOCALES:
+        g.lang = session[LANG_KEY]
+
+
 def error_response(code: str, status: int) -> ResponseReturnValue:
+    _page_language()
     message = message_for(code)
     if wants_json():
         return json_error(code, status, message)

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from babel.dates import format_date as babel_format_date
 from babel.numbers import format_currency, format_decimal, get_currency_name, get_decimal_symbol
-from flask import Blueprint, Flask, abort, current_app, g, has_app_context, has_request_context, request
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    g,
+    has_app_context,
+    has_request_context,
+    request,
+    url_for,
+)
 from markupsafe import Markup, escape
 
 from app.services.amounts import exponent, to_decimal
@@ -161,3 +173,33 @@ def language_prefix(bp: Blueprint) -> None:
     @bp.url_defaults
     def give_lang(endpoint: str, values: dict[str, Any]) -> None:
         values.setdefault("lang", g.get("lang") or best_locale())
+
+
+def query_of(keys: Iterable[str]) -> list[tuple[str, str]]:
+    """The request's values for ``keys`` (the first of each), and no other query key."""
+    return [(key, request.args[key]) for key in keys if key in request.args]
+
+
+def with_query(path: str, query: list[tuple[str, str]]) -> str:
+    return f"{path}?{urlencode(query)}" if query else path
+
+
+def page_in(other: str, keys: Iterable[str], fallback: str) -> str:
+    """This page in the ``other`` language, as a URL relative to our own host.
+
+    Built from the route's own values and only the query ``keys`` the page reads,
+    encoded by ``urlencode``: no request argument reaches ``url_for``, whose own
+    keywords (``_external``, ``_scheme``, ``_anchor``, ``_method``) would change the
+    link (a forged ``Host`` into a kept page), and a repeated ``lang`` is one value.
+    Outside a GET of ``fallback``'s blueprint, ``fallback`` in that language.
+    """
+    rule, endpoint = request.url_rule, request.endpoint or ""
+    if request.method != "GET" or rule is None or endpoint.split(".")[0] != fallback.split(".")[0]:
+        return url_for(fallback, lang=other)
+    values = dict(request.view_args or {})
+    query = query_of(key for key in keys if key != "lang")
+    if "lang" in rule.arguments:
+        values["lang"] = other
+    else:
+        query.append(("lang", other))
+    return with_query(url_for(endpoint, **values), query)

@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app.routing import check_host
+
 #: Stripe.js opens frames on these (3-D Secure, Elements) and talks to the API.
 STRIPE_FRAMES = ("https://js.stripe.com", "https://hooks.stripe.com")
 STRIPE_CONNECT = ("https://api.stripe.com",)
@@ -64,6 +66,7 @@ def quiet_sdk_loggers() -> None:
 def register(app: Flask) -> None:
     quiet_sdk_loggers()
     proxies = int(app.config.get("PROXY_COUNT") or 0)
+    app.wsgi_app = check_host(app.wsgi_app)  # type: ignore[method-assign]
     if proxies:
         # The reader's address (for the card-testing limits) is the one the proxies saw.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]

@@ -11,11 +11,13 @@ session and a token of their own.  ``bench/support_page.py`` measures it.
 The copies are kept per app, at most ``SIZE`` of them (least recently used go
 first), and not at all while templates reload (debug), so that an edited
 template shows at once.  A page may be cached only if everything it shows
-follows from the key.
+follows from the key, and nothing in it may come from the request's host
+(links are relative: ``app.i18n.page_in``).
 """
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -23,7 +25,9 @@ from collections.abc import Callable, Hashable
 from flask import current_app
 from flask_wtf.csrf import generate_csrf
 
-#: Stands in for the CSRF token in a cached copy (letters only: HTML escaping keeps it as it is).
+#: Begins the stand-in for the CSRF token in a cached copy; each cache adds random hex digits,
+#: so that no query value can name the slot and have the reader's token written into it
+#: (letters and digits only: HTML and URL escaping keep it as it is).
 CSRF_SLOT = "csrfSlotForTheReadersOwnToken"
 SIZE = 256
 
@@ -33,6 +37,7 @@ class PageCache:
         self.size = size
         self._pages: OrderedDict[Hashable, str] = OrderedDict()
         self._lock = threading.Lock()
+        self.slot = CSRF_SLOT + secrets.token_hex(16)
 
     def get(self, key: Hashable) -> str | None:
         with self._lock:
@@ -61,6 +66,6 @@ def cached_page(key: Hashable, render: Callable[[Callable[[], str]], str]) -> st
     cache: PageCache = app.extensions.setdefault("page_cache", PageCache())
     page = cache.get(key)
     if page is None:
-        page = render(lambda: CSRF_SLOT)
+        page = render(lambda: cache.slot)
         cache.put(key, page)
-    return page.replace(CSRF_SLOT, generate_csrf()) if CSRF_SLOT in page else page
+    return page.replace(cache.slot, generate_csrf()) if cache.slot in page else page

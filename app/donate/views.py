@@ -31,7 +31,17 @@ from werkzeug.wrappers import Response
 from app.donate import page_cache
 from app.errors import json_error
 from app.extensions import csrf, db
-from app.i18n import arabic_digits, bdi, best_locale, format_day, format_money, language_prefix
+from app.i18n import (
+    arabic_digits,
+    bdi,
+    best_locale,
+    format_day,
+    format_money,
+    language_prefix,
+    page_in,
+    query_of,
+    with_query,
+)
 from app.messages import SUPPORT_DECLINE_CODES, message_for
 from app.models import AttemptOutcome, Payment
 from app.services import amounts, attempts, donations, reminders
@@ -63,8 +73,8 @@ MAX_CACHED_QUERY = 512
 
 @root_bp.get("/")
 def root() -> Response:
-    args: dict[str, Any] = request.args.to_dict()
-    return redirect(url_for("donate.support", lang=best_locale(), **args), code=302)
+    path = url_for("donate.support", lang=best_locale())
+    return redirect(with_query(path, query_of(KEPT_ARGS)), code=302)
 
 
 language_prefix(bp)
@@ -207,9 +217,9 @@ def support() -> ResponseReturnValue:
 
     if len(request.query_string) > MAX_CACHED_QUERY:
         return render(generate_csrf)
-    # The page follows from the language and the query string (the choices, and the
+    # The page follows from the language and our own query keys (the choices, and the
     # other language's link); the reader's own CSRF token is written into the copy.
-    return page_cache.cached_page(("support", g.lang, request.query_string), render)
+    return page_cache.cached_page(("support", g.lang, tuple(query_of(KEPT_ARGS))), render)
 
 
 @bp.post("/support")
@@ -366,10 +376,7 @@ def confirming() -> ResponseReturnValue:
 @bp.app_template_global()
 def other_locale_url(other: str) -> str:
     """The same page in the other language, keeping the reader's choices."""
-    if request.endpoint and request.endpoint.startswith("donate.") and request.method == "GET":
-        args: dict[str, Any] = {**request.args.to_dict(), **(request.view_args or {}), "lang": other}
-        return url_for(request.endpoint, **args)
-    return url_for("donate.support", lang=other)
+    return page_in(other, KEPT_ARGS, "donate.support")
 
 
 @bp.app_template_global()

@@ -101,16 +101,23 @@ def livemode_expected(secret_key: str) -> bool:
     return secret_key.startswith(("sk_live_", "rk_live_"))
 
 
+#: The last second a stored time can be (9999-12-31 23:59:59 UTC); Stripe's are whole seconds now.
+LATEST_CREATED = 253_402_300_799
+
+
 def check_event(event: Any) -> Mapping[str, Any]:
     """The parts we rely on, or ``MalformedEvent``."""
     if not isinstance(event, Mapping):
         raise MalformedEvent("not_an_object")
     event_id, event_type, created = event.get("id"), event.get("type"), event.get("created")
-    if not (isinstance(event_id, str) and event_id.startswith("evt_") and len(event_id) <= 255):
+    # No NUL in what is stored as text (PostgreSQL refuses it: the insert failed on every retry).
+    if not (isinstance(event_id, str) and event_id.startswith("evt_") and len(event_id) <= 255) or (
+        "\x00" in event_id
+    ):
         raise MalformedEvent("bad_id")
-    if not (isinstance(event_type, str) and 0 < len(event_type) <= 100):
+    if not (isinstance(event_type, str) and 0 < len(event_type) <= 100) or "\x00" in event_type:
         raise MalformedEvent("bad_type")
-    if not (isinstance(created, int) and not isinstance(created, bool) and created > 0):
+    if not (isinstance(created, int) and not isinstance(created, bool) and 0 < created <= LATEST_CREATED):
         raise MalformedEvent("bad_created")
     data = event.get("data")
     if not (isinstance(data, Mapping) and isinstance(data.get("object"), Mapping)):
@@ -140,7 +147,8 @@ def verify(payload: bytes, signature: str) -> tuple[Mapping[str, Any], str]:
         event = check_event(json.loads(text, parse_constant=_not_json))
     except stripe.SignatureVerificationError as exc:
         raise RefusedDelivery("bad_signature") from exc
-    except (ValueError, MalformedEvent) as exc:  # not UTF-8, not JSON, or not an event
+    # Not UTF-8, not JSON, nested deeper than the parser goes (RecursionError), or not an event.
+    except (ValueError, RecursionError, MalformedEvent) as exc:
         raise RefusedDelivery("malformed_event") from exc
     return event, text
 

@@ -23,22 +23,28 @@ from flask import (
     url_for,
 )
 
-from app.i18n import LOCALES, best_locale
+from app.i18n import LOCALES, best_locale, page_in
 from app.models import StaffRole
 from app.staff import auth, formatting, text
 from app.staff.auth import ADMIN, PENDING, PUBLIC, current_staff
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
+#: The query keys the staff pages read, the only ones the other-language link keeps.
+QUERY_KEYS = ("q", "page", "preset", "from", "to", "next")
 
 
-@bp.before_request
-def choose_language_and_check_access() -> Any:
+@bp.url_value_preprocessor
+def choose_language(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """Before any ``before_request`` (the app's too), so that every answer is in this language."""
     lang = request.args.get("lang")
     if lang in LOCALES:
         session[auth.LANG_KEY] = lang
     chosen = session.get(auth.LANG_KEY)
     g.lang = chosen if chosen in LOCALES else best_locale()
 
+
+@bp.before_request
+def check_access() -> Any:
     view = current_app.view_functions.get(request.endpoint or "")
     if view is None:
         return None  # no such page: 404 follows
@@ -78,10 +84,7 @@ def forbidden(exc: Exception) -> tuple[str, int]:
 
 def _other_language_url() -> str:
     other = "en" if best_locale() == "ar" else "ar"
-    args: dict[str, Any] = {**request.args.to_dict(), **(request.view_args or {}), "lang": other}
-    if request.endpoint and request.method == "GET":
-        return url_for(request.endpoint, **args)
-    return url_for("staff.dashboard", lang=other)
+    return page_in(other, QUERY_KEYS, "staff.dashboard")
 
 
 @bp.context_processor

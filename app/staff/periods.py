@@ -11,6 +11,9 @@ from app.services.reports.periods import Period
 from app.staff import text
 
 MAX_DAYS = 3660
+#: The reports step a period back and forward (the one before it, the day after it): dates
+#: outside these overflowed Python's calendar (a 500), so they are refused like a reversed period.
+EARLIEST, LATEST = date(1900, 1, 1), date(9000, 12, 31)
 
 
 def presets(today: date) -> dict[str, Period]:
@@ -52,7 +55,11 @@ def chosen_period(default: str = "this_month") -> Period:
     except ValueError:
         flash(str(text.ERRORS["bad_dates"]), "error")
         return choices[default]
-    if period.first > period.last or (period.last - period.first).days > MAX_DAYS:
+    if (
+        period.first > period.last
+        or (period.last - period.first).days > MAX_DAYS
+        or not EARLIEST <= period.first <= period.last <= LATEST
+    ):
         flash(str(text.ERRORS["bad_dates"]), "error")
         return choices[default]
     return period

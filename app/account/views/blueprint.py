@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 
 from app.account.messages import message
 from app.extensions import db
-from app.i18n import language_prefix
+from app.i18n import language_prefix, page_in
 from app.models import PaymentStatus
 from app.services.errors import DomainError
 
 bp = Blueprint("account", __name__, url_prefix="/<lang>/account")
+#: The query keys the account pages read, the only ones the other-language link keeps.
+QUERY_KEYS = ("year", "email")
 
 CARD_BRANDS = {
     "visa": "Visa",
@@ -38,10 +40,7 @@ language_prefix(bp)
 
 def _other_locale_url(other: str) -> str:
     """The same account page in the other language (a POST's answer goes to the account home)."""
-    if request.method == "GET" and request.endpoint and request.endpoint.startswith("account."):
-        args: dict[str, Any] = {**request.args.to_dict(), **(request.view_args or {}), "lang": other}
-        return url_for(request.endpoint, **args)
-    return url_for("account.home", lang=other)
+    return page_in(other, QUERY_KEYS, "account.home")
 
 
 @bp.context_processor

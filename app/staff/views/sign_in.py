@@ -32,7 +32,8 @@ def client_ip() -> str | None:
 
 
 def _safe_next(target: str | None) -> str:
-    if target:
+    """A page of /staff on this host, or the dashboard; never a line break (a header cannot carry one)."""
+    if target and target.isprintable():
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc and parts.path.startswith("/staff") and "\\" not in target:
             return target
