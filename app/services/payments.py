@@ -200,16 +200,8 @@ def invoice_payment_paid(invoice_payment: Obj, at: datetime, gateway: EventGatew
     _link(payment, intent_id, charge_id)
 
 
-def invoice_payment_failed(invoice: Obj, at: datetime, gateway: EventGateway) -> None:
-    """``invoice.payment_failed``: a charge of the invoice (a renewal) failed.
-
-    Stripe retries, and the membership goes ``past_due``; it follows its
-    subscription events itself: ``past_due`` is still a member.
-    """
-    amount = int(invoice.get("amount_due") or 0)
-    if amount <= 0:
-        return
-    intent_id, charge_id = invoice_payment_ids(invoice)
+def _unpaid_invoice_payment(invoice: Obj, amount: int, gateway: EventGateway) -> Payment:
+    """The invoice's payment row; made as a failed one when Stripe reports a charge we have none for."""
     payment = _find_payment(invoice["id"])
     if payment is None:
         supporter, membership = _owner(invoice, gateway)
@@ -223,7 +215,21 @@ def invoice_payment_failed(invoice: Obj, at: datetime, gateway: EventGateway) ->
             campaign=membership.campaign if membership else None,
         )
         db.session.add(payment)
-    elif payment.status == PaymentStatus.FAILED:
+    return payment
+
+
+def invoice_payment_failed(invoice: Obj, at: datetime, gateway: EventGateway) -> None:
+    """``invoice.payment_failed``: a charge of the invoice (a renewal) failed.
+
+    Stripe retries, and the membership goes ``past_due``; it follows its
+    subscription events itself: ``past_due`` is still a member.
+    """
+    amount = int(invoice.get("amount_due") or 0)
+    if amount <= 0:
+        return
+    intent_id, charge_id = invoice_payment_ids(invoice)
+    payment = _unpaid_invoice_payment(invoice, amount, gateway)
+    if payment.status == PaymentStatus.FAILED:
         payment.amount = amount
     # else: already paid (this failure came late) or refunded/disputed: keep.
     _link(payment, intent_id, charge_id, paid=False)
@@ -249,19 +255,7 @@ def invoice_payment_action_required(invoice: Obj, at: datetime, gateway: EventGa
     if amount <= 0 or invoice.get("status") in ("paid", "void", "uncollectible"):
         return
     intent_id, charge_id = invoice_payment_ids(invoice)
-    payment = _find_payment(invoice["id"])
-    if payment is None:
-        supporter, membership = _owner(invoice, gateway)
-        payment = Payment(
-            supporter=supporter,
-            membership=membership,
-            stripe_invoice_id=invoice["id"],
-            amount=amount,
-            currency=currency_of(invoice),
-            status=PaymentStatus.FAILED,
-            campaign=membership.campaign if membership else None,
-        )
-        db.session.add(payment)
+    payment = _unpaid_invoice_payment(invoice, amount, gateway)
     if payment.status != PaymentStatus.FAILED:
         return  # paid already (this event came late), refunded or disputed: history
     payment.amount = amount
