@@ -28,17 +28,17 @@ browser:  ## install Debian's Chromium (as root) and axe-core (npm ci) for the b
 	@command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq npm >/dev/null; }
 	npm ci --silent --no-audit --no-fund
 
-test: install browser  ## install, then run the whole suite on SQLite and on PostgreSQL
-	$(MAKE) --no-print-directory test-sqlite
-	$(MAKE) --no-print-directory test-postgres
+test: install browser  ## install, then run the whole suite on SQLite and on PostgreSQL (the two passes side by side)
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
 
 # tests/fault (outages of PostgreSQL, the broker and SMTP, on servers of their own) runs once, in the PostgreSQL pass;
 # tests/e2e (headless Chromium: flows, axe-core, screenshots, 3G) runs once, in the SQLite pass.
+# The passes run at the same time, so each has a Redis database of its own (its tests' broker and pacing keys).
 test-sqlite:
-	env -u TEST_DATABASE_URL $(BIN)/pytest -q -p no:cacheprovider --ignore=tests/fault
+	env -u TEST_DATABASE_URL TEST_REDIS_URL=redis://127.0.0.1:6379/11 $(BIN)/pytest -q -p no:cacheprovider --ignore=tests/fault
 
 test-postgres:
-	TEST_DATABASE_URL='$(TEST_DATABASE_URL)' $(BIN)/pytest -q -p no:cacheprovider --ignore=tests/e2e
+	TEST_DATABASE_URL='$(TEST_DATABASE_URL)' TEST_REDIS_URL=redis://127.0.0.1:6379/12 $(BIN)/pytest -q -p no:cacheprovider --ignore=tests/e2e
 
 lint:  ## ruff (unused noqa too), ruff format --check, mypy (unused ignores too), the layout rules
 	$(BIN)/ruff check --extend-select RUF100 app workers devtools tests bench
