@@ -33,6 +33,10 @@ CARDS = {
     "processing": "4000009999999991",
 }
 
+#: Stripe's SEPA Direct Debit test IBANs: the debit is ``processing`` until ``settle_charge``,
+#: whose answer is the bank's (devtools/localstripe_server.py, SEPA_SUCCEEDS_IBAN/SEPA_FAILS_IBAN).
+SEPA_IBANS = {"succeeds": "DE89370400440532013000", "fails": "DE62370400440532013001"}
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -147,7 +151,8 @@ class StripeJs:
 
 
 def settle_charge(api_base: str, charge_id: str, answer: str = "settle") -> None:
-    """The bank's late answer (``settle`` or ``fail``) for a ``processing`` card's charge (localstripe)."""
+    """The bank's late answer (``settle`` or ``fail``) for a ``processing`` charge: the processing
+    card's or a SEPA debit's (localstripe; ``settle`` of the failing test IBAN fails it)."""
     request = urllib.request.Request(
         f"{api_base}/_config/charges/{charge_id}/{answer}", data=b"", method="POST"
     )
