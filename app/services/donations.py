@@ -33,7 +33,7 @@ from app.models import (
     PaymentStatus,
 )
 from app.models.types import from_timestamp, utcnow
-from app.services import amounts, attempts, notices, stripe_objects, supporters
+from app.services import amounts, attempts, bank_debits, notices, stripe_objects, supporters
 from app.services.errors import (
     DonationStateError,
     InvalidChoice,
@@ -123,6 +123,7 @@ class Started:
 
 @dataclass(frozen=True)
 class Outcome:
+    #: With ``confirming``: the ``pending`` row of a payment the bank pays later, if it is one.
     payment: Payment | None = None
     action_client_secret: str | None = None
     #: Nothing was declined: Stripe is still confirming the payment (the webhooks finish it).
@@ -328,7 +329,10 @@ def _confirm_recurring(pending: Pending, gateway: StripeGateway, card_check: Car
     if status == "incomplete" and intent is not None and intent["status"] in SETTLING:
         record_subscription(pending, subscription)
         pending.confirming = True
-        return Outcome(confirming=True)
+        return Outcome(
+            payment=bank_debits.first_charge_on_its_way(pending, subscription, intent, gateway),
+            confirming=True,
+        )
     error = intent["last_payment_error"] if intent is not None else None
     # The card was saved but the first charge failed: drop the incomplete
     # subscription so that a retry with another card starts clean.
@@ -359,7 +363,7 @@ def _confirm_once(pending: Pending, gateway: StripeGateway) -> Outcome:
         return Outcome(action_client_secret=intent["client_secret"])
     if intent["status"] == "processing":
         pending.confirming = True
-        return Outcome(confirming=True)
+        return Outcome(payment=bank_debits.gift_on_its_way(pending, intent, gateway), confirming=True)
     raise _declined(intent["last_payment_error"])
 
 
