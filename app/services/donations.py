@@ -202,7 +202,7 @@ def start(
         customer_id = gateway.create_customer(choice.email, choice.name, choice.locale, source, key).id
     key = f"intent-{attempt_key}-{customer_id}" if attempt_key else None
     if choice.recurring:
-        intent = gateway.create_setup_intent(customer_id, choice.metadata(), idempotency_key=key)
+        intent = gateway.create_setup_intent(customer_id, choice.metadata(), key, choice.currency)
         kind = "setup"
     else:
         intent = gateway.create_payment_intent(
@@ -313,8 +313,7 @@ def _confirm_recurring(pending: Pending, gateway: StripeGateway, card_check: Car
             choice.metadata(),
             idempotency_key=f"subscription-{pending.intent_id}",
         )
-        # Remember it at once: a second click or the 3-D Secure return must
-        # not start a second subscription.
+        # Remember it at once: a second click or the 3-D Secure return must not subscribe twice.
         pending.subscription_id = subscription.id
     else:
         subscription = gateway.retrieve_subscription(pending.subscription_id)

@@ -230,14 +230,16 @@ def invoice_payment_failed(invoice: Obj, at: datetime, gateway: EventGateway) ->
         return
     intent_id, charge_id = invoice_payment_ids(invoice)
     payment = _unpaid_invoice_payment(invoice, amount, gateway)
-    if payment.status == PaymentStatus.PENDING:  # a bank debit, refused days later
-        refused(payment, "debit_failed", at)
+    debit_refused = payment.status == PaymentStatus.PENDING  # a bank debit, refused days later
+    if debit_refused:
+        refused(payment, "debit_failed", at)  # its own email, not a card renewal's
     if payment.status == PaymentStatus.FAILED:
         payment.amount = amount
     # else: already paid (this failure came late) or refunded/disputed: keep.
     _link(payment, intent_id, charge_id, paid=False)
     db.session.flush()
-    notices.renewal_failed(payment, invoice.get("billing_reason"), at)
+    if not debit_refused:
+        notices.renewal_failed(payment, invoice.get("billing_reason"), at)
 
 
 #: What a payment row waiting for the member's bank (3-D Secure) says as its failure code:

@@ -157,14 +157,19 @@ class StripeGateway(OperatorCalls):
 
     # card collection ---------------------------------------------------------
     def create_setup_intent(
-        self, customer_id: str, metadata: dict[str, str], idempotency_key: str | None = None
+        self,
+        customer_id: str,
+        metadata: dict[str, str],
+        idempotency_key: str | None = None,
+        currency: str | None = None,
     ) -> Any:
+        """What a membership will be charged with: a card (a new one for an account), or a bank account."""
         return self._call(
             self.client.v1.setup_intents.create,
             params={
                 "customer": customer_id,
                 "usage": "off_session",
-                "payment_method_types": ["card"],
+                "payment_method_types": payment_method_types(currency) if currency else ["card"],
                 "metadata": metadata,
             },
             options=_options(idempotency_key),
