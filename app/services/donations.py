@@ -3,8 +3,8 @@
 Recurring: customer + SetupIntent -> the browser confirms the card ->
 subscription with that card as default -> first invoice charged (3-D Secure
 finished in the browser if the bank asks).  Once: customer + PaymentIntent ->
-the browser confirms it.  Rows are written only once Stripe says the money
-moved; the webhooks confirm the same rows later without doubling them.
+the browser confirms it.  Rows are written once Stripe says the money moved, or that the
+bank pays it later (a ``pending`` row, ``bank_debits``); the webhooks confirm the same rows.
 
 No double charge: creates a retry can repeat carry idempotency keys of ours; a
 payment still ``processing`` is a gift being confirmed, not a decline; a browser's
