@@ -342,14 +342,14 @@ def _confirm_recurring(pending: Pending, gateway: StripeGateway, card_check: Car
 
 
 def still_confirming(pending: Pending, gateway: StripeGateway) -> bool:
-    """The gift being confirmed has not failed (once declined, the reader may try again)."""
+    """The gift is still being confirmed: once declined, or paid, the reader may give again."""
     if pending.subscription_id:
         subscription = gateway.retrieve_subscription(pending.subscription_id)
         invoice = subscription["latest_invoice"]
         intent = invoice["payment_intent"] if invoice is not None else None
         failed = intent is not None and intent["status"] in FAILED_INTENT
-        return not (failed or subscription["status"] in ("incomplete_expired", "canceled"))
-    return gateway.retrieve_payment_intent(pending.intent_id)["status"] not in FAILED_INTENT
+        return not failed and subscription["status"] == "incomplete"
+    return gateway.retrieve_payment_intent(pending.intent_id)["status"] == "processing"
 
 
 def _confirm_once(pending: Pending, gateway: StripeGateway) -> Outcome:
