@@ -328,9 +328,11 @@ def _confirmed(outcome: donations.Outcome, pending: donations.Pending) -> Respon
         return jsonify(requires_action=True, client_secret=outcome.action_client_secret)
     if outcome.confirming:
         session[PENDING_KEY] = pending.to_session()  # a second try finds it (``_being_confirmed``)
-        return jsonify(redirect=url_for("donate.confirming"))
-    session.pop(PENDING_KEY, None)
-    assert outcome.payment is not None
+        if outcome.payment is None:
+            return jsonify(redirect=url_for("donate.confirming"))
+    else:
+        session.pop(PENDING_KEY, None)
+    assert outcome.payment is not None  # a payment on its way from the bank too (``pending``)
     choice = pending.choice
     session[THANKS_KEY] = {"payment": outcome.payment.id, "name": choice.name, "email": choice.email}
     token = _thanks_signer().dumps(outcome.payment.id)

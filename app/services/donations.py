@@ -3,8 +3,8 @@
 Recurring: customer + SetupIntent -> the browser confirms the card ->
 subscription with that card as default -> first invoice charged (3-D Secure
 finished in the browser if the bank asks).  Once: customer + PaymentIntent ->
-the browser confirms it.  Rows are written only once Stripe says the money
-moved; the webhooks confirm the same rows later without doubling them.
+the browser confirms it.  Rows are written once Stripe says the money moved, or that the
+bank pays it later (a ``pending`` row, ``bank_debits``); the webhooks confirm the same rows.
 
 No double charge: creates a retry can repeat carry idempotency keys of ours; a
 payment still ``processing`` is a gift being confirmed, not a decline; a browser's
@@ -33,7 +33,7 @@ from app.models import (
     PaymentStatus,
 )
 from app.models.types import from_timestamp, utcnow
-from app.services import amounts, attempts, notices, stripe_objects, supporters
+from app.services import amounts, attempts, bank_debits, notices, stripe_objects, supporters
 from app.services.errors import (
     DonationStateError,
     InvalidChoice,
@@ -123,6 +123,7 @@ class Started:
 
 @dataclass(frozen=True)
 class Outcome:
+    #: With ``confirming``: the ``pending`` row of a payment the bank pays later, if it is one.
     payment: Payment | None = None
     action_client_secret: str | None = None
     #: Nothing was declined: Stripe is still confirming the payment (the webhooks finish it).
@@ -201,7 +202,7 @@ def start(
         customer_id = gateway.create_customer(choice.email, choice.name, choice.locale, source, key).id
     key = f"intent-{attempt_key}-{customer_id}" if attempt_key else None
     if choice.recurring:
-        intent = gateway.create_setup_intent(customer_id, choice.metadata(), idempotency_key=key)
+        intent = gateway.create_setup_intent(customer_id, choice.metadata(), key, choice.currency)
         kind = "setup"
     else:
         intent = gateway.create_payment_intent(
@@ -312,8 +313,7 @@ def _confirm_recurring(pending: Pending, gateway: StripeGateway, card_check: Car
             choice.metadata(),
             idempotency_key=f"subscription-{pending.intent_id}",
         )
-        # Remember it at once: a second click or the 3-D Secure return must
-        # not start a second subscription.
+        # Remember it at once: a second click or the 3-D Secure return must not subscribe twice.
         pending.subscription_id = subscription.id
     else:
         subscription = gateway.retrieve_subscription(pending.subscription_id)
@@ -328,7 +328,10 @@ def _confirm_recurring(pending: Pending, gateway: StripeGateway, card_check: Car
     if status == "incomplete" and intent is not None and intent["status"] in SETTLING:
         record_subscription(pending, subscription)
         pending.confirming = True
-        return Outcome(confirming=True)
+        return Outcome(
+            payment=bank_debits.first_charge_on_its_way(pending, subscription, intent, gateway),
+            confirming=True,
+        )
     error = intent["last_payment_error"] if intent is not None else None
     # The card was saved but the first charge failed: drop the incomplete
     # subscription so that a retry with another card starts clean.
@@ -339,14 +342,14 @@ def _confirm_recurring(pending: Pending, gateway: StripeGateway, card_check: Car
 
 
 def still_confirming(pending: Pending, gateway: StripeGateway) -> bool:
-    """The gift being confirmed has not failed (once declined, the reader may try again)."""
+    """The gift is still being confirmed: once declined, or paid, the reader may give again."""
     if pending.subscription_id:
         subscription = gateway.retrieve_subscription(pending.subscription_id)
         invoice = subscription["latest_invoice"]
         intent = invoice["payment_intent"] if invoice is not None else None
         failed = intent is not None and intent["status"] in FAILED_INTENT
-        return not (failed or subscription["status"] in ("incomplete_expired", "canceled"))
-    return gateway.retrieve_payment_intent(pending.intent_id)["status"] not in FAILED_INTENT
+        return not failed and subscription["status"] == "incomplete"
+    return gateway.retrieve_payment_intent(pending.intent_id)["status"] == "processing"
 
 
 def _confirm_once(pending: Pending, gateway: StripeGateway) -> Outcome:
@@ -359,7 +362,7 @@ def _confirm_once(pending: Pending, gateway: StripeGateway) -> Outcome:
         return Outcome(action_client_secret=intent["client_secret"])
     if intent["status"] == "processing":
         pending.confirming = True
-        return Outcome(confirming=True)
+        return Outcome(payment=bank_debits.gift_on_its_way(pending, intent, gateway), confirming=True)
     raise _declined(intent["last_payment_error"])
 
 
