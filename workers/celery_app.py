@@ -13,6 +13,7 @@ flask_app = create_app()
 celery = flask_app.extensions["celery"]
 celery.conf.beat_schedule = BEAT_SCHEDULE
 celery.conf.include = ["workers.tasks"]
+celery.conf.beat_scheduler = "workers.beat:LockedScheduler"  # one beat at a time
 celery.set_default()
 
 

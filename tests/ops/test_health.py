@@ -8,7 +8,6 @@ the same with a real server stopped.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,8 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app import config as settings
 from app.ops.health import migration_heads
-from tests.conftest import make_app
 from tests.harness import free_port
+from tests.ops.conftest import MakeApp
 
 TOKEN = "metrics-token-for-the-test-suite-0123456789"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -33,10 +32,10 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 @pytest.fixture()
-def down_app(localstripe_url: str) -> Iterator[Flask]:
+def down_app(new_app: MakeApp) -> Flask:
     """An app whose database refuses connections (its password must never be shown)."""
     url = f"postgresql+psycopg://support:hunter2-secret@127.0.0.1:{free_port()}/support?connect_timeout=2"
-    yield make_app(url, localstripe_url, METRICS_TOKEN=TOKEN)
+    return new_app(url, METRICS_TOKEN=TOKEN)
 
 
 def test_everything_answers_so_the_process_is_live_and_ready(app: Flask) -> None:
@@ -70,10 +69,10 @@ def test_with_the_database_down_the_process_is_live_not_ready_and_still_measured
     )
 
 
-def test_a_schema_behind_the_migrations_is_not_ready(tmp_path: Path, localstripe_url: str) -> None:
+def test_a_schema_behind_the_migrations_is_not_ready(tmp_path: Path, new_app: MakeApp) -> None:
     empty = tmp_path / "empty.db"
     sqlite3.connect(empty).close()
-    client = make_app(f"sqlite:///{empty}", localstripe_url).test_client()
+    client = new_app(f"sqlite:///{empty}").test_client()
     assert client.get("/readyz").get_json()["reasons"] == [
         "database: no migrations applied (run flask db upgrade)"
     ]
@@ -87,8 +86,8 @@ def test_a_schema_behind_the_migrations_is_not_ready(tmp_path: Path, localstripe
     ]
 
 
-def test_a_broker_that_does_not_answer_is_not_ready(database_url: str, localstripe_url: str) -> None:
-    app = make_app(database_url, localstripe_url, CELERY_BROKER_URL=f"redis://127.0.0.1:{free_port()}/0")
+def test_a_broker_that_does_not_answer_is_not_ready(new_app: MakeApp) -> None:
+    app = new_app(CELERY_BROKER_URL=f"redis://127.0.0.1:{free_port()}/0")
     ready = app.test_client().get("/readyz")
     assert (ready.status_code, ready.get_json()["reasons"]) == (503, ["broker: unreachable"])
 
@@ -97,18 +96,16 @@ def test_metrics_are_off_without_a_token_or_a_network(app: Flask) -> None:
     assert app.test_client().get("/metrics").status_code == 404
 
 
-def test_metrics_need_the_token(database_url: str, localstripe_url: str) -> None:
-    client = make_app(database_url, localstripe_url, METRICS_TOKEN=TOKEN).test_client()
+def test_metrics_need_the_token(new_app: MakeApp) -> None:
+    client = new_app(METRICS_TOKEN=TOKEN).test_client()
     assert client.get("/metrics").status_code == 403
     assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 403
     assert client.get("/metrics", headers={"Authorization": TOKEN}).status_code == 403
     assert client.get("/metrics", headers=BEARER).status_code == 200
 
 
-def test_metrics_by_network_trust_the_peer_not_a_forwarded_address(
-    database_url: str, localstripe_url: str
-) -> None:
-    app = make_app(database_url, localstripe_url, METRICS_ALLOW="10.0.0.0/8, 127.0.0.1/32", PROXY_COUNT=1)
+def test_metrics_by_network_trust_the_peer_not_a_forwarded_address(new_app: MakeApp) -> None:
+    app = new_app(METRICS_ALLOW="10.0.0.0/8, 127.0.0.1/32", PROXY_COUNT=1)
     inside = app.test_client()
     inside.environ_base["REMOTE_ADDR"] = "10.1.2.3"
     assert inside.get("/metrics").status_code == 200

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from tests import stripe_events as se
 from tests.blueprints.test_card_testing import client_from, start
-from tests.conftest import make_app
+from tests.ops.conftest import MakeApp
 from tests.ops.test_health import BEARER, TOKEN, samples
 
 Key = tuple[str, tuple[tuple[str, str], ...]]
@@ -59,8 +59,8 @@ def test_stripe_events_are_counted_as_stored_duplicated_and_applied(app: Flask) 
     )
 
 
-def test_an_event_left_unapplied_shows_its_age(database_url: str, localstripe_url: str) -> None:
-    app = make_app(database_url, localstripe_url, apply_webhooks_at_once=False, METRICS_TOKEN=TOKEN)
+def test_an_event_left_unapplied_shows_its_age(new_app: MakeApp) -> None:
+    app = new_app(apply_webhooks_at_once=False, METRICS_TOKEN=TOKEN)
     client = app.test_client()
     customer = se.customer("cus_waiting", "waiting@example.org", "Waiting", ["ar"])
     assert se.post(client, se.event("customer.updated", customer, event_id="evt_waiting")).status_code == 200
