@@ -10,10 +10,12 @@ from flask import Flask
 
 from app.config import ConfigError
 
+_started: list[str] = []  # the DSN this process reports to (Sentry's client is one per process)
+
 
 def init_sentry(app: Flask) -> None:
     dsn = app.config.get("SENTRY_DSN") or ""
-    if not dsn or app.extensions.get("sentry"):
+    if not dsn or dsn in _started:
         return
     try:
         import sentry_sdk
@@ -28,4 +30,4 @@ def init_sentry(app: Flask) -> None:
         max_request_body_size="never",
         traces_sample_rate=0.0,
     )
-    app.extensions["sentry"] = True
+    _started.append(dsn)

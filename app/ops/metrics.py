@@ -73,6 +73,7 @@ CARD_TESTERS = Counter(
 )
 
 T = TypeVar("T")
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def counts_outcome(counter: Counter) -> Callable[[Callable[..., T]], Callable[..., T]]:
@@ -202,7 +203,8 @@ def observe(app: Flask, quiet_paths: frozenset[str]) -> None:
     @app.after_request
     def _count(response: Response) -> Response:
         endpoint = request.url_rule.endpoint if request.url_rule is not None else "unmatched"
-        REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
+        method = request.method if request.method in METHODS else "other"  # a label per odd method would grow
+        REQUESTS.labels(endpoint, method, str(response.status_code)).inc()
         started = request.environ.get("support.started")
         if started is not None and request.path not in quiet_paths:
             LATENCY.labels(endpoint).observe(time.perf_counter() - started)
