@@ -2,7 +2,7 @@
 
 Each process is started by the command line of its systemd unit in
 ``deploy/systemd/`` (the paths made local): the prepare unit's ``flask db
-upgrade``, two separate gunicorn instances with the project's
+upgrade`` twice at once (two machines deploying), two separate gunicorn instances with the project's
 ``gunicorn.conf.py``, two Celery workers and two beats, on a PostgreSQL and a
 Redis of this test's own, localstripe and a real SMTP server.  A renewal-day
 storm of signed events (``tests/fault/storm.py``), shuffled and with
@@ -75,13 +75,10 @@ class Processes:
         self.started.append((name, proc))
         return proc
 
-    def run(self, name: str, command: list[str]) -> None:
-        """A oneshot unit's command, to its end."""
+    def oneshot(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
+        """A oneshot unit's command: the caller waits for its end."""
         with (self.folder / f"{name}.log").open("wb") as log:
-            done = subprocess.run(
-                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, timeout=120
-            )
-        assert done.returncode == 0, self.log(name)
+            return subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
 
     def log(self, name: str) -> str:
         return (self.folder / f"{name}.log").read_text(errors="replace")
@@ -180,7 +177,10 @@ def test_two_web_instances_two_workers_and_two_beats_end_in_stripes_state(
     env.pop("TEST_DATABASE_URL", None)
     processes = Processes(tmp_path, env)
     try:
-        processes.run("migrate", local(exec_start("prepare")[-1]))
+        # Two machines' prepare units at once: the advisory lock lets one migrate, the other waits
+        # and finds nothing to do.  Nothing connects at startup, so everything starts meanwhile:
+        # /readyz answers 200 only once the schema is at head.
+        migrations = [processes.oneshot(f"migrate{n}", local(exec_start("prepare")[-1])) for n in range(2)]
         ports = [free_port(), free_port()]
         for n, port in enumerate(ports):
             processes.start(f"web{n}", local(exec_start("web")[0], bind=f"127.0.0.1:{port}"))
@@ -188,6 +188,9 @@ def test_two_web_instances_two_workers_and_two_beats_end_in_stripes_state(
             worker = local(exec_start("worker")[0], concurrency="1", hostname=f"worker{n}@%h")
             processes.start(f"worker{n}", worker)
             processes.start(f"beat{n}", local(exec_start("beat")[0], schedule=str(tmp_path / f"beat{n}")))
+        for n, migrate in enumerate(migrations):
+            assert migrate.wait(120) == 0, processes.log(f"migrate{n}")
+        assert sorted("Running upgrade" in processes.log(f"migrate{n}") for n in range(2)) == [False, True]
         for port in ports:
             wait_until(
                 lambda port=port: get(f"http://127.0.0.1:{port}/readyz")[0] == 200, "readyz", processes
