@@ -19,6 +19,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+import redis
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 from flask import Blueprint, Flask, current_app, jsonify
@@ -60,11 +61,22 @@ def database_problem(app: Flask) -> str | None:
 
 
 def broker_problem(app: Flask) -> str | None:
-    celery: Any = app.extensions["celery"]
+    """None when the broker answers.  Redis: a ``PING`` on a pooled connection (a fraction of a
+    millisecond); another broker: a new connection each time."""
+    url = str(app.config["CELERY_BROKER_URL"])
     try:
+        if url.startswith(("redis://", "rediss://")):
+            client = app.extensions.get("readyz_redis")
+            if client is None:
+                client = app.extensions["readyz_redis"] = redis.Redis.from_url(
+                    url, socket_timeout=2, socket_connect_timeout=2
+                )
+            client.ping()
+            return None
+        celery: Any = app.extensions["celery"]
         with celery.connection_for_write() as conn:
             conn.ensure_connection(max_retries=0, timeout=2)
-    except Exception:  # kombu raises the transport's own errors
+    except Exception:  # redis and kombu raise their transports' own errors
         return "broker: unreachable"
     return None
 
