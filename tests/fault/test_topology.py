@@ -10,7 +10,8 @@ duplicates, goes to both web instances in turn.  Then: every membership and
 payment equals Stripe's, every email of the outbox reached the SMTP server
 exactly once (a receipt for each paid invoice), one beat holds the lock while
 the other waits, and one scrape of ``/metrics`` adds up the counters of every
-process (``PROMETHEUS_MULTIPROC_DIR``).
+process (``PROMETHEUS_MULTIPROC_DIR``).  Last, PostgreSQL stops: ``/healthz``
+still answers 200, ``/readyz`` 503 with the reason, ``/metrics`` still serves.
 
 Stripe's side of the storm (its customers and subscriptions, fetched when an
 event cannot decide) is served by localstripe (``POST /_config/objects``).
@@ -225,6 +226,15 @@ def test_two_web_instances_two_workers_and_two_beats_end_in_stripes_state(
         assert_metrics_add_up_every_process(scrape(), stripe, bodies, smtp)
         with app.app_context():
             db.engine.dispose()
+
+        # PostgreSQL stops: each instance is still live, not ready, and still measured.
+        postgres.stop()
+        for port in ports:
+            base = f"http://127.0.0.1:{port}"
+            assert get(base + "/healthz") == (200, '{"status":"ok"}\n')
+            status, text = get(base + "/readyz")
+            assert (status, json.loads(text)["reasons"]) == (503, ["database: unreachable"])
+            assert scrape()[("support_database_up", ())] == 0
     finally:
         processes.stop()
         smtp.stop()
