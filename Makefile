@@ -64,3 +64,4 @@ bench: install  ## install wrk (as root), then run every benchmark in bench/ (mi
 	-$(BIN)/python bench/receipts.py
 	-$(BIN)/python bench/dashboard.py
 	-$(BIN)/python bench/fault_storm.py --outage
+	-$(BIN)/python bench/health.py

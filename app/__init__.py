@@ -28,6 +28,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_blueprints(app)
     register_errorhandlers(app)
     register_security_headers(app)
+    register_operations(app)
     register_commands(app)
     return app
 
@@ -98,6 +99,12 @@ def register_security_headers(app: Flask) -> None:
     from app.security import register
 
     register(app)
+
+
+def register_operations(app: Flask) -> None:
+    from app.ops import register
+
+    register(app)  # health checks, metrics, request ids (outside the proxy fix), Sentry
 
 
 def register_commands(app: Flask) -> None:

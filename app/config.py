@@ -145,6 +145,14 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "ACCOUNT_IDLE_MINUTES": ("30", "an account session ends after this long without a request"),
     "ACCOUNT_SESSION_HOURS": ("12", "an account session ends this long after signing in, however active"),
     "DEMO_MAIL_DIR": ("", "demo only: folder of caught emails, shown at /demo/mail"),
+    "METRICS_TOKEN": ("", "bearer token that opens GET /metrics (32+ characters in production); empty: none"),
+    "METRICS_ALLOW": (
+        "",
+        "networks (CIDRs, comma-separated) whose direct connections may GET /metrics; with "
+        "METRICS_TOKEN also empty, /metrics is 404",
+    ),
+    "LOG_FORMAT": ("text", "text, or json for one JSON object a log line (with the request id)"),
+    "SENTRY_DSN": ("", "Sentry DSN to report errors to (needs sentry-sdk installed); empty: none"),
 }
 
 
@@ -294,6 +302,8 @@ def check_production(config: Mapping[str, Any]) -> None:
     totp_keys = staff_totp_keys(config) if str(config.get("STAFF_TOTP_KEY") or "").strip() else []
     if any(weak_secret(key) for key in totp_keys):
         bad.append("STAFF_TOTP_KEY (each key needs 32+ characters, 16+ of them distinct, and no demo value)")
+    if config.get("METRICS_TOKEN") and weak_secret(str(config["METRICS_TOKEN"])):
+        bad.append("METRICS_TOKEN (needs 32+ characters, 16+ of them distinct, and no demo value)")
     if config.get("DEMO_MAIL_DIR"):
         bad.append("DEMO_MAIL_DIR (the demo mailbox must not exist in production)")
     if config.get("STRIPE_API_BASE"):

@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.messages import message_for
 
-CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+CODES = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 
 
 def wants_json() -> bool:

@@ -54,6 +54,7 @@ MESSAGES = {
     "csrf": _l("This form has expired. Please reload the page and try again; nothing was charged."),
     "too_large": _l("What was sent is too large. Please shorten it and try again."),
     "not_found": _l("This page does not exist."),
+    "forbidden": _l("You may not open this page."),
     "method_not_allowed": _l("This page cannot be used that way."),
     "server_error": _l(
         "Something went wrong on our side. Nothing was charged. Please try again in a few minutes."

@@ -111,6 +111,15 @@ customer, with a ``reference``), named by the charge's
 lose the ``mandate_reference``/``mandate_url`` of the old Sources shape.
 ``python -m devtools.demo_settle [--fail]`` answers for the demo.
 
+A twelfth for a storm's Stripe side (``_extend_objects``): a renewal-day storm
+(``tests/fault/storm.py``) plays customers and subscriptions with ids and
+states of its own, which localstripe cannot make (it chooses ids, and its
+subscriptions need plans and cards).  ``POST /_config/objects`` with JSON
+``{"customers": [...], "subscriptions": [...]}`` (objects as Stripe sends
+them) makes ``GET /v1/customers/<id>`` and ``GET /v1/subscriptions/<id>``
+answer those ids with those objects, as Stripe would answer its own; every
+other id is localstripe's as before.  ``DELETE /_config/data`` forgets them.
+
 Usage: ``python -m devtools.localstripe_server --port 8420``
 """
 
@@ -541,6 +550,48 @@ def _extend_payouts(app: Any) -> None:
             route._handler = list_balance_transactions
 
 
+def _extend_objects(app: Any) -> None:
+    """Serve given customers and subscriptions by their ids (see the module docstring)."""
+    from aiohttp import web
+    from localstripe import server
+
+    given: dict[str, dict[str, Any]] = {}
+
+    async def add_objects(request: web.Request) -> web.Response:
+        body = await request.json()
+        for kind in ("customers", "subscriptions"):
+            for obj in body.get(kind, []):
+                given[obj["id"]] = obj
+        return server.json_response({"objects": len(given)})
+
+    def served(original: Any) -> Any:
+        async def retrieve(request: web.Request) -> web.Response:
+            found = given.get(request.match_info.get("id", ""))
+            if found is not None:
+                return server.json_response(found)
+            return await original(request)
+
+        return retrieve
+
+    app.router.add_post("/_config/objects", add_objects)
+    for route in app.router.routes():
+        if route.method == "GET" and route.resource.canonical in (
+            "/v1/customers/{id}",
+            "/v1/subscriptions/{id}",
+        ):
+            route._handler = served(route._handler)
+        if route.method == "DELETE" and route.resource.canonical == "/_config/data":
+            route._handler = _forgetting(given, route._handler)
+
+
+def _forgetting(given: dict[str, Any], original: Any) -> Any:
+    async def forget(request: Any) -> Any:
+        given.clear()
+        return await original(request)
+
+    return forget
+
+
 def _extend_idempotency(app: Any) -> None:
     """Replay the first answer for a repeated ``Idempotency-Key`` (see the module docstring)."""
     import hashlib
@@ -830,6 +881,7 @@ def main() -> None:
     _extend(app)
     _extend_webhook_endpoints(app)
     _extend_payouts(app)
+    _extend_objects(app)
 
     _extend_idempotency(app)
     _extend_processing(app)

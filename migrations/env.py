@@ -92,7 +92,11 @@ def run_migrations_online():
 
     connectable = get_engine()
 
-    with connectable.connect() as connection:
+    from app.ops.locks import migration_lock
+
+    # One upgrade at a time (PostgreSQL advisory lock): a second deploy's upgrade waits, then has
+    # nothing left to do.
+    with connectable.connect() as connection, migration_lock(connection):
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),

@@ -31,6 +31,33 @@ def _gunicorn_config(log: Path) -> Config:
     return cfg
 
 
+def _log_requests(log: Path, paths: list[str], headers: list[tuple[str, str]] | None = None) -> str:
+    cfg = _gunicorn_config(log)
+    logger = cfg.logger_class(cfg)
+    for path in paths:
+        environ = {"REQUEST_METHOD": "GET", "RAW_URI": path, "PATH_INFO": path, "QUERY_STRING": ""}
+        environ |= {"SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "10.0.0.2"}
+        response = SimpleNamespace(status="200 OK", sent=0, headers=headers or [])
+        logger.access(response, SimpleNamespace(headers=[]), environ, datetime.timedelta(milliseconds=1))
+    for handler in list(logger.access_log.handlers):
+        handler.close()
+        logger.access_log.removeHandler(handler)
+    return log.read_text()
+
+
+def test_each_line_ends_with_the_request_id_the_app_answered_with(tmp_path: Path) -> None:
+    written = _log_requests(
+        tmp_path / "access.log", ["/ar/support"], [("X-Request-ID", "nginx-5f0c2a9e41b7")]
+    )
+    assert written.rstrip().endswith(" nginx-5f0c2a9e41b7")
+
+
+def test_the_load_balancers_checks_and_the_scrapes_are_left_out(tmp_path: Path) -> None:
+    written = _log_requests(tmp_path / "access.log", ["/healthz", "/readyz", "/metrics", "/ar/support"] * 3)
+    assert written.count("/ar/support") == 3
+    assert "/healthz" not in written and "/readyz" not in written and "/metrics" not in written
+
+
 @pytest.mark.parametrize(
     "path",
     [

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import EmailStatus, WebhookEvent
 from app.models.types import utcnow
+from app.ops import metrics
 from app.services import attempts, emails, outbox, reconciliation, reminders, webhook_queue, webhooks
 from app.services.account import links
 from app.services.reports import summaries
@@ -44,10 +45,12 @@ def send_email(self, email_log_id: int) -> str:
             outbox.settle(row)
             db.session.commit()
             logger.error("email %s failed after %s tries", email_log_id, attempts)
+            metrics.EMAILS.labels("failed").inc()
             return "failed"
         delay = current_app.config["EMAIL_RETRY_SECONDS"] * 2 ** (attempts - 1)
         row.next_try_at = utcnow() + timedelta(seconds=delay)
         db.session.commit()
+        metrics.EMAILS.labels("retried").inc()
         raise self.retry(countdown=delay, exc=exc) from exc
     row.status = EmailStatus.SENT
     row.sent_at = utcnow()
@@ -55,6 +58,7 @@ def send_email(self, email_log_id: int) -> str:
     row.last_error = None
     outbox.settle(row)
     db.session.commit()
+    metrics.EMAILS.labels("sent").inc()
     return "sent"
 
 

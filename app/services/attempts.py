@@ -34,6 +34,7 @@ from flask import current_app
 from app.extensions import db
 from app.models import AttemptOutcome, EmailKind, PaymentAttempt
 from app.models.types import utcnow
+from app.ops import metrics
 from app.services import outbox
 from app.services.errors import DomainError
 from app.services.supporters import normalize_email
@@ -51,6 +52,7 @@ class TooManyAttempts(DomainError):
     def __init__(self, limit: str) -> None:
         super().__init__("too_many_attempts")
         self.limit = limit
+        metrics.CARD_TESTERS.labels(limit).inc()
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from flask import current_app
 
 from app.config import STRIPE_API_VERSION
 from app.extensions import db
+from app.ops import metrics
 from app.services import stripe_pacing as pacing
 from app.services.errors import AlreadyExists, NotFound, PaymentDeclined, PaymentServiceUnavailable
 from app.services.stripe_objects import invoice_payment_ids, plain
@@ -86,9 +87,11 @@ class StripeGateway(OperatorCalls):
         for attempt in range(pacing.RATE_LIMIT_TRIES):
             self.pacer.wait()
             self.calls += 1
+            metrics.STRIPE_CALLS.inc()
             try:
                 return self._translate(fn, *args, **kwargs)
             except RateLimited as limited:
+                metrics.STRIPE_RATE_LIMITED.inc()
                 if attempt == pacing.RATE_LIMIT_TRIES - 1:
                     raise self._unavailable(limited.error) from limited.error
                 # Stripe said "too many": everyone here slows down, this call waits and tries again.

@@ -29,6 +29,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from app.extensions import db
 from app.models import WebhookEvent
 from app.models.types import from_timestamp, utcnow
+from app.ops import metrics
 from app.services import bank_debits, memberships, payments, reconciliation, supporters
 from app.services.account import privacy
 from app.services.errors import DomainError, EventNotApplied
@@ -226,6 +227,7 @@ def _describe(exc: BaseException) -> str:
     return text[:MAX_ERROR]
 
 
+@metrics.counts_outcome(metrics.WEBHOOKS_APPLIED)
 def apply_event(stripe_event_id: str, gateway: StripeGateway | None = None) -> Applied:
     """Apply one stored event once: lock its row, skip it if processed, apply, mark.
 

@@ -10,6 +10,7 @@ from flask import Blueprint, current_app, jsonify, request
 from werkzeug.wrappers import Response
 
 from app.extensions import db
+from app.ops import metrics
 from app.services import webhook_queue, webhooks
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
@@ -45,4 +46,5 @@ def stripe_event() -> tuple[Response, int]:
     # Stored: Stripe gets its 2xx whatever happens next.  A worker applies it
     # (the stored event is the durable queue; the workers are woken at most
     # every WAKE_EVERY seconds, and a beat sweep applies what a lost request left).
+    metrics.WEBHOOKS_RECEIVED.labels("stored" if stored.new else "duplicate").inc()
     return _answer(200, received=True, duplicate=not stored.new, outcome=webhook_queue.hand_over(stored))

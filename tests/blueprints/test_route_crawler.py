@@ -33,6 +33,9 @@ PUBLIC = {
     "account.use_link",
     "webhooks.stripe_event",
     "staff.sign_in",
+    "ops.healthz",  # {"status": "ok"}
+    "ops.readyz",  # which dependency is down, in a few words: no address, no data of anyone
+    "metrics.metrics",  # its token or network (METRICS_TOKEN, METRICS_ALLOW); 404 when neither is set
 }
 SIGN_IN = {"account": "/ar/account/sign-in", "staff": "/staff/sign-in"}
 

@@ -18,7 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -149,13 +149,15 @@ class Delivery:
 
 
 def deliver(
-    url: str,
+    url: str | Sequence[str],
     bodies: list[bytes],
     at_once: int = 16,
     during: Callable[[int], None] | None = None,
     max_rounds: int = 20,
 ) -> Delivery:
     """Send all, ``at_once`` at a time; send again what got no 2xx until all did.
+
+    Several ``url``s (web instances behind one balancer) take the sends in turn.
 
     ``during(i)`` is called before the i-th send of the first round (an
     outage starts and ends there).
@@ -171,7 +173,7 @@ def deliver(
             index, body = item
             if first and during is not None:
                 during(index)
-            return body, post(url, body)
+            return body, post(url if isinstance(url, str) else url[index % len(url)], body)
 
         with ThreadPoolExecutor(at_once) as pool:
             answers = list(pool.map(send, enumerate(waiting)))

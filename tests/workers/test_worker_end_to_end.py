@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -83,12 +84,13 @@ def redis_app(database_url: str, localstripe_url: str) -> Iterator[Flask]:
 def test_worker_applies_webhooks_and_mails_each_receipt_once_in_arabic(
     redis_app: Flask, database_url: str, localstripe_url: str, smtp: Any
 ) -> None:
-    worker = start_worker(worker_env(database_url, BROKER, smtp.port, localstripe_url))
+    worker = start_worker(worker_env(database_url, BROKER, smtp.port, localstripe_url, LOG_FORMAT="json"))
     try:
         client = redis_app.test_client()
         token, started = start(client, "ar")
         setup = StripeJs(localstripe_url).confirm_card_setup(started["client_secret"], CARDS["visa"])
-        assert confirm(client, "ar", token, setup["id"]).status_code == 200
+        confirmed = confirm(client, "ar", token, setup["id"])
+        assert confirmed.status_code == 200
 
         received = smtp.inbox.wait_for(2, timeout=30)
         time.sleep(1)  # nothing more should arrive
@@ -128,4 +130,8 @@ def test_worker_applies_webhooks_and_mails_each_receipt_once_in_arabic(
             assert stored.processed_at is not None
     finally:
         worker.terminate()
-        worker.communicate(timeout=30)
+        output, _ = worker.communicate(timeout=30)
+    # The worker's log lines of the emails the confirmation queued carry its request id.
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    followed = [line for line in lines if line["request_id"] == confirmed.headers["X-Request-ID"]]
+    assert any("send_email" in line["message"] and "succeeded" in line["message"] for line in followed), lines
