@@ -130,6 +130,23 @@ def months_since(start: datetime | None, now: datetime | None = None) -> int:
     return max(months, 0)
 
 
+#: Card brands as Stripe names them (``visa``), as the card says them (``Visa``): one spelling
+#: on the staff, account and email pages.
+CARD_BRANDS = {
+    "visa": "Visa",
+    "mastercard": "Mastercard",
+    "amex": "American Express",
+    "discover": "Discover",
+    "diners": "Diners Club",
+    "jcb": "JCB",
+    "unionpay": "UnionPay",
+}
+
+
+def card_brand(brand: str | None) -> str:
+    return CARD_BRANDS.get((brand or "").lower(), (brand or "").title())
+
+
 def bdi(text: Any) -> Markup:
     """``text`` in its own direction inside the sentence around it: ``<bdi>``.
 
@@ -152,6 +169,7 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_global(format_month)
     app.add_template_global(months_since)
     app.add_template_global(text_direction)
+    app.add_template_global(card_brand)
     app.add_template_filter(bdi)
     app.add_template_filter(localize_digits, "digits")
 

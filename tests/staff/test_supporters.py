@@ -89,7 +89,7 @@ def seed(app: Flask) -> dict[str, int]:
 def found(client: FlaskClient, query: str) -> list[str]:
     """The emails listed for ``query``."""
     page = client.get("/staff/supporters", query_string={"q": query}).get_data(as_text=True)
-    return re.findall(r'<td dir="ltr"><a href="/staff/supporters/\d+">([^<]+)</a>', page)
+    return re.findall(r'<td><bdi dir="ltr"><a href="/staff/supporters/\d+">([^<]+)</a>', page)
 
 
 def test_search_by_email_or_name(app: Flask, finance_client: FlaskClient) -> None:

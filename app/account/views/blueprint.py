@@ -18,15 +18,6 @@ bp = Blueprint("account", __name__, url_prefix="/<lang>/account")
 #: The query keys the account pages read, the only ones the other-language link keeps.
 QUERY_KEYS = ("year", "email")
 
-CARD_BRANDS = {
-    "visa": "Visa",
-    "mastercard": "Mastercard",
-    "amex": "American Express",
-    "discover": "Discover",
-    "diners": "Diners Club",
-    "jcb": "JCB",
-    "unionpay": "UnionPay",
-}
 PAYMENT_STATUS = {
     PaymentStatus.SUCCEEDED: _l("Paid"),
     PaymentStatus.FAILED: _l("Failed"),
@@ -48,7 +39,6 @@ def account_context() -> dict[str, Any]:
     # Shadows the support page's helper of the same name in base.html's header.
     return {
         "other_locale_url": _other_locale_url,
-        "card_brand": lambda brand: CARD_BRANDS.get((brand or "").lower(), (brand or "").title()),
         "payment_status": lambda payment: str(PAYMENT_STATUS[payment.status]),
     }
 
