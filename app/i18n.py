@@ -28,6 +28,7 @@ from app.services.amounts import exponent, to_decimal
 LOCALES = ("ar", "en")
 DEFAULT_LOCALE = "ar"
 RTL_LOCALES = frozenset({"ar"})
+DEFAULT_ARABIC_LOCALE = "ar_SY"
 
 
 def best_locale() -> str:
@@ -38,6 +39,17 @@ def best_locale() -> str:
             return str(lang)
         return request.accept_languages.best_match(LOCALES, default=DEFAULT_LOCALE) or DEFAULT_LOCALE
     return DEFAULT_LOCALE
+
+
+def babel_locale(locale: str | None = None) -> str:
+    """The Babel locale that writes dates, months, numbers and money for a page language:
+    ``ARABIC_LOCALE`` for Arabic (``ar_SY`` by default: كانون الثاني, not يناير)."""
+    locale = locale or best_locale()
+    if locale != "ar":
+        return locale
+    if has_app_context():
+        return str(current_app.config.get("ARABIC_LOCALE") or DEFAULT_ARABIC_LOCALE)
+    return DEFAULT_ARABIC_LOCALE
 
 
 def text_direction(locale: str) -> str:
@@ -83,12 +95,12 @@ def localize_digits(text: Any, locale: str | None = None) -> str:
 def format_money(amount: int, currency: str, locale: str | None = None, short: bool = False) -> str:
     """``amount`` minor units as the locale writes money; ``short`` drops ".00"."""
     locale = locale or best_locale()
-    system = numbering_system(locale)
+    system, babel = numbering_system(locale), babel_locale(locale)
     text = format_currency(
-        to_decimal(amount, currency), currency.upper(), locale=locale, numbering_system=system
+        to_decimal(amount, currency), currency.upper(), locale=babel, numbering_system=system
     )
     if short and amount % 10 ** exponent(currency) == 0:
-        text = text.replace(get_decimal_symbol(locale, numbering_system=system) + "00", "")
+        text = text.replace(get_decimal_symbol(babel, numbering_system=system) + "00", "")
     if locale in RTL_LOCALES:
         # A left-to-right mark after "US$" keeps the "$" with "US" inside Arabic text
         # (otherwise the bidi algorithm shows "$US").  In HTML, |bdi isolates it as well.
@@ -100,7 +112,8 @@ def format_number(value: int | float, locale: str | None = None) -> str:
     """A count as the locale writes it (١٢٬٣٤٥ with ``ARABIC_DIGITS``)."""
     locale = locale or best_locale()
     return localize_digits(
-        format_decimal(value, locale=locale, numbering_system=numbering_system(locale)), locale
+        format_decimal(value, locale=babel_locale(locale), numbering_system=numbering_system(locale)),
+        locale,
     )
 
 
@@ -108,7 +121,7 @@ def format_day(value: date | datetime | None, locale: str | None = None) -> str:
     if value is None:
         return ""
     locale = locale or best_locale()
-    return localize_digits(babel_format_date(value, "long", locale=locale), locale)
+    return localize_digits(babel_format_date(value, "long", locale=babel_locale(locale)), locale)
 
 
 def format_month(year: int | None, month: int | None, locale: str | None = None) -> str:
@@ -116,7 +129,9 @@ def format_month(year: int | None, month: int | None, locale: str | None = None)
     if not year or not month:
         return ""
     locale = locale or best_locale()
-    return localize_digits(babel_format_date(date(year, month, 1), "LLLL y", locale=locale), locale)
+    return localize_digits(
+        babel_format_date(date(year, month, 1), "LLLL y", locale=babel_locale(locale)), locale
+    )
 
 
 def months_since(start: datetime | None, now: datetime | None = None) -> int:
@@ -175,7 +190,7 @@ def register_template_helpers(app: Flask) -> None:
 
     @app.template_global()
     def currency_name(code: str) -> str:
-        return get_currency_name(code.upper(), locale=best_locale())
+        return get_currency_name(code.upper(), locale=babel_locale())
 
 
 def language_prefix(bp: Blueprint) -> None:

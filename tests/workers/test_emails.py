@@ -41,7 +41,7 @@ def test_arabic_receipt_has_both_parts_rtl_and_arabic_amounts(app: Flask) -> Non
     assert i18n.is_arabic(message["Subject"])
     assert '<html lang="ar" dir="rtl">' in html
     assert "1.00" in text and "US$" in text
-    assert "25 ديسمبر 2026" in text  # next payment date, Arabic month name
+    assert "25 كانون الأول 2026" in text  # next payment date, Arabic month name
     assert "ليلى حداد" in text
     assert app.config["NEWSROOM_LEGAL_NAME_AR"] in text  # legal name and address from config
     assert app.config["NEWSROOM_ADDRESS_AR"] in text
@@ -136,4 +136,4 @@ def test_welcome_and_cancellation_in_arabic(app: Flask) -> None:
         in welcome_text
     )
     assert "1.00" in welcome_text
-    assert "25 ديسمبر 2026" in cancel_text
+    assert "25 كانون الأول 2026" in cancel_text
