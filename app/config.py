@@ -93,6 +93,18 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "MAIL_FROM": ("Independent Newsroom <support@newsroom.example>", "From: of every email"),
     "NEWSROOM_NAME": ("Independent Newsroom", "the newsroom's name in English pages and emails"),
     "NEWSROOM_NAME_AR": ("غرفة الأخبار المستقلة", "the newsroom's name in Arabic pages and emails"),
+    "APPEAL_HEADLINE_AR": ("نحن بحاجتك لنبقى مستقلين", "the support page's headline in Arabic"),
+    "APPEAL_HEADLINE_EN": ("We need you to stay independent", "the support page's headline in English"),
+    "APPEAL_LEAD_AR": (
+        "الإعلام الموجّه يشوّه الحقيقة ويطيل أمد الحرب، وسوريا بحاجة إلى الصحافة الحرة.",
+        "the line under the Arabic headline (empty: none)",
+    ),
+    "APPEAL_LEAD_EN": (
+        "Directed media distorts the truth and prolongs the war. Syria needs a free press.",
+        "the line under the English headline (empty: none)",
+    ),
+    "APPEAL_SLOGAN_AR": ("دولار واحد شهريًا يصنع الفرق.", "the appeal's slogan in Arabic (page and reminder)"),
+    "APPEAL_SLOGAN_EN": ("One dollar a month makes the difference.", "the appeal's slogan in English"),
     "NEWSROOM_URL": ("https://newsroom.example", "the newsroom's site, linked from the thank-you page"),
     "FEE_PERCENT_BPS": ("290", "card fee rate in basis points (290 = 2.9%), for 'I'll cover the fees'"),
     "FEE_FIXED": ("usd:30,eur:25,try:300", "fixed card fee per charge, in minor units per currency"),

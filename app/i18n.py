@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -21,6 +21,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import force_locale, get_translations
 from markupsafe import Markup, escape
 
 from app.services.amounts import exponent, to_decimal
@@ -92,9 +93,33 @@ def localize_digits(text: Any, locale: str | None = None) -> str:
     return text[:0].join(pieces)  # slices of Markup are Markup, and so is the join
 
 
+#: A whole amount in words and a number, as the newsroom writes its appeal ("دولار واحد",
+#: "3 دولارات"): the catalog holds each currency's six Arabic plural forms.
+CURRENCY_WORDS: dict[str, Callable[[Any, int], str]] = {
+    "usd": lambda t, n: t.ungettext("%(num)s US dollar", "%(num)s US dollars", n),
+    "eur": lambda t, n: t.ungettext("%(num)s euro", "%(num)s euros", n),
+    "try": lambda t, n: t.ungettext("%(num)s Turkish lira", "%(num)s Turkish liras", n),
+}
+
+
+def money_words(whole: int, currency: str, locale: str) -> str:
+    """``whole`` major units of ``currency`` in words, in ``locale`` ("3 دولارات").
+
+    The count picks the plural form; the number in it is written as the locale writes
+    counts (its separators, ``ARABIC_DIGITS``)."""
+    with force_locale(locale):
+        form = CURRENCY_WORDS[currency.lower()](get_translations(), whole)
+    return str(form) % {"num": format_number(whole, locale)}
+
+
 def format_money(amount: int, currency: str, locale: str | None = None, short: bool = False) -> str:
-    """``amount`` minor units as the locale writes money; ``short`` drops ".00"."""
+    """``amount`` minor units as the locale writes money; ``short`` drops ".00", and in Arabic
+    writes a whole amount in words ("دولار واحد", "10 دولارات": the appeal's chips, button and
+    limits)."""
     locale = locale or best_locale()
+    whole, cents = divmod(amount, 10 ** exponent(currency))
+    if short and not cents and locale in RTL_LOCALES and currency.lower() in CURRENCY_WORDS:
+        return money_words(whole, currency, locale)
     system, babel = numbering_system(locale), babel_locale(locale)
     text = format_currency(
         to_decimal(amount, currency), currency.upper(), locale=babel, numbering_system=system
@@ -171,6 +196,16 @@ def bdi(text: Any) -> Markup:
     return Markup("<bdi>%s</bdi>") % escape(text)
 
 
+#: The parts of the appeal the newsroom words itself (``APPEAL_<PART>_AR`` / ``_EN`` settings).
+APPEAL_PARTS = ("headline", "lead", "slogan")
+
+
+def appeal(part: str, locale: str | None = None) -> str:
+    """The newsroom's own words for a part of its appeal, in the page's (or ``locale``'s) language."""
+    suffix = "AR" if (locale or best_locale()) == "ar" else "EN"
+    return str(current_app.config[f"APPEAL_{part.upper()}_{suffix}"]).strip()
+
+
 def register_template_helpers(app: Flask) -> None:
     @app.template_global()
     def newsroom_name() -> str:
@@ -185,6 +220,7 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_global(months_since)
     app.add_template_global(text_direction)
     app.add_template_global(card_brand)
+    app.add_template_global(appeal)
     app.add_template_filter(bdi)
     app.add_template_filter(localize_digits, "digits")
 
