@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 
 from app.account.messages import message
 from app.extensions import db
@@ -20,8 +21,8 @@ QUERY_KEYS = ("year", "email")
 
 PAYMENT_STATUS = {
     PaymentStatus.SUCCEEDED: _l("Paid"),
-    PaymentStatus.FAILED: _l("Failed"),
-    PaymentStatus.REFUNDED: _l("Refunded"),
+    PaymentStatus.FAILED: lazy_pgettext("payment status", "Failed"),
+    PaymentStatus.REFUNDED: lazy_pgettext("payment status", "Refunded"),
     PaymentStatus.DISPUTED: _l("Disputed"),
 }
 
