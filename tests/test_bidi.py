@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from bidi import get_display
-from flask import Flask
+from flask import Flask, g
 
 from app.bidi import plain_text
 from app.extensions import db
 from app.models import EmailKind, EmailLog
 from app.services import emails, outbox
+from app.staff.formatting import money
 from tests.factories import PaymentFactory
 from tests.mail import parts
 
@@ -61,3 +62,15 @@ def test_arabic_subjects_and_plain_text_keep_numbers_amounts_and_addresses_whole
         for line in lines:
             # Every Arabic line starts right to left, whatever its first word.
             assert line.startswith("\u200f") or not any("\u0600" <= c <= "\u06ff" for c in line), line
+
+
+def test_a_negative_amount_on_arabic_staff_pages_reads_in_parentheses(app: Flask) -> None:
+    with app.test_request_context("/staff/"):
+        g.lang = "ar"
+        fee = money(-60, "usd")
+        g.lang = "en"
+        assert money(-60, "usd") == "-$0.60"
+    drawn = seen(plain_text(f"الرسوم: {fee}", "ar"))
+    # Laid out right to left; the screen then mirrors the parentheses (rule L4, which python-bidi
+    # leaves to the renderer): ")US$ 0.60(" is drawn "(US$ 0.60)", and no minus strays to the side.
+    assert ")US$\xa00.60(" in drawn and "-" not in drawn, drawn

@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 
 from app.i18n import (
     babel_locale,
+    best_locale,
     format_money,
     format_month,
     format_number,
@@ -21,8 +22,15 @@ from app.services.amounts import major_units
 
 
 def money(amount: int | None, currency: str) -> str:
-    """Minor units of any ISO currency, as the page's language writes money ("" for none)."""
-    return "" if amount is None else format_money(amount, currency)
+    """Minor units of any ISO currency, as the page's language writes money ("" for none).
+
+    In Arabic a negative amount (a fee, a refund in a payout) is in accounting parentheses:
+    the bidi algorithm moves a minus sign to the far side of the figure ("US$ 0.60-")."""
+    if amount is None:
+        return ""
+    if amount < 0 and best_locale() == "ar":
+        return f"({format_money(-amount, currency)})"
+    return format_money(amount, currency)
 
 
 def number(value: int | float) -> str:
