@@ -12,7 +12,8 @@ help:  ## show this help
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-install: $(BIN)/python  ## install the service and its tools into .venv
+install: $(BIN)/python  ## install the service and its tools into .venv, and Debian's Noto fonts for the Arabic PDFs (as root)
+	@fc-list -q "Noto Naskh Arabic" || { apt-get update -qq && apt-get install -y -qq fonts-noto-core >/dev/null; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(BIN)/pybabel compile -d app/translations >/dev/null

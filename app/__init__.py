@@ -71,11 +71,13 @@ def register_blueprints(app: Flask) -> None:
     from app.donate.views import bp as donate_bp
     from app.donate.views import root_bp
     from app.extensions import csrf
+    from app.favicon import register_favicon
     from app.staff import views as staff_pages  # noqa: F401  (importing it attaches the pages to staff_bp)
     from app.staff.blueprint import bp as staff_bp
     from app.webhooks.views import bp as webhooks_bp
 
     app.register_blueprint(root_bp)
+    register_favicon(app)
     app.register_blueprint(donate_bp)
     from app.account.views.blueprint import bp as account_bp
 

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from babel import Locale, UnknownLocaleError, localedata
+
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
 
@@ -91,6 +93,18 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "MAIL_FROM": ("Independent Newsroom <support@newsroom.example>", "From: of every email"),
     "NEWSROOM_NAME": ("Independent Newsroom", "the newsroom's name in English pages and emails"),
     "NEWSROOM_NAME_AR": ("غرفة الأخبار المستقلة", "the newsroom's name in Arabic pages and emails"),
+    "APPEAL_HEADLINE_AR": ("نحن بحاجتك لنبقى مستقلين", "the support page's headline in Arabic"),
+    "APPEAL_HEADLINE_EN": ("We need you to stay independent", "the support page's headline in English"),
+    "APPEAL_LEAD_AR": (
+        "الإعلام الموجّه يشوّه الحقيقة ويطيل أمد الحرب، وسوريا بحاجة إلى الصحافة الحرة.",
+        "the line under the Arabic headline (empty: none)",
+    ),
+    "APPEAL_LEAD_EN": (
+        "Directed media distorts the truth and prolongs the war. Syria needs a free press.",
+        "the line under the English headline (empty: none)",
+    ),
+    "APPEAL_SLOGAN_AR": ("دولار واحد شهريًا يصنع الفرق.", "the appeal's slogan in Arabic (page and reminder)"),
+    "APPEAL_SLOGAN_EN": ("One dollar a month makes the difference.", "the appeal's slogan in English"),
     "NEWSROOM_URL": ("https://newsroom.example", "the newsroom's site, linked from the thank-you page"),
     "FEE_PERCENT_BPS": ("290", "card fee rate in basis points (290 = 2.9%), for 'I'll cover the fees'"),
     "FEE_FIXED": ("usd:30,eur:25,try:300", "fixed card fee per charge, in minor units per currency"),
@@ -118,6 +132,11 @@ SETTINGS: dict[str, tuple[str, str]] = {
         "",
         "keys that encrypt staff TOTP secrets and hash recovery codes, comma-separated, the first "
         "for new ones (32+ characters each); empty: derived from SECRET_KEY",
+    ),
+    "ARABIC_LOCALE": (
+        "ar_SY",
+        "the Arabic that writes dates, months, numbers and money on Arabic pages, emails and PDFs: "
+        "any Arabic locale Babel knows (ar_SY, ar_LB, ar_JO: كانون الثاني; ar_EG, ar: يناير)",
     ),
     "ARABIC_DIGITS": (
         "0",
@@ -191,6 +210,22 @@ POSITIVE_INTEGERS = (
 )
 
 
+def _arabic_locale(text: str) -> str:
+    """``ARABIC_LOCALE`` as Babel names it; anything but an Arabic locale it knows refuses to start."""
+    name = text.strip().replace("-", "_")
+    try:
+        # (Babel parses an unknown "ar_ZZ" as the likeliest ar_EG: ask for the name itself.)
+        locale = Locale.parse(name) if localedata.exists(name) else None
+    except (ValueError, TypeError, UnknownLocaleError):
+        locale = None
+    if locale is None or locale.language != "ar":
+        raise ConfigError(
+            f"ARABIC_LOCALE {text!r} is not an Arabic locale Babel knows: set it to one such as "
+            "ar_SY (the default), ar_LB, ar_JO, ar_IQ, ar_EG or ar"
+        )
+    return str(locale)
+
+
 def _positive(name: str, text: str) -> int:
     try:
         value = int(text)
@@ -233,6 +268,7 @@ def load(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "STAFF_IP_LIMIT": int(raw["STAFF_IP_LIMIT"]),
         "STAFF_EXPORT_BATCH": int(raw["STAFF_EXPORT_BATCH"]),
         "ARABIC_DIGITS": raw["ARABIC_DIGITS"] == "1",
+        "ARABIC_LOCALE": _arabic_locale(raw["ARABIC_LOCALE"]),
         **{name: _positive(name, raw[name]) for name in POSITIVE_INTEGERS},
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -21,6 +21,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import force_locale, get_translations
 from markupsafe import Markup, escape
 
 from app.services.amounts import exponent, to_decimal
@@ -28,6 +29,7 @@ from app.services.amounts import exponent, to_decimal
 LOCALES = ("ar", "en")
 DEFAULT_LOCALE = "ar"
 RTL_LOCALES = frozenset({"ar"})
+DEFAULT_ARABIC_LOCALE = "ar_SY"
 
 
 def best_locale() -> str:
@@ -38,6 +40,17 @@ def best_locale() -> str:
             return str(lang)
         return request.accept_languages.best_match(LOCALES, default=DEFAULT_LOCALE) or DEFAULT_LOCALE
     return DEFAULT_LOCALE
+
+
+def babel_locale(locale: str | None = None) -> str:
+    """The Babel locale that writes dates, months, numbers and money for a page language:
+    ``ARABIC_LOCALE`` for Arabic (``ar_SY`` by default: كانون الثاني, not يناير)."""
+    locale = locale or best_locale()
+    if locale != "ar":
+        return locale
+    if has_app_context():
+        return str(current_app.config.get("ARABIC_LOCALE") or DEFAULT_ARABIC_LOCALE)
+    return DEFAULT_ARABIC_LOCALE
 
 
 def text_direction(locale: str) -> str:
@@ -80,15 +93,39 @@ def localize_digits(text: Any, locale: str | None = None) -> str:
     return text[:0].join(pieces)  # slices of Markup are Markup, and so is the join
 
 
+#: A whole amount in words and a number, as the newsroom writes its appeal ("دولار واحد",
+#: "3 دولارات"): the catalog holds each currency's six Arabic plural forms.
+CURRENCY_WORDS: dict[str, Callable[[Any, int], str]] = {
+    "usd": lambda t, n: t.ungettext("%(num)s US dollar", "%(num)s US dollars", n),
+    "eur": lambda t, n: t.ungettext("%(num)s euro", "%(num)s euros", n),
+    "try": lambda t, n: t.ungettext("%(num)s Turkish lira", "%(num)s Turkish liras", n),
+}
+
+
+def money_words(whole: int, currency: str, locale: str) -> str:
+    """``whole`` major units of ``currency`` in words, in ``locale`` ("3 دولارات").
+
+    The count picks the plural form; the number in it is written as the locale writes
+    counts (its separators, ``ARABIC_DIGITS``)."""
+    with force_locale(locale):
+        form = CURRENCY_WORDS[currency.lower()](get_translations(), whole)
+    return str(form) % {"num": format_number(whole, locale)}
+
+
 def format_money(amount: int, currency: str, locale: str | None = None, short: bool = False) -> str:
-    """``amount`` minor units as the locale writes money; ``short`` drops ".00"."""
+    """``amount`` minor units as the locale writes money; ``short`` drops ".00", and in Arabic
+    writes a whole amount in words ("دولار واحد", "10 دولارات": the appeal's chips, button and
+    limits)."""
     locale = locale or best_locale()
-    system = numbering_system(locale)
+    whole, cents = divmod(amount, 10 ** exponent(currency))
+    if short and not cents and locale in RTL_LOCALES and currency.lower() in CURRENCY_WORDS:
+        return money_words(whole, currency, locale)
+    system, babel = numbering_system(locale), babel_locale(locale)
     text = format_currency(
-        to_decimal(amount, currency), currency.upper(), locale=locale, numbering_system=system
+        to_decimal(amount, currency), currency.upper(), locale=babel, numbering_system=system
     )
     if short and amount % 10 ** exponent(currency) == 0:
-        text = text.replace(get_decimal_symbol(locale, numbering_system=system) + "00", "")
+        text = text.replace(get_decimal_symbol(babel, numbering_system=system) + "00", "")
     if locale in RTL_LOCALES:
         # A left-to-right mark after "US$" keeps the "$" with "US" inside Arabic text
         # (otherwise the bidi algorithm shows "$US").  In HTML, |bdi isolates it as well.
@@ -100,7 +137,8 @@ def format_number(value: int | float, locale: str | None = None) -> str:
     """A count as the locale writes it (١٢٬٣٤٥ with ``ARABIC_DIGITS``)."""
     locale = locale or best_locale()
     return localize_digits(
-        format_decimal(value, locale=locale, numbering_system=numbering_system(locale)), locale
+        format_decimal(value, locale=babel_locale(locale), numbering_system=numbering_system(locale)),
+        locale,
     )
 
 
@@ -108,7 +146,7 @@ def format_day(value: date | datetime | None, locale: str | None = None) -> str:
     if value is None:
         return ""
     locale = locale or best_locale()
-    return localize_digits(babel_format_date(value, "long", locale=locale), locale)
+    return localize_digits(babel_format_date(value, "long", locale=babel_locale(locale)), locale)
 
 
 def format_month(year: int | None, month: int | None, locale: str | None = None) -> str:
@@ -116,7 +154,9 @@ def format_month(year: int | None, month: int | None, locale: str | None = None)
     if not year or not month:
         return ""
     locale = locale or best_locale()
-    return localize_digits(babel_format_date(date(year, month, 1), "LLLL y", locale=locale), locale)
+    return localize_digits(
+        babel_format_date(date(year, month, 1), "LLLL y", locale=babel_locale(locale)), locale
+    )
 
 
 def months_since(start: datetime | None, now: datetime | None = None) -> int:
@@ -130,6 +170,23 @@ def months_since(start: datetime | None, now: datetime | None = None) -> int:
     return max(months, 0)
 
 
+#: Card brands as Stripe names them (``visa``), as the card says them (``Visa``): one spelling
+#: on the staff, account and email pages.
+CARD_BRANDS = {
+    "visa": "Visa",
+    "mastercard": "Mastercard",
+    "amex": "American Express",
+    "discover": "Discover",
+    "diners": "Diners Club",
+    "jcb": "JCB",
+    "unionpay": "UnionPay",
+}
+
+
+def card_brand(brand: str | None) -> str:
+    return CARD_BRANDS.get((brand or "").lower(), (brand or "").title())
+
+
 def bdi(text: Any) -> Markup:
     """``text`` in its own direction inside the sentence around it: ``<bdi>``.
 
@@ -137,6 +194,16 @@ def bdi(text: Any) -> Markup:
     inside English) whatever the words around them.
     """
     return Markup("<bdi>%s</bdi>") % escape(text)
+
+
+#: The parts of the appeal the newsroom words itself (``APPEAL_<PART>_AR`` / ``_EN`` settings).
+APPEAL_PARTS = ("headline", "lead", "slogan")
+
+
+def appeal(part: str, locale: str | None = None) -> str:
+    """The newsroom's own words for a part of its appeal, in the page's (or ``locale``'s) language."""
+    suffix = "AR" if (locale or best_locale()) == "ar" else "EN"
+    return str(current_app.config[f"APPEAL_{part.upper()}_{suffix}"]).strip()
 
 
 def register_template_helpers(app: Flask) -> None:
@@ -152,12 +219,14 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_global(format_month)
     app.add_template_global(months_since)
     app.add_template_global(text_direction)
+    app.add_template_global(card_brand)
+    app.add_template_global(appeal)
     app.add_template_filter(bdi)
     app.add_template_filter(localize_digits, "digits")
 
     @app.template_global()
     def currency_name(code: str) -> str:
-        return get_currency_name(code.upper(), locale=best_locale())
+        return get_currency_name(code.upper(), locale=babel_locale())
 
 
 def language_prefix(bp: Blueprint) -> None:

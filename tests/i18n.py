@@ -7,6 +7,7 @@ import re
 from flask import Flask
 from flask_babel import force_locale, gettext
 
+from app.bidi import plain_text
 from app.messages import message_for
 
 ARABIC = re.compile(r"[\u0600-\u06FF]")
@@ -15,6 +16,11 @@ ARABIC = re.compile(r"[\u0600-\u06FF]")
 def translate(app: Flask, english: str, locale: str = "ar", **values: str) -> str:
     with app.test_request_context(f"/{locale}/support"), force_locale(locale):
         return gettext(english, **values)
+
+
+def subject(app: Flask, english: str, locale: str = "ar", **values: str) -> str:
+    """An email's subject as sent: the translation, its codes isolated in Arabic (app.bidi)."""
+    return plain_text(translate(app, english, locale, **values), locale)
 
 
 def message(app: Flask, code: str, locale: str = "ar", **values: str) -> str:

@@ -21,6 +21,7 @@ from app.i18n import format_day, format_money, format_month, format_number, loca
 from app.models import EmailKind, EmailLog, Reminder
 from app.services import emails, outbox, reconciliation
 from app.services.account import links
+from app.staff.formatting import when as staff_when
 from tests.account_helpers import give
 from tests.conftest import empty_tables, make_app
 from tests.e2e.reach import latin_words
@@ -29,6 +30,7 @@ from tests.harness import StripeJs
 from tests.mail import parts
 
 ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
 ARABIC_INDIC = re.compile(r"[٠-٩]")
 LATIN_DIGIT = re.compile(r"[0-9]")
 
@@ -100,19 +102,35 @@ def test_whole_months_of_membership() -> None:
 
 def test_dates_are_babels_arabic_with_month_names(app: Flask) -> None:
     with app.app_context():
-        assert format_day(date(2026, 1, 5), "ar") == "5 يناير 2026"
-        assert format_day(datetime(2026, 12, 25, 10, tzinfo=UTC), "ar") == "25 ديسمبر 2026"
-        assert format_month(2026, 12, "ar") == "ديسمبر 2026"
-        months = {format_month(2026, m, "ar").split()[0] for m in range(1, 13)}
+        assert format_day(date(2026, 1, 5), "ar") == "5 كانون الثاني 2026"
+        assert format_day(datetime(2026, 12, 25, 10, tzinfo=UTC), "ar") == "25 كانون الأول 2026"
+        assert format_month(2026, 12, "ar") == "كانون الأول 2026"
+        months = {format_month(2026, m, "ar").rsplit(" ", 1)[0] for m in range(1, 13)}
         assert len(months) == 12 and not latin_words(list(months))
         assert format_day(date(2026, 1, 5), "en") == "January 5, 2026"
+
+
+def test_the_arabic_locale_is_a_setting_and_refuses_what_is_not_arabic(
+    database_url: str, localstripe_url: str
+) -> None:
+    assert config.load({})["ARABIC_LOCALE"] == "ar_SY" and "`ARABIC_LOCALE`" in README.read_text("utf-8")
+    egyptian = make_app(database_url, localstripe_url, ARABIC_LOCALE="ar_EG")
+    with egyptian.app_context():
+        assert format_day(date(2026, 1, 5), "ar") == "5 يناير 2026"
+        assert format_day(date(2026, 1, 5), "en") == "January 5, 2026"
+    with egyptian.test_request_context("/ar/support"):
+        assert staff_when(datetime(2026, 11, 26, 1, 33, tzinfo=UTC)).startswith("26 نوفمبر 2026، 01:33")
+    for other in ("fr_FR", "en", "ar_ZZ", ""):
+        with pytest.raises(config.ConfigError, match="ARABIC_LOCALE"):
+            config.load({"ARABIC_LOCALE": other})
+    assert config.load({"ARABIC_LOCALE": "ar-LB"})["ARABIC_LOCALE"] == "ar_LB"
 
 
 def test_arabic_digits_are_off_by_default_and_listed_in_the_settings() -> None:
     assert config.load({})["ARABIC_DIGITS"] is False
     assert config.load({"ARABIC_DIGITS": "1"})["ARABIC_DIGITS"] is True
     assert "ARABIC_DIGITS" in config.SETTINGS
-    assert "`ARABIC_DIGITS`" in (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "`ARABIC_DIGITS`" in README.read_text(encoding="utf-8")
 
 
 @pytest.fixture()
@@ -125,8 +143,9 @@ def digits_app(database_url: str, localstripe_url: str) -> Iterator[Flask]:
 def test_arabic_digits_format_money_dates_and_counts(digits_app: Flask) -> None:
     with digits_app.app_context():
         assert format_money(123456, "usd", "ar") == "\u200f١٬٢٣٤٫٥٦\xa0US$\u200e"
-        assert format_money(100, "usd", "ar", short=True) == "\u200f١\xa0US$\u200e"
-        assert format_day(date(2026, 1, 5), "ar") == "٥ يناير ٢٠٢٦"
+        assert format_money(100, "usd", "ar", short=True) == "دولار واحد"
+        assert format_money(300_000, "try", "ar", short=True) == "٣٬٠٠٠ ليرة تركية"
+        assert format_day(date(2026, 1, 5), "ar") == "٥ كانون الثاني ٢٠٢٦"
         assert format_number(12345, "ar") == "١٢٬٣٤٥"
         assert format_money(123456, "usd", "en") == "$1,234.56"  # English pages keep theirs
         # In a sentence, addresses and links keep their digits.
@@ -139,10 +158,10 @@ def test_arabic_digits_on_pages_and_emails_but_not_in_what_is_typed_or_parsed(
 ) -> None:
     client = digits_app.test_client()
     page = client.get("/ar/support").get_data(as_text=True)
-    assert "١\xa0US$" in page and "٥٬٠٠٠\xa0US$" in page  # presets and the limits
+    assert "٣ دولارات" in page and "٥٬٠٠٠ دولار" in page  # presets and the limits
     # The radios' values are what the server parses back: Latin digits, always.
     assert re.findall(r'name="amount" value="([^"]+)"', page) == ["1", "3", "5", "10", "other"]
-    assert '"numberLocale": "ar-u-nu-arab"' in page  # support.js writes totals the same way
+    assert '"numberLocale": "ar-SY-u-nu-arab"' in page  # support.js writes totals the same way
     assert not ARABIC_INDIC.search(client.get("/en/support").get_data(as_text=True))
 
     email = "reader2026@example.org"
@@ -152,7 +171,7 @@ def test_arabic_digits_on_pages_and_emails_but_not_in_what_is_typed_or_parsed(
     with digits_app.app_context():
         row = db.session.scalars(sa.select(EmailLog).where(EmailLog.kind == EmailKind.RECEIPT)).one()
         text, html = parts(emails.compose(row))
-    assert "١٫٠٠\xa0US$" in text and "ديسمبر ٢٠٢٦" in text and "١٫٠٠\xa0US$" in html
+    assert "١٫٠٠\xa0US$" in text and "كانون الأول ٢٠٢٦" in text and "١٫٠٠\xa0US$" in html
 
 
 class ReadableText(HTMLParser):

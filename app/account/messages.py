@@ -9,6 +9,8 @@ from flask_babel import ngettext
 from app.messages import message_for
 
 MESSAGES = {
+    # Signing in sends no receipt: the support page's "so we can send your receipt" is wrong here.
+    "email_missing": _l("Please enter the email address you used when you gave."),
     "link_invalid": _l("This sign-in link is not valid. Please ask for a new one below."),
     "link_used": _l("This sign-in link has been used already. Please ask for a new one below."),
     "link_expired": _l("This sign-in link has expired. Please ask for a new one below."),

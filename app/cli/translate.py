@@ -21,7 +21,19 @@ def update() -> None:
     """Extract strings and merge them into both catalogs."""
     pot = ROOT / "var" / "messages.pot"
     pot.parent.mkdir(exist_ok=True)
-    _babel("extract", "-F", "babel.cfg", "-k", "_l", "--no-location", "-o", str(pot), ".")
+    _babel(
+        "extract",
+        "-F",
+        "babel.cfg",
+        "-k",
+        "_l",
+        "-k",
+        "lazy_pgettext:1c,2",
+        "--no-location",
+        "-o",
+        str(pot),
+        ".",
+    )
     _babel("update", "-i", str(pot), "-d", "app/translations", "--no-fuzzy-matching")
 
 

@@ -33,6 +33,7 @@ from app.errors import json_error
 from app.extensions import csrf, db
 from app.i18n import (
     arabic_digits,
+    babel_locale,
     bdi,
     best_locale,
     format_day,
@@ -184,8 +185,10 @@ def _page_context(values: dict[str, str], currency: str, frequency: str) -> dict
         "js_config": {
             "publishableKey": config["STRIPE_PUBLISHABLE_KEY"],
             "locale": locale,
-            # Intl's "arab" numbering system gives ٠-٩ and ٫, as format_money does with ARABIC_DIGITS.
-            "numberLocale": ("ar-u-nu-arab" if arabic_digits(locale) else "ar-u-nu-latn")
+            # Intl's "arab" numbering system gives ٠-٩ and ٫, as format_money does with ARABIC_DIGITS;
+            # ARABIC_LOCALE's country gives the same separators as Babel's (ar_LB: 1,50).
+            "numberLocale": babel_locale(locale).replace("_", "-")
+            + ("-u-nu-arab" if arabic_digits(locale) else "-u-nu-latn")
             if locale == "ar"
             else "en",
             "startUrl": url_for("donate.start"),

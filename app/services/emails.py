@@ -5,7 +5,7 @@ from __future__ import annotations
 import smtplib
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, make_msgid, parseaddr
 from typing import Any
 from urllib.parse import urlencode
 
@@ -13,6 +13,7 @@ from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
+from app import bidi
 from app.extensions import db
 from app.i18n import text_direction
 from app.models import (
@@ -103,16 +104,15 @@ def _context(row: EmailLog) -> dict[str, Any]:
 
 
 def compose(row: EmailLog) -> EmailMessage:
-    config = current_app.config
     with force_locale(row.locale):
         context = _context(row)
-        subject = _subject(row.kind, context)
+        subject = bidi.plain_text(_subject(row.kind, context), row.locale)
         context["subject"] = subject
-        text = render_template(f"emails/{row.kind.value}.txt", **context)
+        text = bidi.plain_text(render_template(f"emails/{row.kind.value}.txt", **context), row.locale)
         html = render_template(f"emails/{row.kind.value}.html", **context)
     message = EmailMessage()
     message["Subject"] = subject
-    message["From"] = config["MAIL_FROM"]
+    message["From"] = sender(row.locale)
     message["To"] = str(Address(addr_spec=row.to_address)) if row.to_address else ""
     message["Message-ID"] = make_msgid(idstring=f"{row.kind.value}.{row.id}")
     message["Date"] = formatdate(usegmt=True)
@@ -133,6 +133,14 @@ def compose(row: EmailLog) -> EmailMessage:
     # After the bodies: set_content() drops Content-* headers set before it.
     message["Content-Language"] = row.locale
     return message
+
+
+def sender(locale: str) -> str:
+    """``MAIL_FROM``, under the newsroom's Arabic name (``NEWSROOM_NAME_AR``) in Arabic emails."""
+    config = current_app.config
+    if locale != "ar":
+        return str(config["MAIL_FROM"])
+    return str(Address(display_name=config["NEWSROOM_NAME_AR"], addr_spec=parseaddr(config["MAIL_FROM"])[1]))
 
 
 def send(message: EmailMessage) -> None:

@@ -137,6 +137,8 @@ def statement_pdf(supporter: Supporter, year: int, locale: str) -> bytes:
         locale,
         supporter=supporter,
         year=year,
+        first_day=date(year, 1, 1),
+        last_day=date(year, 12, 31),
         payments=payments,
         given=given,
         totals=sorted(totals.items()),

@@ -27,16 +27,18 @@ class Series:
     values: Sequence[int]
 
 
-def _nice_top(value: int) -> int:
-    """A round number at or above ``value`` for the top of the axis."""
+def _axis(value: int) -> tuple[int, int]:
+    """The top of the axis and the step between its ticks: whole, evenly spaced, at most
+    ``GRID_LINES`` steps (1, 2 or 5 times a power of ten), the top the first tick at or above
+    ``value``.  (A top of 5 in four steps gave 0, 1, 2, 4, 5: uneven, and 3 skipped.)"""
     if value <= 0:
-        return 1
-    magnitude = 10 ** (len(str(value)) - 1)
-    for step in (1, 2, 2.5, 5, 10):
-        top = int(step * magnitude)
-        if top >= value:
-            return top
-    return value
+        return 1, 1
+    magnitude = 1
+    while True:
+        for step in (magnitude, 2 * magnitude, 5 * magnitude):
+            if -(-value // step) <= GRID_LINES:
+                return -(-value // step) * step, step
+        magnitude *= 10
 
 
 def bar_chart(
@@ -47,7 +49,7 @@ def bar_chart(
     rtl: bool = False,
 ) -> Markup:
     """Grouped bars: one group per label, one bar per series."""
-    top = _nice_top(max((v for s in series for v in s.values), default=0))
+    top, tick = _axis(max((v for s in series for v in s.values), default=0))
     plot_width = WIDTH - 2 * PAD_SIDE
     plot_height = HEIGHT - PAD_TOP - PAD_BOTTOM
     groups = max(len(labels), 1)
@@ -70,8 +72,7 @@ def bar_chart(
     # ``direction`` on the svg makes "end" the outer side of the axis and "start" the
     # reading side of the legend in both directions.
     anchor = "end"
-    for line in range(GRID_LINES + 1):
-        value = round(top * line / GRID_LINES)
+    for value in range(0, top + 1, tick):
         y = y_of(value)
         parts.append(
             f'<line class="grid" x1="{PAD_SIDE}" x2="{WIDTH - PAD_SIDE}" y1="{y:.1f}" y2="{y:.1f}"/>'

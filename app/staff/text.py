@@ -5,9 +5,10 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from flask_babel import gettext, ngettext
+from flask_babel import gettext, lazy_pgettext, ngettext
 from flask_babel import lazy_gettext as _l
 
+from app.i18n import localize_digits
 from app.models import EmailKind, EmailStatus, MembershipStatus, PaymentStatus, StaffRole
 
 
@@ -22,10 +23,6 @@ def for_enum(values: type[enum.Enum], words: dict[str, Any]) -> dict[str, Any]:
 ERRORS = {
     "bad_credentials": _l("That email and password do not match an account."),
     "bad_code": _l("That code is not right, or was used already. Please enter the current code."),
-    "locked": _l("Too many failed tries for this account. Please wait %(minutes)s minutes and try again."),
-    "rate_limited": _l(
-        "Too many failed tries from your network. Please wait %(minutes)s minutes and try again."
-    ),
     "email_invalid": _l("Please enter a valid email address."),
     "email_taken": _l("There is already a staff account with this email address."),
     "password_too_short": _l("The password must have at least 12 characters."),
@@ -44,6 +41,24 @@ ERRORS = {
     "session_expired": _l("Your session ended. Please sign in again."),
     "forbidden": _l("Your role does not allow this page."),
 }
+
+
+def wait_message(code: str, minutes: int) -> str:
+    """A lockout ("locked": this account; else: this network), the minutes in their plural form."""
+    if code == "locked":
+        said = ngettext(
+            "Too many failed tries for this account. Please wait %(num)d minute and try again.",
+            "Too many failed tries for this account. Please wait %(num)d minutes and try again.",
+            minutes,
+        )
+    else:
+        said = ngettext(
+            "Too many failed tries from your network. Please wait %(num)d minute and try again.",
+            "Too many failed tries from your network. Please wait %(num)d minutes and try again.",
+            minutes,
+        )
+    return localize_digits(said)
+
 
 ROLES = for_enum(StaffRole, {"finance": _l("Finance"), "admin": _l("Admin")})
 
@@ -66,8 +81,8 @@ PAYMENT_STATUSES = for_enum(
     {
         "pending": _l("Pending: the bank has not paid yet"),
         "succeeded": _l("Paid"),
-        "failed": _l("Failed"),
-        "refunded": _l("Refunded"),
+        "failed": lazy_pgettext("payment status", "Failed"),
+        "refunded": lazy_pgettext("payment status", "Refunded"),
         "disputed": _l("Disputed"),
     },
 )
@@ -101,11 +116,11 @@ EMAIL_STATUSES = for_enum(EmailStatus, {"pending": _l("Waiting"), "sent": _l("Se
 
 #: Stripe's payout statuses (a string column: Stripe may add one, shown as it is).
 PAYOUT_STATUSES = {
-    "paid": _l("Paid"),
+    "paid": lazy_pgettext("payout status", "Paid"),
     "pending": _l("Pending"),
     "in_transit": _l("On its way"),
     "failed": _l("Failed: the bank refused it"),
-    "canceled": _l("Cancelled"),
+    "canceled": lazy_pgettext("payout status", "Cancelled"),
 }
 
 RECONCILIATION_KINDS = {
@@ -155,7 +170,54 @@ AUDIT_ACTIONS = {
     "membership.change": _l("Membership changed"),
     "membership.resume": _l("Membership resumed"),
     "supporter.erase": _l("Data erased"),
+    "receipt.download": _l("Receipt downloaded"),
+    "statement.download": _l("Statement downloaded"),
+    "invoice.authenticate": _l("Payment confirmed with the bank"),
 }
+
+#: The audit entries' detail keys, as a column of the audit log says them.
+AUDIT_DETAILS = {
+    "after": _l("after"),
+    "amount": _l("amount"),
+    "at_period_end": _l("at the end of the period"),
+    "before": _l("before"),
+    "brand": _l("card brand"),
+    "comment": _l("comment"),
+    "count": _l("count"),
+    "currency": _l("currency"),
+    "email": _l("email"),
+    "first": _l("from"),
+    "interval": _l("frequency"),
+    "invoice": _l("invoice"),
+    "last": _l("to"),
+    "last4": _l("card's last digits"),
+    "left": _l("left"),
+    "membership_id": _l("membership"),
+    "paid": _l("paid"),
+    "payment_id": _l("payment"),
+    "reason": _l("reason"),
+    "reason_given": _l("reason given"),
+    "role": _l("role"),
+    "staff_id": _l("staff account"),
+    "stripe_refund_id": _l("Stripe refund"),
+    "token_id": _l("sign-in link"),
+    "two_factor": _l("two-factor"),
+    "year": _l("year"),
+}
+
+
+def audit_details(details: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """An audit entry's details as (label, value) pairs in the staff member's language: known keys
+    and yes/no translated, values (ids, codes, amounts) as they are; an unknown key shown as it is."""
+
+    def value(raw: Any) -> str:
+        if isinstance(raw, bool):
+            return str(_l("yes") if raw else _l("no"))
+        if isinstance(raw, dict):
+            return ", ".join(f"{label(AUDIT_DETAILS, k)}={value(v)}" for k, v in sorted(raw.items()))
+        return "—" if raw is None else str(raw)
+
+    return [(label(AUDIT_DETAILS, key), value(raw)) for key, raw in sorted((details or {}).items())]
 
 
 def recovery_codes_left(left: int) -> str:

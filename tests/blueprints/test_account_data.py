@@ -56,10 +56,11 @@ def test_receipt_and_statement_download_in_arabic(
     response = client.get(f"/ar/account/payments/{payment.id}/receipt.pdf")
     assert response.status_code == 200 and response.mimetype == "application/pdf"
     assert f'filename="receipt-{payment.receipt_number}.pdf"' in response.headers["Content-Disposition"]
-    text = PdfReader(io.BytesIO(response.data)).pages[0].extract_text()
+    # (Noto Naskh Arabic draws the no-break space as a space glyph: pypdf reads back a space.)
+    text = PdfReader(io.BytesIO(response.data)).pages[0].extract_text().replace("\xa0", " ")
     assert "ليلى حداد" in text and payment.receipt_number in text
     with app.app_context():
-        assert receipts_pdf.plain_money(100, "usd", "ar") in text
+        assert receipts_pdf.plain_money(100, "usd", "ar").replace("\xa0", " ") in text
 
     year = payment.paid_at.year
     statement = client.get(f"/ar/account/statement?year={year}")
@@ -210,7 +211,7 @@ def test_erasure_ends_the_membership_at_stripe_and_keeps_the_payments(
         assert send_email.run(confirmation[0].id) == "sent"
     (message,) = smtp.inbox.wait_for(1)
     assert message["To"] == EMAIL
-    assert message["Subject"] == i18n.translate(app, "Your data has been erased")
+    assert message["Subject"] == i18n.subject(app, "Your data has been erased")
     text, _ = parts(message)
     assert "ليلى" not in text
     assert rows_mentioning(app, EMAIL, NAME, PHONE, ADDRESS["line1"]) == []

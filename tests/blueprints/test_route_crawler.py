@@ -19,6 +19,7 @@ from tests.conftest import empty_tables, make_app
 PUBLIC = {
     "root.root",
     "static",
+    "favicon",  # the icon browsers ask for on every page
     "donate.support",
     "donate.support_without_js",
     "donate.start",

@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests import i18n
-from tests.conftest import count_rows, csrf_token
+from tests.conftest import count_rows, csrf_token, make_app
 
 ALLOWED_LATIN = {"Stripe", "CVC", "US", "TRY", "USD", "EUR"}
 
@@ -36,14 +36,28 @@ def test_root_redirects_by_accept_language_arabic_by_default(client: FlaskClient
 def test_arabic_page_is_right_to_left_and_has_no_english(app: Flask, client: FlaskClient) -> None:
     html = client.get("/ar/support").get_data(as_text=True)
     assert '<html lang="ar" dir="rtl">' in html
-    assert i18n.translate(app, "Free press needs you to stay independent") in html
+    assert "<h1>نحن بحاجتك لنبقى مستقلين</h1>" in html  # the newsroom's own words (APPEAL_*)
+    assert "دولار واحد شهريًا يصنع الفرق." in html
+    # Presets read as the appeal says them, in words and numbers, not "US$ 3".
+    chips = re.findall(r'data-minor="\d+" [^>]*> <span><bdi>([^<]+)</bdi>', html)
+    assert chips == ["دولار واحد", "3 دولارات", "5 دولارات", "10 دولارات"], chips
     assert latin_words(html) == set(), latin_words(html)
 
 
 def test_english_page_is_left_to_right(client: FlaskClient) -> None:
     html = client.get("/en/support").get_data(as_text=True)
     assert '<html lang="en" dir="ltr">' in html
-    assert "Free press needs you to stay independent" in html
+    assert "<h1>We need you to stay independent</h1>" in html
+    assert re.findall(r'data-minor="\d+" [^>]*> <span><bdi>([^<]+)</bdi>', html) == ["$1", "$3", "$5", "$10"]
+
+
+def test_the_appeal_is_worded_by_settings(database_url: str, localstripe_url: str) -> None:
+    app = make_app(database_url, localstripe_url, APPEAL_HEADLINE_AR="سوريا بحاجة للصحافة الحرة",
+                   APPEAL_LEAD_AR="", APPEAL_SLOGAN_EN="Every dollar counts.")  # fmt: skip
+    client = app.test_client()
+    arabic = client.get("/ar/support").get_data(as_text=True)
+    assert "<h1>سوريا بحاجة للصحافة الحرة</h1>" in arabic and 'class="lead"' not in arabic
+    assert "Every dollar counts." in client.get("/en/support").get_data(as_text=True)
 
 
 def test_one_dollar_monthly_is_preselected(client: FlaskClient) -> None:
@@ -135,7 +149,8 @@ def test_bad_input_is_refused_in_arabic_and_nothing_happens(
 def format_money_ar(app: Flask, minor: int) -> str:
     from app.i18n import format_money
 
-    return format_money(minor, "usd", "ar", short=True)
+    with app.test_request_context("/ar/support"):
+        return format_money(minor, "usd", "ar", short=True)
 
 
 def test_minimum_message_names_the_minimum_in_the_currency(client: FlaskClient) -> None:

@@ -25,7 +25,7 @@ THIRD_PARTY = ["#card-element > *", "#auth-area > *"]
 ALLOWED_LATIN = {
     "Stripe", "Visa", "Mastercard", "Amex", "American", "Express", "Discover", "JCB", "UnionPay",
     "Diners", "Club", "US", "USD", "EUR", "TRY", "CVC", "PDF", "CSV", "JSON",
-    "FreeOTP", "Aegis", "Google", "Authenticator",
+    "FreeOTP", "Aegis", "Google", "Authenticator", "IP",
 }  # fmt: skip
 #: Not words: addresses, links, and identifiers (Stripe's ``sub_...`` ids, codes like ``account_closed``).
 NOT_WORDS = re.compile(r"\S+@\S+\.\w+|https?://\S+|\b[\w-]+\.(?:example|org|com|net)\S*|\b\w+_\w+")

@@ -40,6 +40,7 @@ NAMES = {"ar": "ليلى حداد", "en": "Layla Haddad"}
 #: GET pages that are not HTML, or that only redirect: nothing for axe to read.
 NOT_PAGES = {
     "static",
+    "favicon",  # an icon, not a page
     "root.root",
     "account.data",
     "account.receipt",
@@ -103,10 +104,25 @@ class Tour:
             page.set_viewport_size({"width": width, "height": height})
             wide = page.evaluate("document.documentElement.scrollWidth")
             if wide > width:
-                self.too_wide.append(f"{name} is {wide}px wide in a {width}px window")
+                culprit = page.evaluate(STICKING_OUT, width)
+                self.too_wide.append(f"{name} is {wide}px wide in a {width}px window ({culprit})")
             page.screenshot(path=screenshot_dir() / f"{name}-{self.lang}-{width}.png", full_page=True)
         if size:
             page.set_viewport_size(size)
+
+
+#: The innermost element drawn past the window's edges (what makes a page scroll sideways).
+STICKING_OUT = """(width) => {
+  let found = "";
+  for (const el of document.body.querySelectorAll("*")) {
+    const box = el.getBoundingClientRect();
+    if ((box.right > width + 1 || box.left < -1) && !el.closest(".scroll")) {
+      found = `${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}${el.className ? "." + el.className : ""}`
+        + ` ${Math.round(box.left)}..${Math.round(box.right)}: ${(el.textContent || "").trim().slice(0, 40)}`;
+    }
+  }
+  return found;
+}"""
 
 
 def fill_card(page: Page, number: str = CARDS["visa"]) -> None:

@@ -237,7 +237,7 @@ def test_the_page_shows_the_figures_in_arabic(app: Flask, data: str, finance_cli
     mrr = _tile(page, "mrr")
     assert "7.01" in mrr and "US$" in mrr and "0.83" in mrr and "€" in mrr
     assert _tile(page, "grace") == "1"
-    assert "مارس 2026" in page and "يناير 2026" in page  # months named in Arabic
+    assert "آذار 2026" in page and "كانون الثاني 2026" in page  # months named in Arabic
     # Two server-side charts for members and one per currency for revenue; no script at all.
     assert page.count("<svg") == 4
     assert "<script" not in page

@@ -89,7 +89,7 @@ def seed(app: Flask) -> dict[str, int]:
 def found(client: FlaskClient, query: str) -> list[str]:
     """The emails listed for ``query``."""
     page = client.get("/staff/supporters", query_string={"q": query}).get_data(as_text=True)
-    return re.findall(r'<td dir="ltr"><a href="/staff/supporters/\d+">([^<]+)</a>', page)
+    return re.findall(r'<td><bdi dir="ltr"><a href="/staff/supporters/\d+">([^<]+)</a>', page)
 
 
 def test_search_by_email_or_name(app: Flask, finance_client: FlaskClient) -> None:
@@ -127,3 +127,14 @@ def test_supporter_page_shows_history_emails_and_events(
 
 def test_unknown_supporter_is_not_found(app: Flask, finance_client: FlaskClient) -> None:
     assert finance_client.get("/staff/supporters/999999").status_code == 404
+
+
+def test_the_card_brand_is_spelt_as_on_the_account_page(app: Flask, finance_client: FlaskClient) -> None:
+    with app.app_context():
+        supporter = SupporterFactory(
+            card_brand="visa", card_last4="4242", card_exp_month=12, card_exp_year=2030
+        )
+        db.session.commit()
+        supporter_id = supporter.id
+    page = finance_client.get(f"/staff/supporters/{supporter_id}").get_data(as_text=True)
+    assert "Visa ···· 4242" in page and "visa ····" not in page

@@ -122,7 +122,7 @@ def test_card_expiring_at_the_end_of_next_month_is_noticed_once(app: Flask) -> N
         (row,) = db.session.scalars(sa.select(EmailLog)).all()
         assert row.supporter_id == expiring.supporter_id
         text, _ = parts(emails.compose(row))
-    assert "4242" in text and "ديسمبر 2026" in text
+    assert "4242" in text and "كانون الأول 2026" in text
 
 
 def _ask_from(client: FlaskClient, ip: str, email: str, lang: str = "en"):  # type: ignore[no-untyped-def]

@@ -96,7 +96,7 @@ def test_worker_applies_webhooks_and_mails_each_receipt_once_in_arabic(
         time.sleep(1)  # nothing more should arrive
         assert len(smtp.inbox.messages) == 2
         by_subject = {m["Subject"]: m for m in received}
-        receipt_subject = i18n.translate(redis_app, "Your receipt %(number)s", number="")
+        receipt_subject = i18n.subject(redis_app, "Your receipt %(number)s", number="")
         receipt = next(m for s, m in by_subject.items() if s.startswith(receipt_subject.strip()))
         assert i18n.is_arabic(receipt["Subject"])
         text, html = parts(receipt)

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 
 from app.account.messages import message
 from app.extensions import db
@@ -18,20 +19,11 @@ bp = Blueprint("account", __name__, url_prefix="/<lang>/account")
 #: The query keys the account pages read, the only ones the other-language link keeps.
 QUERY_KEYS = ("year", "email")
 
-CARD_BRANDS = {
-    "visa": "Visa",
-    "mastercard": "Mastercard",
-    "amex": "American Express",
-    "discover": "Discover",
-    "diners": "Diners Club",
-    "jcb": "JCB",
-    "unionpay": "UnionPay",
-}
 PAYMENT_STATUS = {
     PaymentStatus.PENDING: _l("On its way from your bank"),
     PaymentStatus.SUCCEEDED: _l("Paid"),
-    PaymentStatus.FAILED: _l("Failed"),
-    PaymentStatus.REFUNDED: _l("Refunded"),
+    PaymentStatus.FAILED: lazy_pgettext("payment status", "Failed"),
+    PaymentStatus.REFUNDED: lazy_pgettext("payment status", "Refunded"),
     PaymentStatus.DISPUTED: _l("Disputed"),
 }
 
@@ -49,7 +41,6 @@ def account_context() -> dict[str, Any]:
     # Shadows the support page's helper of the same name in base.html's header.
     return {
         "other_locale_url": _other_locale_url,
-        "card_brand": lambda brand: CARD_BRANDS.get((brand or "").lower(), (brand or "").title()),
         "payment_status": lambda payment: str(PAYMENT_STATUS[payment.status]),
     }
 

@@ -9,10 +9,10 @@ from flask_babel import lazy_gettext as _l
 
 from app.account.messages import message
 from app.account.views.access import SETUP_KEY, current_supporter, signed_in
-from app.account.views.blueprint import CARD_BRANDS, bp
+from app.account.views.blueprint import bp
 from app.errors import json_error
 from app.extensions import db
-from app.i18n import format_money
+from app.i18n import card_brand, format_money
 from app.messages import CARD_UPDATE_DECLINE_CODES
 from app.services import supporters
 from app.services.account import changes
@@ -95,7 +95,7 @@ def _say_what_happened(outcome: changes.CardUpdate) -> None:
         flash(
             _(
                 "Your new card is saved: %(brand)s ending in %(last4)s.",
-                brand=CARD_BRANDS.get(outcome.card["brand"], outcome.card["brand"]),
+                brand=card_brand(outcome.card["brand"]),
                 last4=outcome.card["last4"],
             ),
             "success",

@@ -21,7 +21,6 @@ from app.services.staff import sign_in as staff_sign_in
 from app.staff import auth, text
 from app.staff.auth import FINANCE, PENDING, PUBLIC, allow, current_staff
 from app.staff.blueprint import bp
-from app.staff.formatting import number
 
 #: A sign-in with a recovery code that leaves this many or fewer says so as a warning.
 RECOVERY_LOW = 3
@@ -46,9 +45,9 @@ def auth_error(exc: accounts.StaffAuthError) -> tuple[str, int]:
     if exc.code == "locked":
         until = datetime.fromisoformat(exc.detail) if exc.detail else None
         minutes = max(1, int(((until - datetime.now(UTC)).total_seconds() + 59) // 60)) if until else window
-        return str(text.ERRORS["locked"]) % {"minutes": number(minutes)}, 429
+        return text.wait_message("locked", minutes), 429
     if exc.code == "rate_limited":
-        return str(text.ERRORS["rate_limited"]) % {"minutes": number(window)}, 429
+        return text.wait_message("rate_limited", window), 429
     return str(text.ERRORS.get(exc.code, text.ERRORS["bad_credentials"])), 401
 
 
