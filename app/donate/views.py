@@ -25,15 +25,12 @@ from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import generate_csrf
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from markupsafe import Markup
 from werkzeug.wrappers import Response
 
-from app.donate import page_cache
+from app.donate import page_cache, quote
 from app.errors import json_error
 from app.extensions import csrf, db
 from app.i18n import (
-    arabic_digits,
-    bdi,
     best_locale,
     format_day,
     format_money,
@@ -129,16 +126,6 @@ def _render_support(
     )
 
 
-TOTAL_LINES = {
-    "month": _l("Total: %(amount)s a month"),
-    "year": _l("Total: %(amount)s a year"),
-    "once": _l("Total: %(amount)s, once"),
-}
-BUTTON_LABELS = {
-    "month": _l("Give %(amount)s a month"),
-    "year": _l("Give %(amount)s a year"),
-    "once": _l("Give %(amount)s"),
-}
 JS_TEXTS = {
     "working": _l("Processing your payment…"),
     "no_stripe": _l("The card form could not load. Please check your connection and reload the page."),
@@ -153,24 +140,14 @@ def _page_context(values: dict[str, str], currency: str, frequency: str) -> dict
         code: [(amounts.major_units(m, code, trim=True), m) for m in rule.presets]
         for code, rule in amounts.CURRENCIES.items()
     }
-    # The total shown before any JavaScript runs: the chosen or first preset.
+    # The total shown before any JavaScript runs: the chosen or first preset (an absurd
+    # amount is shown as the first preset; support.js asks for the server's reading at once).
     try:
-        chosen = values.get("amount") or ""
-        text = (
-            values.get("custom_amount", "")
-            if chosen in ("", "other") and values.get("custom_amount")
-            else (chosen or presets[currency][0][0])
-        )
-        amount = amounts.parse_amount(text, currency)
-        amounts.check_limits(amount, currency)  # an absurd amount is shown as the first preset
-    except DomainError:
-        amount = amounts.CURRENCIES[currency].presets[0]
-    cover = (
-        amounts.fee_cover(amount, currency, config["FEE_PERCENT_BPS"], config["FEE_FIXED"])
-        if values.get("cover_fees")
-        else 0
-    )
-    shown = format_money(amount + cover, currency)
+        chosen = {"amount": presets[currency][0][0], **values}
+        shown = amounts.quote(chosen, config["FEE_PERCENT_BPS"], config["FEE_FIXED"])
+    except InvalidChoice:
+        preset = amounts.CURRENCIES[currency].presets[0]
+        shown = amounts.Quote(preset, currency, frequency)
     locale = g.lang
     return {
         "currencies": list(amounts.CURRENCIES),
@@ -178,31 +155,23 @@ def _page_context(values: dict[str, str], currency: str, frequency: str) -> dict
         "minimum_for": lambda code: amounts.CURRENCIES[code].minimum,
         "maximum_for": lambda code: amounts.CURRENCIES[code].maximum,
         # The amount in its own <bdi>, as support.js writes it when the choice changes.
-        "total_line": Markup.escape(TOTAL_LINES[frequency]) % {"amount": bdi(shown)},
-        "button_label": Markup.escape(BUTTON_LABELS[frequency])
-        % {"amount": bdi(format_money(amount + cover, currency, short=True))},
+        "total_line": quote.total_line(shown),
+        "button_label": quote.button_label(shown),
         "js_config": {
             "publishableKey": config["STRIPE_PUBLISHABLE_KEY"],
             "locale": locale,
-            # Intl's "arab" numbering system gives ٠-٩ and ٫, as format_money does with ARABIC_DIGITS.
-            "numberLocale": ("ar-u-nu-arab" if arabic_digits(locale) else "ar-u-nu-latn")
-            if locale == "ar"
-            else "en",
+            "quoteUrl": url_for("donate.quote_amount"),
             "startUrl": url_for("donate.start"),
             "confirmUrl": url_for("donate.confirm"),
-            "feeBps": config["FEE_PERCENT_BPS"],
-            "feeFixed": config["FEE_FIXED"],
             "currencies": {
                 code: {
                     "presets": presets[code],
                     "labels": [format_money(m, code, short=True) for m in rule.presets],
-                    "minimum": rule.minimum,
-                    "maximum": rule.maximum,
                 }
                 for code, rule in amounts.CURRENCIES.items()
             },
-            "totals": {k: str(v % {"amount": "{amount}"}) for k, v in TOTAL_LINES.items()},
-            "buttons": {k: str(v % {"amount": "{amount}"}) for k, v in BUTTON_LABELS.items()},
+            "totals": {k: str(v % {"amount": "{amount}"}) for k, v in quote.TOTAL_LINES.items()},
+            "buttons": {k: str(v % {"amount": "{amount}"}) for k, v in quote.BUTTON_LABELS.items()},
             "texts": {k: str(v) for k, v in JS_TEXTS.items()},
             "declines": {code: message_for(code) for code in SUPPORT_DECLINE_CODES},
         },
@@ -220,6 +189,18 @@ def support() -> ResponseReturnValue:
     # The page follows from the language and our own query keys (the choices, and the
     # other language's link); the reader's own CSRF token is written into the copy.
     return page_cache.cached_page(("support", g.lang, tuple(query_of(KEPT_ARGS))), render)
+
+
+@bp.get("/support/quote")
+def quote_amount() -> ResponseReturnValue:
+    """The server's reading of the amount fields: the page shows it, and pays only that."""
+    config, fresh = current_app.config, {"Cache-Control": "no-store"}
+    try:
+        reading = amounts.quote(request.args, config["FEE_PERCENT_BPS"], config["FEE_FIXED"])
+    except InvalidChoice as exc:
+        currency = request.args.get("currency", "").lower()
+        return jsonify(errors=_error_texts(exc.errors, currency)), 400, fresh
+    return jsonify(quote.as_json(reading)), fresh
 
 
 @bp.post("/support")

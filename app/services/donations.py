@@ -37,7 +37,6 @@ from app.services import amounts, attempts, notices, stripe_objects, supporters
 from app.services.errors import (
     DonationStateError,
     InvalidChoice,
-    InvalidDonation,
     NotFound,
     PaymentDeclined,
 )
@@ -53,26 +52,15 @@ SETTLING = ("processing", "succeeded")
 FAILED_INTENT = ("requires_payment_method", "canceled")
 
 
-@dataclass(frozen=True)
-class DonationChoice:
-    amount: int
-    currency: str
-    frequency: str
+@dataclass(frozen=True, kw_only=True)
+class DonationChoice(amounts.Quote):
+    """The server's reading of the gift (``amounts.Quote``) and who gives it."""
+
     email: str
     name: str
     locale: str
-    cover_fees: bool = False
-    fee_cover: int = 0
     campaign: str | None = None
     utm: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def total(self) -> int:
-        return self.amount + self.fee_cover
-
-    @property
-    def recurring(self) -> bool:
-        return self.frequency != "once"
 
     def metadata(self) -> dict[str, str]:
         data = {
@@ -139,23 +127,11 @@ def choice_from_form(
 ) -> DonationChoice:
     """Validate every field; raise ``InvalidChoice`` with all the errors at once."""
     errors: dict[str, str] = {}
-    currency = (form.get("currency") or amounts.DEFAULT_CURRENCY).strip().lower()
-    if currency not in amounts.CURRENCIES:
-        errors["currency"] = "unknown_currency"
-    frequency = (form.get("frequency") or amounts.DEFAULT_FREQUENCY).strip().lower()
-    if frequency not in amounts.FREQUENCIES:
-        errors["frequency"] = "unknown_frequency"
-
-    amount = 0
-    if "currency" not in errors:
-        chosen = (form.get("amount") or "").strip()
-        text = (form.get("custom_amount") or "") if chosen in ("", "other") else chosen
-        try:
-            amount = amounts.parse_amount(text, currency)
-            amounts.check_limits(amount, currency)
-        except InvalidDonation as exc:
-            errors["amount"] = exc.code
-
+    quote = amounts.Quote(0, amounts.DEFAULT_CURRENCY, amounts.DEFAULT_FREQUENCY)
+    try:
+        quote = amounts.quote(form, fee_percent_bps, fee_fixed)
+    except InvalidChoice as exc:
+        errors.update(exc.errors)
     email = ""
     try:
         email = supporters.read_email(form.get("email"))
@@ -167,18 +143,16 @@ def choice_from_form(
     if errors:
         raise InvalidChoice(errors)
 
-    cover_fees = form.get("cover_fees") in ("1", "on", "true", "yes")
-    fee_cover = amounts.fee_cover(amount, currency, fee_percent_bps, fee_fixed) if cover_fees else 0
     utm = {k: v for k in UTM_FIELDS if (v := _clean_tag(form.get(k)))}
     return DonationChoice(
-        amount=amount,
-        currency=currency,
-        frequency=frequency,
+        amount=quote.amount,
+        currency=quote.currency,
+        frequency=quote.frequency,
         email=email,
         name=name,
         locale=locale if locale in LOCALES else DEFAULT_LOCALE,
-        cover_fees=cover_fees,
-        fee_cover=fee_cover,
+        cover_fees=quote.cover_fees,
+        fee_cover=quote.fee_cover,
         campaign=_clean_tag(form.get("campaign")),
         utm=utm,
     )

@@ -5,19 +5,13 @@
   var form = document.getElementById("support-form");
   var cfg = JSON.parse(document.getElementById("support-config").textContent);
   var $ = function (id) { return document.getElementById(id); };
-  var digits = { "٠": 0, "١": 1, "٢": 2, "٣": 3, "٤": 4, "٥": 5, "٦": 6, "٧": 7, "٨": 8, "٩": 9,
-                 "۰": 0, "۱": 1, "۲": 2, "۳": 3, "۴": 4, "۵": 5, "۶": 6, "۷": 7, "۸": 8, "۹": 9 };
   var stripe = null, card = null, busy = false, stripeFailed = false;
+  // The server's reading of the current choice (null while asked, or refused): all we show and pay.
+  var quote = null, asked = "";
 
   function value(name) {
     var el = form.querySelector("[name=" + name + "]:checked") || form.elements[name];
     return el ? el.value : "";
-  }
-  function money(minor, currency, short) {
-    var whole = minor % 100 === 0 && short;
-    return new Intl.NumberFormat(cfg.numberLocale, { style: "currency", currency: currency.toUpperCase(),
-      minimumFractionDigits: whole ? 0 : 2, maximumFractionDigits: 2 }).format(minor / 100) +
-      (cfg.locale === "ar" ? "\u200e" : "");  // keeps "US$" together inside Arabic text
   }
   // "{amount}" in its own <bdi>, as the server writes it.  Nodes are changed in place, only
   // when their text changes: a node replaced between mousedown and mouseup loses the click.
@@ -33,32 +27,43 @@
       if (el.childNodes[i].textContent !== texts[i]) el.childNodes[i].textContent = texts[i];
     }
   }
-  function typedMinor() {  // same reading as the server: Arabic digits, decimal comma
-    var text = $("custom_amount").value.trim().replace(/[٠-٩۰-۹]/g, function (d) { return digits[d]; })
-      .replace(/[٫,]/g, ".").replace(/\s/g, "");
-    if (!/^\d+(\.\d{1,2})?$/.test(text)) return null;
-    return Math.round(parseFloat(text) * 100);
+  function choice() {  // the amount fields, as the form would send them
+    var q = new URLSearchParams();
+    ["frequency", "currency", "amount", "custom_amount"].forEach(function (k) { q.set(k, value(k)); });
+    if ($("cover_fees").checked) q.set("cover_fees", "1");
+    return q.toString();
   }
-  function amountMinor() {
-    var chosen = form.querySelector("[name=amount]:checked");
-    if (!chosen || chosen.value === "other") return typedMinor();
-    return parseInt(chosen.getAttribute("data-minor"), 10);
+  function show(q, refused) {  // q: the server's reading; none yet (asked) or refused
+    var total = $("total");
+    quote = q;
+    total.hidden = refused; total.setAttribute("aria-busy", String(!q && !refused));
+    $("submit").disabled = busy || !q;
+    if (!q) return;
+    say($("total"), cfg.totals[q.frequency], q.total_money);
+    say($("submit"), cfg.buttons[q.frequency], q.button_money);
   }
-  function feeCover(minor, currency) {  // same integer formula as the server
-    var fixed = cfg.feeFixed[currency] || 0;
-    return Math.ceil((minor + fixed) * 10000 / (10000 - cfg.feeBps)) - minor;
+  function amountError(message) {
+    $("amount-error").textContent = message || "";
+    if (message) $("custom_amount").setAttribute("aria-invalid", "true");
+    else $("custom_amount").removeAttribute("aria-invalid");
   }
-  function refresh() {
-    var currency = value("currency"), frequency = value("frequency"), minor = amountMinor();
-    if (minor === null || minor <= 0) return;
-    var total = minor + ($("cover_fees").checked ? feeCover(minor, currency) : 0);
-    say($("total"), cfg.totals[frequency], money(total, currency, false));
-    say($("submit"), cfg.buttons[frequency], money(total, currency, true));
+  function refresh() {  // ask the server to read the choice; pay nothing until it has
+    var query = choice();
+    if (query === asked) return;
+    asked = query; show(null, false);
+    fetch(cfg.quoteUrl + "?" + query, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
+      .then(function (res) {
+        if (query !== asked) return;  // the reader changed it again: a later answer is coming
+        var errors = res.body.errors || {};
+        amountError(errors.amount || errors.currency || errors.frequency);
+        show(res.ok ? res.body : null, !res.ok);
+      }, function () { if (query === asked) { asked = ""; showError(cfg.declines.payment_error); } });
     var sw = $("lang-switch"), url = new URL(sw.href, location.href);
-    ["frequency", "currency", "amount", "custom_amount"].forEach(function (k) {
-      var v = value(k); if (v) url.searchParams.set(k, v); else url.searchParams.delete(k);
+    new URLSearchParams(query).forEach(function (v, k) {
+      if (v) url.searchParams.set(k, v); else url.searchParams.delete(k);
     });
-    if ($("cover_fees").checked) url.searchParams.set("cover_fees", "1"); else url.searchParams.delete("cover_fees");
+    if (!$("cover_fees").checked) url.searchParams.delete("cover_fees");
     sw.href = url.pathname + url.search;
   }
   function relabelPresets() {
@@ -95,7 +100,7 @@
   var idleLabel = null;
   function setBusy(on, label) {
     var button = $("submit");
-    busy = on; button.disabled = on;
+    busy = on; button.disabled = on || !quote;
     if (on) { idleLabel = button.innerHTML; button.textContent = label; }
     else if (idleLabel !== null) button.innerHTML = idleLabel;
   }
@@ -111,9 +116,8 @@
   }
   function mountPaymentRequest() {
     if (typeof stripe.paymentRequest !== "function") return;
-    var currency = value("currency"), minor = amountMinor() || 100;
-    var pr = stripe.paymentRequest({ country: "US", currency: currency,
-      total: { label: document.title, amount: minor }, requestPayerEmail: true, requestPayerName: true });
+    var pr = stripe.paymentRequest({ country: "US", currency: value("currency"),
+      total: { label: document.title, amount: quote ? quote.total : 100 }, requestPayerEmail: true, requestPayerName: true });
     pr.canMakePayment().then(function (ok) {
       if (!ok) return;
       var button = stripe.elements().create("paymentRequestButton", { paymentRequest: pr });
@@ -169,7 +173,7 @@
   $("custom_amount").addEventListener("input", function () { $("amount-other").checked = true; refresh(); });
   form.addEventListener("submit", function (e) {
     e.preventDefault();
-    if (busy) return;
+    if (busy || !quote) return;
     if (!mountStripe()) { showError(stripeFailed ? cfg.texts.no_stripe : cfg.texts.loading); return; }
     pay(null);
   });
