@@ -145,6 +145,16 @@ class StripeJs:
         )
         return body if status == 200 else {"error": body.get("error", body)}
 
+    @staticmethod
+    def return_query(client_secret: str, intent: dict[str, Any]) -> dict[str, str]:
+        """What Stripe.js adds to the ``return_url`` after ``confirmPayment``."""
+        status = "succeeded" if intent["status"] == "succeeded" else "pending"
+        return {
+            "payment_intent": intent["id"],
+            "payment_intent_client_secret": client_secret,
+            "redirect_status": status,
+        }
+
 
 def settle_charge(api_base: str, charge_id: str, answer: str = "settle") -> None:
     """The bank's late answer (``settle`` or ``fail``) for a ``processing`` card's charge (localstripe)."""

@@ -28,7 +28,6 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.wrappers import Response
 
 from app.donate import page_cache, quote
-from app.errors import json_error
 from app.extensions import csrf, db
 from app.i18n import (
     best_locale,
@@ -40,10 +39,9 @@ from app.i18n import (
     with_query,
 )
 from app.messages import SUPPORT_DECLINE_CODES, message_for
-from app.models import AttemptOutcome, Payment
-from app.services import amounts, attempts, donations, reminders
-from app.services.errors import DomainError, InvalidChoice, PaymentDeclined, PaymentServiceUnavailable
-from app.services.stripe_gateway import get_gateway
+from app.models import Payment
+from app.services import amounts, donations, reminders
+from app.services.errors import InvalidChoice
 from app.services.stripe_objects import UTM_FIELDS
 
 root_bp = Blueprint("root", __name__)
@@ -134,6 +132,21 @@ JS_TEXTS = {
 }
 
 
+#: Stripe's Appearance API for the Payment Element: support.css's colours, corners and fonts
+#: (the element is right to left under the Arabic page's ``dir="rtl"``, as Stripe documents).
+APPEARANCE = {
+    "theme": "stripe",
+    "variables": {
+        "colorPrimary": "#0b5cad",
+        "colorText": "#1b1b1b",
+        "colorDanger": "#b00020",
+        "colorBackground": "#ffffff",
+        "borderRadius": "6px",
+        "fontFamily": 'system-ui, "Segoe UI", Roboto, "Noto Sans Arabic", Tahoma, "DejaVu Sans", sans-serif',
+    },
+}
+
+
 def _page_context(values: dict[str, str], currency: str, frequency: str) -> dict[str, Any]:
     config = current_app.config
     presets = {
@@ -160,6 +173,7 @@ def _page_context(values: dict[str, str], currency: str, frequency: str) -> dict
         "js_config": {
             "publishableKey": config["STRIPE_PUBLISHABLE_KEY"],
             "locale": locale,
+            "appearance": APPEARANCE,
             "quoteUrl": url_for("donate.quote_amount"),
             "startUrl": url_for("donate.start"),
             "confirmUrl": url_for("donate.confirm"),
@@ -213,116 +227,6 @@ def support_without_js() -> ResponseReturnValue:
         return _render_support(values, exc.errors, status=400)
     values["checked"] = "1"
     return _render_support(values)
-
-
-@bp.post("/support/start")
-def start() -> ResponseReturnValue:
-    try:
-        choice = _choice(request.form)
-    except InvalidChoice as exc:
-        currency = request.form.get("currency", "").lower()
-        return jsonify(errors=_error_texts(exc.errors, currency)), 400
-    if _being_confirmed(choice):
-        return jsonify(redirect=url_for("donate.confirming"))
-    try:
-        attempt = attempts.admit(_visitor(), choice.email, trapped=bool(request.form.get(HONEYPOT)))
-    except attempts.TooManyAttempts as exc:
-        db.session.commit()  # the refusal counts towards the next judgement and the alert
-        return json_error(exc.code, 429, field=None)
-    db.session.commit()
-    session[ATTEMPT_KEY] = attempt.id
-    try:
-        started = donations.start_attempt(choice, attempt.id, get_gateway(), _customer_to_reuse(choice))
-    except PaymentServiceUnavailable as exc:
-        return json_error(exc.code, 503, field=None)
-    except PaymentDeclined as exc:
-        db.session.commit()  # the declined attempt counts
-        return json_error(exc.code, 402, field=None)
-    db.session.commit()
-    session[PENDING_KEY] = started.pending.to_session()
-    return jsonify(
-        kind=started.kind,
-        client_secret=started.client_secret,
-        billing={"email": choice.email, "name": choice.name},
-    )
-
-
-def _being_confirmed(choice: donations.DonationChoice) -> bool:
-    """This browser's gift for this address is still being confirmed: trying again would pay twice."""
-    previous = session.get(PENDING_KEY)
-    if not (previous and previous.get("confirming") and previous["choice"]["email"] == choice.email):
-        return False
-    try:
-        if donations.still_confirming(donations.Pending.from_session(previous), get_gateway()):
-            return True
-    except DomainError:
-        return True  # Stripe cannot tell now: better ask the reader to wait than charge twice
-    session.pop(PENDING_KEY, None)  # the bank declined it: a new try starts clean
-    return False
-
-
-def _customer_to_reuse(choice: donations.DonationChoice) -> str | None:
-    """The Stripe customer this browser started with, if it is for the same address again."""
-    previous = session.get(PENDING_KEY)
-    if previous and previous.get("choice", {}).get("email") == choice.email:
-        customer_id: str | None = previous.get("customer_id")
-        return customer_id
-    return None
-
-
-@bp.post("/support/confirm")
-def confirm() -> ResponseReturnValue:
-    data = session.get(PENDING_KEY)
-    if not data:
-        return json_error("no_pending_donation", 409, field=None)
-    pending = donations.Pending.from_session(data)
-    attempt_id = session.get(ATTEMPT_KEY)
-    try:
-        outcome = donations.confirm_attempt(
-            pending, request.form.get("intent_id", ""), attempt_id, get_gateway()
-        )
-        db.session.commit()
-    except attempts.TooManyAttempts as exc:
-        db.session.commit()  # nothing else was written; keep the refusal
-        session.pop(PENDING_KEY, None)
-        return json_error(exc.code, 429, field=None)
-    except PaymentDeclined as exc:
-        db.session.rollback()
-        attempts.finish(attempt_id, AttemptOutcome.DECLINED, exc.code, exc.card_fingerprint)
-        db.session.commit()
-        session[PENDING_KEY] = pending.to_session()
-        return json_error(exc.code, 402, field=None)
-    except PaymentServiceUnavailable as exc:
-        db.session.rollback()
-        session[PENDING_KEY] = pending.to_session()
-        return json_error(exc.code, 503, field=None)
-    except DomainError as exc:
-        db.session.rollback()
-        return json_error(exc.code, 409, field=None)
-    return _confirmed(outcome, pending)
-
-
-def _confirmed(outcome: donations.Outcome, pending: donations.Pending) -> Response:
-    """The bank's challenge for the browser to show, or the way to the thank-you page."""
-    if outcome.action_client_secret:
-        session[PENDING_KEY] = pending.to_session()
-        return jsonify(requires_action=True, client_secret=outcome.action_client_secret)
-    if outcome.confirming:
-        session[PENDING_KEY] = pending.to_session()  # a second try finds it (``_being_confirmed``)
-        return jsonify(redirect=url_for("donate.confirming"))
-    session.pop(PENDING_KEY, None)
-    assert outcome.payment is not None
-    choice = pending.choice
-    session[THANKS_KEY] = {"payment": outcome.payment.id, "name": choice.name, "email": choice.email}
-    token = _thanks_signer().dumps(outcome.payment.id)
-    return jsonify(redirect=url_for("donate.thanks", token=token))
-
-
-def _visitor() -> attempts.Visitor:
-    key = session.get(attempts.SESSION_KEY)
-    if not key:
-        key = session[attempts.SESSION_KEY] = attempts.new_session_key()
-    return attempts.Visitor(ip=request.remote_addr or "", session_key=key)
 
 
 @bp.get("/support/thank-you/<token>")

@@ -1,11 +1,12 @@
-/* The support page: totals as the reader chooses, then pay with Stripe.js.
-   Card data goes from Stripe's card element straight to Stripe. */
+/* The support page: the server's reading of the choice, then pay with Stripe's Payment Element
+   (or the Express Checkout Element's wallets). Payment details go from Stripe's elements
+   straight to Stripe; the page's server never sees them. */
 (function () {
   "use strict";
   var form = document.getElementById("support-form");
   var cfg = JSON.parse(document.getElementById("support-config").textContent);
   var $ = function (id) { return document.getElementById(id); };
-  var stripe = null, card = null, busy = false, stripeFailed = false;
+  var stripe = null, elements = null, shown = "", busy = false, stripeFailed = false;
   // The server's reading of the current choice (null while asked, or refused): all we show and pay.
   var quote = null, asked = "";
 
@@ -41,6 +42,9 @@
     if (!q) return;
     say($("total"), cfg.totals[q.frequency], q.total_money);
     say($("submit"), cfg.buttons[q.frequency], q.button_money);
+    if (!mounted()) return;
+    var sheet = { mode: q.mode, amount: q.total, currency: q.currency };
+    if (JSON.stringify(sheet) !== shown) { shown = JSON.stringify(sheet); elements.update(sheet); }
   }
   function amountError(message) {
     $("amount-error").textContent = message || "";
@@ -104,62 +108,55 @@
     if (on) { idleLabel = button.innerHTML; button.textContent = label; }
     else if (idleLabel !== null) button.innerHTML = idleLabel;
   }
-  function mountStripe() {
-    if (stripe || !window.Stripe) return !!stripe;
+  function mounted() {
+    var ok = mountStripe();
+    if (ok && $("form-error").textContent === cfg.texts.loading) showError("");
+    return ok;
+  }
+  function mountStripe() {  // once Stripe.js and the first reading are both here
+    if (elements || !window.Stripe || !quote) return !!elements;
     stripe = window.Stripe(cfg.publishableKey, { locale: cfg.locale });
-    var elements = stripe.elements({ locale: cfg.locale });
-    card = elements.create("card", { hidePostalCode: false, style: { base: { fontSize: "16px" } } });
-    card.mount("#card-element");
+    shown = JSON.stringify({ mode: quote.mode, amount: quote.total, currency: quote.currency });
+    elements = stripe.elements({ mode: quote.mode, amount: quote.total, currency: quote.currency,
+      locale: cfg.locale, appearance: cfg.appearance });
+    elements.create("payment", { layout: "tabs" }).mount("#payment-element");
+    var express = elements.create("expressCheckout", { emailRequired: true });
+    express.on("confirm", function (ev) {
+      if (!form.elements.email.value && ev.billingDetails) form.elements.email.value = ev.billingDetails.email || "";
+      pay();
+    });
+    express.mount("#express-checkout");
     $("pay").hidden = false;
-    mountPaymentRequest();
     return true;
   }
-  function mountPaymentRequest() {
-    if (typeof stripe.paymentRequest !== "function") return;
-    var pr = stripe.paymentRequest({ country: "US", currency: value("currency"),
-      total: { label: document.title, amount: quote ? quote.total : 100 }, requestPayerEmail: true, requestPayerName: true });
-    pr.canMakePayment().then(function (ok) {
-      if (!ok) return;
-      var button = stripe.elements().create("paymentRequestButton", { paymentRequest: pr });
-      button.mount("#payment-request");
-    });
-    pr.on("paymentmethod", function (ev) {
-      if (!form.elements.email.value && ev.payerEmail) form.elements.email.value = ev.payerEmail;
-      pay(ev.paymentMethod.id).then(function (ok) { ev.complete(ok ? "success" : "fail"); });
-    });
-  }
-  function confirmStep(intentId) {
+  function report(intentId) {  // a decline in the browser: the server records it, in the reader's words
     var data = new FormData();
     data.append("csrf_token", form.elements.csrf_token.value);
     data.append("intent_id", intentId);
     return post(cfg.confirmUrl, data).then(function (res) {
       if (res.body.redirect) { location.assign(res.body.redirect); return true; }
-      if (res.body.requires_action) {
-        return stripe.confirmCardPayment(res.body.client_secret).then(function (r) {
-          if (r.error) { showError(declineText(r.error)); return false; }
-          return confirmStep(intentId);
-        });
-      }
-      showError((res.body.error && res.body.error.message) || cfg.declines.payment_error);
+      if (res.body.error && res.body.error.message) showError(res.body.error.message);
       return false;
     });
   }
-  function pay(paymentMethodId) {
+  function pay() {
     setBusy(true, cfg.texts.working); showError(""); fieldErrors({});
-    return post(cfg.startUrl, new FormData(form)).then(function (res) {
-      if (!res.ok) {
-        if (res.body.errors) fieldErrors(res.body.errors); else showError(res.body.error.message);
-        return false;
-      }
-      var start = res.body, method = paymentMethodId ||
-        { card: card, billing_details: { email: start.billing.email, name: start.billing.name || undefined } };
-      var confirm = start.kind === "setup"
-        ? stripe.confirmCardSetup(start.client_secret, { payment_method: method })
-        : stripe.confirmCardPayment(start.client_secret, { payment_method: method });
-      return confirm.then(function (r) {
-        if (r.error) { showError(declineText(r.error)); return false; }
-        var intent = r.setupIntent || r.paymentIntent;
-        return confirmStep(intent.id);
+    // Stripe checks its fields first (and shows what is missing there), then the intent is made.
+    return elements.submit().then(function (checked) {
+      if (checked.error) return false;
+      return post(cfg.startUrl, new FormData(form)).then(function (res) {
+        if (!res.ok || !res.body.client_secret) {
+          if (res.body.redirect) { location.assign(res.body.redirect); return true; }
+          if (res.body.errors) fieldErrors(res.body.errors); else showError(res.body.error.message);
+          return false;
+        }
+        var start = res.body, billing = { email: start.billing.email, name: start.billing.name || undefined };
+        return stripe.confirmPayment({ elements: elements, clientSecret: start.client_secret,
+          confirmParams: { return_url: start.return_url, payment_method_data: { billing_details: billing } } })
+          .then(function (r) {  // only on an error: otherwise Stripe.js goes to return_url
+            showError(declineText(r.error));
+            return r.error && r.error.type === "validation_error" ? false : report(start.intent_id);
+          });
       });
     }).catch(function () { showError(cfg.declines.payment_error); return false; })
       .then(function (ok) { if (!ok) setBusy(false); return ok; });
@@ -175,15 +172,13 @@
     e.preventDefault();
     if (busy || !quote) return;
     if (!mountStripe()) { showError(stripeFailed ? cfg.texts.no_stripe : cfg.texts.loading); return; }
-    pay(null);
+    pay();
   });
   // Stripe.js loads async, after the page: the choice works before it arrives.
   var stripeTag = $("stripe-js");
   if (window.Stripe) mountStripe();
   else if (stripeTag) {
-    stripeTag.addEventListener("load", function () {
-      if (mountStripe() && $("form-error").textContent === cfg.texts.loading) showError("");
-    });
+    stripeTag.addEventListener("load", mounted);
     stripeTag.addEventListener("error", function () { stripeFailed = true; });
   }
   relabelPresets(); refresh();

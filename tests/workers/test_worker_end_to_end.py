@@ -87,7 +87,7 @@ def test_worker_applies_webhooks_and_mails_each_receipt_once_in_arabic(
     try:
         client = redis_app.test_client()
         token, started = start(client, "ar")
-        setup = StripeJs(localstripe_url).confirm_card_setup(started["client_secret"], CARDS["visa"])
+        setup = StripeJs(localstripe_url).confirm_card_payment(started["client_secret"], CARDS["visa"])
         assert confirm(client, "ar", token, setup["id"]).status_code == 200
 
         received = smtp.inbox.wait_for(2, timeout=30)
