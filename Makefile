@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: demo-payout help install demo test test-sqlite test-postgres browser lint translations screenshots bench
+.PHONY: demo-payout demo-settle help install demo test test-sqlite test-postgres browser lint translations screenshots bench
 
 help:  ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-14s %s\n", $$1, $$2}'
@@ -22,6 +22,9 @@ demo: install  ## install, then run the demo (SQLite, localstripe, a worker, the
 
 demo-payout:  ## while the demo runs: localstripe pays out what it holds (UNMATCHED=1 adds a charge we never recorded)
 	$(BIN)/python -m devtools.demo_payout $(if $(UNMATCHED),--unmatched)
+
+demo-settle:  ## while the demo runs: the bank answers pending SEPA debits (FAIL=1: it refuses them all)
+	$(BIN)/python -m devtools.demo_settle $(if $(FAIL),--fail)
 
 browser:  ## install Debian's Chromium (as root) and axe-core (npm ci) for the browser tests
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }

@@ -14,12 +14,12 @@ Usage (while ``make demo`` runs): ``.venv/bin/python -m devtools.demo_payout [--
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import sys
 import urllib.error
 import urllib.request
+
+from devtools.demo_localstripe import parse
 
 
 def pay_out(api_base: str, unmatched: bool) -> list[dict[str, object]]:
@@ -35,21 +35,11 @@ def pay_out(api_base: str, unmatched: bool) -> list[dict[str, object]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    unmatched, api_base = parse(
+        __doc__, "demo_payout", "--unmatched", "add a charge the service never recorded"
     )
-    parser.add_argument("--unmatched", action="store_true", help="add a charge the service never recorded")
-    parser.add_argument(
-        "--api-base",
-        default=os.environ.get("STRIPE_API_BASE")
-        or f"http://127.0.0.1:{os.environ.get('DEMO_STRIPE_PORT', '8420')}",
-        help="localstripe's address (the demo's by default)",
-    )
-    args = parser.parse_args()
-    if not args.api_base.startswith(("http://127.0.0.1", "http://localhost")):
-        raise SystemExit("demo_payout talks to the demo's localstripe only, never to Stripe")
     try:
-        payouts = pay_out(args.api_base, args.unmatched)
+        payouts = pay_out(api_base, unmatched)
     except urllib.error.HTTPError as exc:
         message = json.loads(exc.read() or b"{}").get("error", {}).get("message", exc.reason)
         print(f"localstripe: {message}", file=sys.stderr)

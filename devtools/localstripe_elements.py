@@ -1,7 +1,7 @@
 """localstripe extensions for Stripe's current browser integration (issue 14).
 
 Described in ``devtools/localstripe_server.py``'s docstring with the others
-(the eleventh to the thirteenth); kept here so that module stays readable.
+(the twelfth to the fourteenth); kept here so that module stays readable.
 """
 
 from __future__ import annotations

@@ -88,7 +88,29 @@ intent ``processing`` until ``POST /_config/charges/<id>/settle``, which
 completes it as the bank's answer would (invoice paid, webhooks sent), or
 ``POST /_config/charges/<id>/fail`` (declined: the intent wants another card).
 
-An eleventh, twelfth and thirteenth for Stripe's current browser integration
+An eleventh for SEPA Direct Debit, on the same mechanism: localstripe takes
+``sepa_debit`` payment methods but settles their debits on its own half a
+second later, models subscriptions on its old Sources (``active`` while the
+debit is pending, cancelled when it fails) and sends nothing while a payment
+is processing.  Here a debit from any IBAN waits, like ``PROCESSING_CARD``, for
+``/_config/charges/<id>/settle`` (the bank's answer: a success for Stripe's
+test IBAN ``DE89370400440532013000``, a failure, ``insufficient_funds``, for
+``DE62370400440532013001``, as Stripe's testing docs describe them) or
+``/fail`` (a failure from any IBAN).  As at Stripe: the payment intent is
+``processing`` meanwhile and the subscription whose first invoice it pays
+``incomplete``; a first debit that fails makes it ``incomplete_expired``, a
+renewal's ``past_due`` (``customer.subscription.updated``).  Every pending
+charge sends ``payment_intent.processing`` and ``charge.pending``, then
+``charge.succeeded`` or ``charge.failed`` beside localstripe's own
+``payment_intent.*`` and ``invoice.*`` events.  Each bank account gets one
+mandate (``GET /v1/mandates/<id>``, ``multi_use`` once the method has a
+customer, with a ``reference``), named by the charge's
+``payment_method_details.sepa_debit.mandate``; charges get Stripe's
+``payment_method_details`` (localstripe had none), and SEPA payment methods
+lose the ``mandate_reference``/``mandate_url`` of the old Sources shape.
+``python -m devtools.demo_settle [--fail]`` answers for the demo.
+
+A twelfth, thirteenth and fourteenth for Stripe's current browser integration
 (issue 14; code in ``devtools/localstripe_elements.py``):
 
 - Subscriptions take ``payment_behavior="default_incomplete"`` and
@@ -613,48 +635,209 @@ def _extend_idempotency(app: Any) -> None:
 
 #: A card whose charges wait for ``/_config/charges/<id>/settle`` (``_extend_processing``).
 PROCESSING_CARD = "4000009999999991"
+#: Stripe's SEPA Direct Debit test IBANs: both debits stay ``processing``; the bank's answer
+#: (``settle``) is a success for the first, a failure for the second.
+SEPA_SUCCEEDS_IBAN = "DE89370400440532013000"
+SEPA_FAILS_IBAN = "DE62370400440532013001"
+
+
+def _bank_fails(method: Any) -> bool:
+    return getattr(method, "_sepa_debit_iban", None) == SEPA_FAILS_IBAN
 
 
 def _extend_processing(app: Any) -> None:
-    """Charges that stay ``pending`` until settled (see the module docstring)."""
+    """Charges that stay ``pending`` until settled, SEPA debits among them (see the module docstring)."""
     from aiohttp import web
     from localstripe import resources, server
+    from localstripe.webhooks import schedule_webhook
 
     charge = resources.Charge
     original = charge._initialize_charge
+    # Our pending charges replace localstripe's own half-second timer for SEPA debits.
+    charge._is_async_payment_method = lambda self: False
+
+    def announce(kind: str, pending: Any) -> None:
+        schedule_webhook(resources.Event(f"charge.{kind}", pending))
 
     def initialize(
         self: Any, on_success: Any = None, on_failure_now: Any = None, on_failure_later: Any = None
     ) -> None:
         method = resources.PaymentMethod._api_retrieve(self.payment_method)
-        if getattr(method, "_card_number", None) == PROCESSING_CARD and self._authorized:
+        debit = method.type == "sepa_debit"
+        if debit or (getattr(method, "_card_number", None) == PROCESSING_CARD and self._authorized):
             self.status = "pending"
             self._settle, self._fail_later = on_success, on_failure_later
+            if debit:
+                self._mandate = _mandate_for(resources, method).id
+            if self.payment_intent:
+                intent = resources.PaymentIntent._api_retrieve(self.payment_intent)
+                schedule_webhook(resources.Event("payment_intent.processing", intent))
+            announce("pending", self)
             return
         original(self, on_success, on_failure_now, on_failure_later)
 
     charge._initialize_charge = initialize
+    charge.payment_method_details = property(_payment_method_details)  # type: ignore[attr-defined]
+    _extend_sepa_subscriptions(resources, schedule_webhook)
 
-    async def settle(request: web.Request) -> web.Response:
-        pending = charge._api_retrieve(request.match_info["id"])
-        if pending.status != "pending":
-            return web.json_response({"error": {"type": "invalid_request_error"}}, status=400)
-        pending.__dict__.pop("_fail_later", None)
-        pending._trigger_payment(pending.__dict__.pop("_settle", None))
-        return server.json_response(pending._export())
+    def refuse() -> web.Response:
+        return web.json_response({"error": {"type": "invalid_request_error"}}, status=400)
 
-    async def fail(request: web.Request) -> web.Response:
-        pending = charge._api_retrieve(request.match_info["id"])
-        if pending.status != "pending":
-            return web.json_response({"error": {"type": "invalid_request_error"}}, status=400)
+    def fail_now(pending: Any) -> web.Response:
         pending.__dict__.pop("_settle", None)
         pending._set_auth_failure()
+        if _is_debit(pending):
+            pending.failure_code, pending.failure_message = "insufficient_funds", "Insufficient funds."
+        announce("failed", pending)
         if report := pending.__dict__.pop("_fail_later", None):
             report()
         return server.json_response(pending._export())
 
+    async def settle(request: web.Request) -> web.Response:
+        pending = charge._api_retrieve(request.match_info["id"])
+        if pending.status != "pending":
+            return refuse()
+        if _bank_fails(resources.PaymentMethod._api_retrieve(pending.payment_method)):
+            return fail_now(pending)  # this IBAN's bank always refuses the debit
+        pending.__dict__.pop("_fail_later", None)
+        pending.status = "succeeded"
+        pending._trigger_payment(pending.__dict__.pop("_settle", None))
+        announce("succeeded", pending)
+        return server.json_response(pending._export())
+
+    async def fail(request: web.Request) -> web.Response:
+        pending = charge._api_retrieve(request.match_info["id"])
+        return fail_now(pending) if pending.status == "pending" else refuse()
+
     app.router.add_post("/_config/charges/{id}/settle", settle)
     app.router.add_post("/_config/charges/{id}/fail", fail)
+    _extend_mandates(app, resources, server)
+
+
+def _is_debit(charge: Any) -> bool:
+    return "_mandate" in charge.__dict__
+
+
+def _payment_method_details(charge: Any) -> dict[str, Any]:
+    """Stripe's ``payment_method_details`` of a charge (localstripe gives none)."""
+    from localstripe import resources
+
+    method = resources.PaymentMethod._api_retrieve(charge.payment_method)
+    if not _is_debit(charge):
+        card = getattr(method, "card", None) or {}
+        keys = ("brand", "country", "exp_month", "exp_year", "fingerprint", "funding", "last4")
+        return {"type": "card", "card": {**{k: card.get(k) for k in keys}, "mandate": None}}
+    debit = method.sepa_debit
+    details = {k: debit[k] for k in ("bank_code", "branch_code", "country", "fingerprint", "last4")}
+    return {"type": "sepa_debit", "sepa_debit": {**details, "mandate": charge._mandate}}
+
+
+def _mandate_for(resources: Any, method: Any) -> Any:
+    """The method's mandate (one per bank account, as Stripe's reusable SEPA mandates)."""
+    if (mandate_id := method.__dict__.get("_mandate")) is not None:
+        return resources.store[f"mandate:{mandate_id}"]
+    mandate = object.__new__(_mandate_class(resources))
+    resources.StripeObject.__init__(mandate)
+    reference = resources.random_id(16).upper()
+    mandate.__dict__.update(
+        customer_acceptance={
+            "accepted_at": mandate.created,
+            "online": {"ip_address": "127.0.0.1", "user_agent": "localstripe"},
+            "type": "online",
+        },
+        multi_use={} if method.customer else None,
+        single_use=None if method.customer else {"amount": None, "currency": "eur"},
+        payment_method=method.id,
+        payment_method_details={
+            "type": "sepa_debit",
+            "sepa_debit": {
+                "reference": reference,
+                "url": f"https://localstripe.invalid/mandates/{reference}",
+            },
+        },
+        status="active",
+        type="multi_use" if method.customer else "single_use",
+    )
+    method._mandate = mandate.id
+    return mandate
+
+
+_MANDATE: list[Any] = []
+
+
+def _mandate_class(resources: Any) -> Any:
+    if not _MANDATE:
+
+        class Mandate(resources.StripeObject):
+            object = "mandate"
+            _id_prefix = "mandate_"
+
+        _MANDATE.append(Mandate)
+    return _MANDATE[0]
+
+
+def _extend_mandates(app: Any, resources: Any, server: Any) -> None:
+    """``GET /v1/mandates/{id}``, and SEPA payment methods in Stripe's shape (no mandate on them)."""
+    url = "/v1/mandates"
+    app.router.add_get(url + "/{id}", server.api_retrieve(_mandate_class(resources), url))
+    method = resources.PaymentMethod
+    original_init = method.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        if self.type == "sepa_debit":
+            iban = self._sepa_debit_iban
+            self.sepa_debit = {
+                "bank_code": iban[4:12],
+                "branch_code": "",
+                "country": iban[:2],
+                "fingerprint": self.sepa_debit["fingerprint"],
+                "generated_from": {"charge": None, "setup_attempt": None},
+                "last4": iban[-4:],
+            }
+
+    method.__init__ = init  # type: ignore[method-assign]
+
+
+def _extend_sepa_subscriptions(resources: Any, schedule_webhook: Any) -> None:
+    """A subscription paid by SEPA debit behaves as at Stripe, not as localstripe's old Sources model.
+
+    Its first invoice processing leaves it ``incomplete`` (localstripe made it
+    ``active``); the first debit failing makes it ``incomplete_expired``, a
+    renewal's ``past_due`` (localstripe cancelled it either way).  Each change
+    sends ``customer.subscription.updated``.
+    """
+    subscription = resources.Subscription
+    original_create_invoice = subscription._create_invoice
+    original_recurring_failure = subscription._on_recurring_payment_failure
+
+    def create_invoice(self: Any) -> None:
+        before = self.status
+        original_create_invoice(self)
+        invoice = resources.Invoice._api_retrieve(self.latest_invoice) if self.latest_invoice else None
+        if (
+            invoice is not None
+            and invoice.status != "paid"
+            and self.status == "active"
+            and before != "active"
+        ):
+            self.status = before  # still waiting for the bank
+
+    def updated(self: Any, status: str) -> None:
+        self.status = status
+        schedule_webhook(resources.Event("customer.subscription.updated", self))
+
+    def first_debit_failed(self: Any, invoice: Any) -> None:
+        updated(self, "incomplete_expired")
+
+    def recurring_failure(self: Any, invoice: Any) -> Any:
+        if invoice.charge is not None and _is_debit(invoice.charge):
+            return updated(self, "past_due")
+        return original_recurring_failure(self, invoice)
+
+    subscription._create_invoice = create_invoice
+    subscription._on_initial_payment_failure_later = first_debit_failed
+    subscription._on_recurring_payment_failure = recurring_failure
 
 
 def main() -> None:

@@ -33,6 +33,10 @@ CARDS = {
     "processing": "4000009999999991",
 }
 
+#: Stripe's SEPA Direct Debit test IBANs: the debit is ``processing`` until ``settle_charge``,
+#: whose answer is the bank's (devtools/localstripe_server.py, SEPA_SUCCEEDS_IBAN/SEPA_FAILS_IBAN).
+SEPA_IBANS = {"succeeds": "DE89370400440532013000", "fails": "DE62370400440532013001"}
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -145,6 +149,22 @@ class StripeJs:
         )
         return body if status == 200 else {"error": body.get("error", body)}
 
+    def confirm_sepa_debit(self, client_secret: str, iban: str, name: str = "Leila Haddad") -> dict[str, Any]:
+        """The Payment Element's SEPA Direct Debit: the IBAN goes to Stripe, which confirms the
+        payment intent (``processing``) or the setup intent (the mandate is given)."""
+        method = {"type": "sepa_debit", "sepa_debit": {"iban": iban}, "billing_details": {"name": name}}
+        seti = re.match(r"^(seti_\w+)_secret_", client_secret)
+        if seti:
+            path = f"/v1/setup_intents/{seti.group(1)}/confirm"
+            body = {"use_stripe_sdk": True, "client_secret": client_secret, "payment_method_data": method}
+        else:
+            pi = re.match(r"^(pi_\w+)_secret_", client_secret)
+            assert pi, client_secret
+            path = f"/v1/payment_intents/{pi.group(1)}/_authenticate/card"
+            body = {"client_secret": client_secret, "payment_method_data": method}
+        status, answer = self._post(path, body)
+        return answer if status == 200 else {"error": answer.get("error", answer)}
+
     @staticmethod
     def return_query(client_secret: str, intent: dict[str, Any]) -> dict[str, str]:
         """What Stripe.js adds to the ``return_url`` after ``confirmPayment``."""
@@ -157,7 +177,8 @@ class StripeJs:
 
 
 def settle_charge(api_base: str, charge_id: str, answer: str = "settle") -> None:
-    """The bank's late answer (``settle`` or ``fail``) for a ``processing`` card's charge (localstripe)."""
+    """The bank's late answer (``settle`` or ``fail``) for a ``processing`` charge: the processing
+    card's or a SEPA debit's (localstripe; ``settle`` of the failing test IBAN fails it)."""
     request = urllib.request.Request(
         f"{api_base}/_config/charges/{charge_id}/{answer}", data=b"", method="POST"
     )

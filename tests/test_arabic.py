@@ -205,6 +205,8 @@ def one_email_of_each_kind(app: Flask, locale: str) -> list[int]:
             EmailKind.WELCOME: f"membership:{membership.id}",
             EmailKind.PAYMENT_FAILED: f"payment:{payment.id}",
             EmailKind.ACTION_REQUIRED: f"payment:{payment.id}",
+            EmailKind.PAYMENT_PENDING: f"payment:{payment.id}",
+            EmailKind.DEBIT_FAILED: f"payment:{payment.id}",
             EmailKind.GIFT_WITH_YOUR_ADDRESS: f"membership:{membership.id}",
             EmailKind.CANCELLATION: f"membership:{membership.id}",
             EmailKind.REFUND: f"payment:{payment.id}",

@@ -165,9 +165,11 @@ def _next_page(outcome: donations.Outcome, pending: donations.Pending) -> str:
     """Where the reader goes: the page saying Stripe is still confirming, or the thank-you page."""
     if outcome.confirming:
         session[PENDING_KEY] = pending.to_session()  # a second try finds it (``_being_confirmed``)
-        return url_for("donate.confirming")
-    session.pop(PENDING_KEY, None)
-    assert outcome.payment is not None
+        if outcome.payment is None:
+            return url_for("donate.confirming")
+    else:
+        session.pop(PENDING_KEY, None)
+    assert outcome.payment is not None  # a payment on its way from the bank too (``pending``)
     choice = pending.choice
     session[THANKS_KEY] = {"payment": outcome.payment.id, "name": choice.name, "email": choice.email}
     return url_for("donate.thanks", token=_thanks_signer().dumps(outcome.payment.id))

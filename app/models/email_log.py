@@ -39,6 +39,11 @@ class EmailKind(enum.StrEnum):
     #: A gift on the support page used a known supporter's address from a Stripe customer not
     #: theirs (``membership:<id>`` or ``payment:<id>``): "if it was you, thank you; if not, ...".
     GIFT_WITH_YOUR_ADDRESS = "gift_with_your_address"
+    #: A payment the bank pays days later (SEPA Direct Debit) is on its way (``payment:<id>``);
+    #: its receipt follows once the money arrived.
+    PAYMENT_PENDING = "payment_pending"
+    #: The bank refused such a payment days later (``payment:<id>``).
+    DEBIT_FAILED = "debit_failed"
 
 
 class EmailStatus(enum.StrEnum):

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 
 class PaymentStatus(enum.StrEnum):
+    #: The bank has not paid it yet (a SEPA Direct Debit ``processing`` for days): no receipt, no revenue.
+    PENDING = "pending"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     REFUNDED = "refunded"
@@ -59,6 +61,8 @@ class Payment(db.Model):  # type: ignore[name-defined]
     failure_code: Mapped[str | None] = mapped_column(sa.String(100))
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     receipt_number: Mapped[str | None] = mapped_column(sa.String(32), unique=True)
+    #: The SEPA Direct Debit mandate's reference (Stripe's), shown to the donor; none for cards.
+    mandate_reference: Mapped[str | None] = mapped_column(sa.String(64))
     campaign: Mapped[str | None] = mapped_column(sa.String(100), index=True)
     utm: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

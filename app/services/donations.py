@@ -35,7 +35,7 @@ from app.models import (
     PaymentStatus,
 )
 from app.models.types import from_timestamp, utcnow
-from app.services import amounts, attempts, notices, stripe_objects, supporters
+from app.services import amounts, attempts, bank_debits, notices, stripe_objects, supporters
 from app.services.errors import (
     DonationStateError,
     InvalidChoice,
@@ -113,6 +113,7 @@ class Started:
 
 @dataclass(frozen=True)
 class Outcome:
+    #: With ``confirming``: the ``pending`` row of a payment the bank pays later, if it is one.
     payment: Payment | None = None
     action_client_secret: str | None = None
     #: Nothing was declined: Stripe is still confirming the payment (the webhooks finish it).
@@ -278,7 +279,10 @@ def _confirm_recurring(pending: Pending, gateway: StripeGateway) -> Outcome:
         _remember_method(pending, intent, gateway)
         record_subscription(pending, subscription)
         pending.confirming = True
-        return Outcome(confirming=True)
+        return Outcome(
+            payment=bank_debits.first_charge_on_its_way(pending, subscription, intent, gateway),
+            confirming=True,
+        )
     # The first payment failed: the incomplete subscription expires at Stripe (23 hours);
     # another try starts a new one.
     raise _declined(intent["last_payment_error"] if intent is not None else None)
@@ -314,7 +318,7 @@ def _confirm_once(pending: Pending, gateway: StripeGateway) -> Outcome:
         return Outcome(action_client_secret=intent["client_secret"])
     if intent["status"] == "processing":
         pending.confirming = True
-        return Outcome(confirming=True)
+        return Outcome(payment=bank_debits.gift_on_its_way(pending, intent, gateway), confirming=True)
     raise _declined(intent["last_payment_error"])
 
 

@@ -49,6 +49,8 @@ def _subject(kind: EmailKind, context: dict[str, Any]) -> str:
         EmailKind.SIGN_IN_LINK: lambda: _("Your sign-in link"),
         EmailKind.ACCOUNT_ERASED: lambda: _("Your data has been erased"),
         EmailKind.GIFT_WITH_YOUR_ADDRESS: lambda: _("A gift was made with your email address"),
+        EmailKind.PAYMENT_PENDING: lambda: _("Thank you: your gift is on its way from your bank"),
+        EmailKind.DEBIT_FAILED: lambda: _("Your bank did not pay your gift"),
     }
     return str(subjects[kind]())
 

@@ -80,9 +80,24 @@ def gift_with_your_address(gift: Membership | Payment) -> None:
 
 
 def payment_succeeded(payment: Payment) -> None:
+    if payment.status == PaymentStatus.PENDING:
+        return  # no receipt for money that has not arrived
     number_receipt(payment)
     if payment.status == PaymentStatus.SUCCEEDED and _recent(payment.paid_at):
         outbox.queue(EmailKind.RECEIPT, f"payment:{payment.id}", payment.supporter)
+
+
+def payment_pending(payment: Payment, started_at: datetime | None) -> None:
+    """A gift the bank pays days later (SEPA Direct Debit): "it is on its way; the receipt follows"."""
+    if payment.status == PaymentStatus.PENDING and _recent(started_at):
+        db.session.flush()
+        outbox.queue(EmailKind.PAYMENT_PENDING, f"payment:{payment.id}", payment.supporter)
+
+
+def debit_failed(payment: Payment, failed_at: datetime | None) -> None:
+    """The bank refused, days later, a payment that was on its way: the donor is told plainly."""
+    if payment.status == PaymentStatus.FAILED and _recent(failed_at):
+        outbox.queue(EmailKind.DEBIT_FAILED, f"payment:{payment.id}", payment.supporter)
 
 
 def renewal_failed(payment: Payment, billing_reason: str | None, attempted_at: datetime | None) -> None:

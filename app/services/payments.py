@@ -19,7 +19,8 @@ self-service and staff actions call them with objects they fetched):
 
 How the order of events is settled: a paid invoice is a fact, so no later or
 earlier event turns its payment back into ``failed``; refunds only grow; a
-dispute closes once.
+dispute closes once; a ``pending`` payment (a bank debit on its way, ``bank_debits``) only
+becomes ``succeeded`` or ``failed``.
 
 How a payment finds its invoice in any order: older payload shapes name the
 invoice's payment intent and charge on the invoice (and the invoice on the
@@ -166,8 +167,8 @@ def invoice_paid(invoice: Obj, at: datetime, gateway: EventGateway) -> None:
         db.session.add(payment)
     else:
         payment.stripe_invoice_id = payment.stripe_invoice_id or invoice["id"]
-        if payment.status == PaymentStatus.FAILED:
-            # A paid invoice is a fact: earlier failures of it no longer count.
+        if payment.status in (PaymentStatus.FAILED, PaymentStatus.PENDING):
+            # A paid invoice is a fact: earlier failures of it (or its wait for the bank) no longer count.
             payment.status = PaymentStatus.SUCCEEDED
             payment.failure_code = None
             payment.amount = amount
@@ -229,12 +230,16 @@ def invoice_payment_failed(invoice: Obj, at: datetime, gateway: EventGateway) ->
         return
     intent_id, charge_id = invoice_payment_ids(invoice)
     payment = _unpaid_invoice_payment(invoice, amount, gateway)
+    debit_refused = payment.status == PaymentStatus.PENDING  # a bank debit, refused days later
+    if debit_refused:
+        refused(payment, "debit_failed", at)  # its own email, not a card renewal's
     if payment.status == PaymentStatus.FAILED:
         payment.amount = amount
     # else: already paid (this failure came late) or refunded/disputed: keep.
     _link(payment, intent_id, charge_id, paid=False)
     db.session.flush()
-    notices.renewal_failed(payment, invoice.get("billing_reason"), at)
+    if not debit_refused:
+        notices.renewal_failed(payment, invoice.get("billing_reason"), at)
 
 
 #: What a payment row waiting for the member's bank (3-D Secure) says as its failure code:
@@ -325,7 +330,7 @@ def payment_intent_succeeded(intent: Obj, at: datetime, gateway: EventGateway) -
             utm=utm_of(metadata),
         )
         db.session.add(payment)
-    elif payment.status == PaymentStatus.FAILED:
+    elif payment.status in (PaymentStatus.FAILED, PaymentStatus.PENDING):
         payment.status = PaymentStatus.SUCCEEDED
         payment.failure_code = None
         payment.amount = amount
@@ -362,7 +367,17 @@ def payment_intent_failed(intent: Obj, at: datetime, gateway: EventGateway) -> N
         db.session.add(payment)
     elif payment.status == PaymentStatus.FAILED:
         payment.failure_code = str(code)[:100]
+    elif payment.status == PaymentStatus.PENDING:
+        refused(payment, str(code), at)
     # else: the reader retried and it succeeded; this failure is history.
+
+
+def refused(payment: Payment, code: str, at: datetime) -> None:
+    """The bank refused a payment that was on its way (``bank_debits``): the donor is told."""
+    payment.status = PaymentStatus.FAILED
+    payment.failure_code = code[:100]
+    db.session.flush()
+    notices.debit_failed(payment, at)
 
 
 # -- charges: refunds and disputes ----------------------------------------------------------

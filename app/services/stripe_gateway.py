@@ -30,6 +30,11 @@ PRODUCT_NAMES = {"month": "Monthly support", "year": "Yearly support"}
 BASIL = "2025-03-31"  #: the first API version whose invoices link payments by ``payments``
 
 
+def payment_method_types(currency: str) -> list[str]:
+    """What a gift may be paid with: a card, and for euro gifts SEPA Direct Debit (euro accounts only)."""
+    return ["card", "sepa_debit"] if currency == "eur" else ["card"]
+
+
 class StripeGateway(OperatorCalls):
     """Every Stripe request of the service; the operator's (lists, payouts, the webhook
     endpoint) come from ``OperatorCalls`` in ``stripe_operator.py``."""
@@ -152,14 +157,19 @@ class StripeGateway(OperatorCalls):
 
     # card collection ---------------------------------------------------------
     def create_setup_intent(
-        self, customer_id: str, metadata: dict[str, str], idempotency_key: str | None = None
+        self,
+        customer_id: str,
+        metadata: dict[str, str],
+        idempotency_key: str | None = None,
+        currency: str | None = None,
     ) -> Any:
+        """What a membership will be charged with: a card (a new one for an account), or a bank account."""
         return self._call(
             self.client.v1.setup_intents.create,
             params={
                 "customer": customer_id,
                 "usage": "off_session",
-                "payment_method_types": ["card"],
+                "payment_method_types": payment_method_types(currency) if currency else ["card"],
                 "metadata": metadata,
             },
             options=_options(idempotency_key),
@@ -364,6 +374,16 @@ class StripeGateway(OperatorCalls):
 
     def retrieve_payment_intent(self, payment_intent_id: str) -> Any:
         return self._call(self.client.v1.payment_intents.retrieve, payment_intent_id)
+
+    def mandate_reference(self, charge_id: str) -> str | None:
+        """The reference of the SEPA Direct Debit mandate a charge debits under (``None``: not a debit)."""
+        charge = self._call(self.client.v1.charges.retrieve, charge_id)
+        details = charge["payment_method_details"] if "payment_method_details" in charge else None
+        debit = details["sepa_debit"] if details and "sepa_debit" in details else None
+        if not debit or not debit["mandate"]:
+            return None
+        mandate = self._call(self.client.v1.mandates.retrieve, str(debit["mandate"]))
+        return str(mandate["payment_method_details"]["sepa_debit"]["reference"]) or None
 
     # staff actions and payouts ------------------------------------------------
     def refund(

@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from app.extensions import db
 from app.models import WebhookEvent
 from app.models.types import from_timestamp, utcnow
-from app.services import memberships, payments, reconciliation, supporters
+from app.services import bank_debits, memberships, payments, reconciliation, supporters
 from app.services.account import privacy
 from app.services.errors import DomainError, EventNotApplied
 from app.services.gateway import EventGateway
@@ -56,6 +56,7 @@ HANDLERS: dict[str, Handler] = {
     "invoice_payment.paid": payments.invoice_payment_paid,
     "payment_intent.succeeded": payments.payment_intent_succeeded,
     "payment_intent.payment_failed": payments.payment_intent_failed,
+    "payment_intent.processing": bank_debits.payment_intent_processing,
     "charge.refunded": payments.charge_refunded,
     "charge.dispute.created": payments.dispute_created,
     "charge.dispute.closed": payments.dispute_closed,

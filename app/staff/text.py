@@ -64,6 +64,7 @@ MEMBERSHIP_STATUSES = for_enum(
 PAYMENT_STATUSES = for_enum(
     PaymentStatus,
     {
+        "pending": _l("Pending: the bank has not paid yet"),
         "succeeded": _l("Paid"),
         "failed": _l("Failed"),
         "refunded": _l("Refunded"),
@@ -91,6 +92,8 @@ EMAIL_KINDS = for_enum(
         "payout_failed": _l("Payout failed (to finance)"),
         "attempts_spike": _l("Many refused payment attempts (to finance)"),
         "gift_with_your_address": _l("Gift with a supporter's address"),
+        "payment_pending": _l("Bank debit on its way"),
+        "debit_failed": _l("Bank debit refused"),
     },
 )
 

@@ -6,7 +6,7 @@ import stripe
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.models import Membership, MembershipStatus
+from app.models import Membership, MembershipStatus, Payment, PaymentStatus
 from tests import i18n
 from tests.blueprints.test_donation_flow import JSON, confirm, start
 from tests.conftest import count_rows, csrf_token
@@ -49,26 +49,26 @@ def test_a_payment_the_bank_has_not_confirmed_is_a_gift_being_confirmed(
     page = client.get(response.get_json()["redirect"])
     text = page.get_data(as_text=True)
     assert page.status_code == 200 and '<html lang="ar" dir="rtl">' in text
-    assert i18n.translate(app, "Thank you! We are confirming your payment") in text
-    assert i18n.is_arabic(i18n.translate(app, "Thank you! We are confirming your payment"))
+    # Money on its way (issue 14): thanked, told it waits for the bank, no receipt yet.
+    assert i18n.translate(app, "Waiting for your bank") in text
+    assert i18n.is_arabic(i18n.translate(app, "Waiting for your bank"))
+    assert i18n.translate(app, "Receipt number") not in text
     with app.app_context():
         from app.extensions import db
 
         membership = db.session.scalars(db.select(Membership)).one()
-        assert membership.status == MembershipStatus.INCOMPLETE
-    assert count_rows(app)["payment"] == 0
+        assert membership.status == MembershipStatus.INCOMPLETE and not membership.is_member
+        payment = db.session.scalars(db.select(Payment)).one()
+        assert payment.status == PaymentStatus.PENDING and payment.receipt_number is None
 
     # Pressing the button again, or confirming again, does not subscribe a second time.
     form = {"csrf_token": token, "frequency": "month", "currency": "usd", "amount": "1",
             "email": "Reader@Example.org", "name": "ليلى"}  # fmt: skip
     again = client.post("/ar/support/start", data=form, headers=JSON)
     assert again.status_code == 200 and again.get_json()["redirect"].endswith("/ar/support/confirming")
-    assert (
-        confirm(client, "ar", token, started["intent_id"])
-        .get_json()["redirect"]
-        .endswith("/support/confirming")
-    )
+    assert "/ar/support/thank-you/" in confirm(client, "ar", token, started["intent_id"]).get_json()["redirect"]
     assert len(_subscriptions(stripe_client, _customer_of(stripe_client, started["intent_id"]))) == 1
+    assert count_rows(app)["payment"] == 1
 
 
 def test_a_one_time_gift_still_processing_is_not_declined(
@@ -80,8 +80,8 @@ def test_a_one_time_gift_still_processing_is_not_declined(
     response = confirm(client, "en", token, intent["id"])
     assert response.status_code == 200, response.get_json()
     page = client.get(response.get_json()["redirect"]).get_data(as_text=True)
-    assert "Your bank has not confirmed the payment yet." in page
-    assert count_rows(app)["payment"] == 0
+    assert "Waiting for your bank" in page and "Receipt number" not in page
+    assert count_rows(app)["payment"] == 1
 
 
 def test_failed_tries_with_one_email_leave_one_stripe_customer_per_browser(
@@ -114,11 +114,7 @@ def test_after_the_bank_declines_a_gift_being_confirmed_the_reader_can_try_again
 ) -> None:
     token, started = start(client, "en")
     stripe_js.confirm_card_payment(started["client_secret"], CARDS["processing"])
-    assert (
-        confirm(client, "en", token, started["intent_id"])
-        .get_json()["redirect"]
-        .endswith("/en/support/confirming")
-    )
+    assert "/en/support/thank-you/" in confirm(client, "en", token, started["intent_id"]).get_json()["redirect"]
     subscription = stripe_client.v1.subscriptions.list(
         params={
             "customer": _customer_of(stripe_client, started["intent_id"]),

@@ -28,6 +28,7 @@ CARD_BRANDS = {
     "unionpay": "UnionPay",
 }
 PAYMENT_STATUS = {
+    PaymentStatus.PENDING: _l("On its way from your bank"),
     PaymentStatus.SUCCEEDED: _l("Paid"),
     PaymentStatus.FAILED: _l("Failed"),
     PaymentStatus.REFUNDED: _l("Refunded"),

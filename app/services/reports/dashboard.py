@@ -88,6 +88,8 @@ class Dashboard:
     #: currency -> (monthly sum, yearly sum) of the members at the end
     recurring_at_end: dict[str, tuple[int, int]] = field(default_factory=dict)
     in_grace: Money = field(default_factory=Money)
+    #: Bank debits on their way now (``pending``): not revenue until the bank pays.
+    pending: Money = field(default_factory=Money)
     months: list[MonthFlow] = field(default_factory=list)
     cancellation_reasons: dict[str, int] = field(default_factory=dict)
     #: (month, currency) -> amount charged
@@ -138,6 +140,7 @@ def dashboard(period: Period, today: date | None = None) -> Dashboard:
     report.summarised_days = cover.summarised_days
     _memberships(report, cover)
     _grace(report)
+    _pending(report)
     _payments(report, cover)
     _failures(report, cover)
     return report
@@ -263,14 +266,22 @@ def _memberships(report: Dashboard, cover: Coverage) -> None:
     report.cancellation_reasons = dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def _grace(report: Dashboard) -> None:
-    """Members in grace: ``past_due`` now, whatever the period (never summarised)."""
-    for currency, count, amount in db.session.execute(
-        select(M.currency, func.count(), func.sum(M.amount))
-        .where(M.status == MembershipStatus.PAST_DUE)
-        .group_by(M.currency)
+def _now(money: Money, currency: Any, amount: Any, condition: Any) -> None:
+    """Count and sum per currency of the rows in a state now, whatever the period (never summarised)."""
+    for code, count, total in db.session.execute(
+        select(currency, func.count(), func.sum(amount)).where(condition).group_by(currency)
     ):
-        report.in_grace.add(currency, int(count), int(amount))
+        money.add(code, int(count), int(total))
+
+
+def _grace(report: Dashboard) -> None:
+    """Members in grace: ``past_due`` now."""
+    _now(report.in_grace, M.currency, M.amount, M.status == MembershipStatus.PAST_DUE)
+
+
+def _pending(report: Dashboard) -> None:
+    """Money on its way: payments the bank has not paid yet (no revenue until it does), now."""
+    _now(report.pending, Payment.currency, Payment.amount, Payment.status == PaymentStatus.PENDING)
 
 
 def _payments(report: Dashboard, cover: Coverage) -> None:

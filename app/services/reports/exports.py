@@ -16,7 +16,8 @@ M = Membership
 
 
 def payment_rows(period: Period, batch: int = 1000) -> Iterator[Any]:
-    """Payments charged in the period, and those that failed in it, oldest first; streamed.
+    """Payments charged in the period, and those that failed or are still pending (a bank debit
+    on its way, no revenue yet) from it, oldest first; streamed.
 
     ``yield_per`` makes PostgreSQL use a server-side cursor: ``batch`` rows in
     memory at a time, however many the period holds.
@@ -50,7 +51,7 @@ def payment_rows(period: Period, batch: int = 1000) -> Iterator[Any]:
             or_(
                 and_(Payment.paid_at >= start, Payment.paid_at < end, Payment.status.in_(CHARGED_STATUSES)),
                 and_(
-                    Payment.status == PaymentStatus.FAILED,
+                    Payment.status.in_((PaymentStatus.FAILED, PaymentStatus.PENDING)),
                     Payment.created_at >= start,
                     Payment.created_at < end,
                 ),
