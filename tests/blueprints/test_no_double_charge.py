@@ -66,7 +66,9 @@ def test_a_payment_the_bank_has_not_confirmed_is_a_gift_being_confirmed(
             "email": "Reader@Example.org", "name": "ليلى"}  # fmt: skip
     again = client.post("/ar/support/start", data=form, headers=JSON)
     assert again.status_code == 200 and again.get_json()["redirect"].endswith("/ar/support/confirming")
-    assert "/ar/support/thank-you/" in confirm(client, "ar", token, started["intent_id"]).get_json()["redirect"]
+    assert (
+        "/ar/support/thank-you/" in confirm(client, "ar", token, started["intent_id"]).get_json()["redirect"]
+    )
     assert len(_subscriptions(stripe_client, _customer_of(stripe_client, started["intent_id"]))) == 1
     assert count_rows(app)["payment"] == 1
 
@@ -114,7 +116,9 @@ def test_after_the_bank_declines_a_gift_being_confirmed_the_reader_can_try_again
 ) -> None:
     token, started = start(client, "en")
     stripe_js.confirm_card_payment(started["client_secret"], CARDS["processing"])
-    assert "/en/support/thank-you/" in confirm(client, "en", token, started["intent_id"]).get_json()["redirect"]
+    assert (
+        "/en/support/thank-you/" in confirm(client, "en", token, started["intent_id"]).get_json()["redirect"]
+    )
     subscription = stripe_client.v1.subscriptions.list(
         params={
             "customer": _customer_of(stripe_client, started["intent_id"]),
