@@ -97,13 +97,27 @@ PAYMENT_ELEMENT_JS = r"""
               exp_year: year.length === 2 ? '20' + year : year, cvc: inputs.cvc.value.trim()};
     }
 
+    function methodData(elements, billing) {
+      const inputs = elements.payment._inputs, method = elements.payment._method();
+      const details = Object.assign({}, billing);
+      if (method === 'card' && inputs.postal_code.value) details.address = {postal_code: inputs.postal_code.value};
+      return method === 'card' ? {type: 'card', card: card(inputs), billing_details: details}
+        : {type: 'sepa_debit', sepa_debit: {iban: inputs.iban.value.replace(/\s+/g, '')}, billing_details: details};
+    }
+
+    // As Stripe.js: a payment method from the elements, made with the publishable key.
+    stripe.createPaymentMethod = async ({elements, params}) => {
+      const response = await fetch(`${LOCALSTRIPE_BASE_API}/v1/payment_methods`, {
+        method: 'POST', headers: {Authorization: 'Bearer ' + apiKey},
+        body: JSON.stringify(methodData(elements, (params || {}).billing_details))});
+      const body = await response.json().catch(() => ({}));
+      if (response.status !== 200 || body.error) return {error: body.error};
+      return {paymentMethod: body};
+    };
+
     stripe.confirmPayment = async ({elements, clientSecret, confirmParams}) => {
       const pi = clientSecret.match(/^(pi_\w+)_secret_/)[1];
-      const inputs = elements.payment._inputs, method = elements.payment._method();
-      const details = Object.assign({}, (confirmParams.payment_method_data || {}).billing_details);
-      if (method === 'card' && inputs.postal_code.value) details.address = {postal_code: inputs.postal_code.value};
-      const data = method === 'card' ? {type: 'card', card: card(inputs), billing_details: details}
-        : {type: 'sepa_debit', sepa_debit: {iban: inputs.iban.value.replace(/\s+/g, '')}, billing_details: details};
+      const data = methodData(elements, (confirmParams.payment_method_data || {}).billing_details);
       const response = await fetch(
         `${LOCALSTRIPE_BASE_API}/v1/payment_intents/${pi}/_authenticate/card`, {
           method: 'POST',
@@ -219,3 +233,26 @@ def extend_default_incomplete() -> None:
         self.automatic_payment_methods = {"enabled": enabled} if enabled is not None else None
 
     intent_class.__init__ = new_intent_init
+
+
+def extend_publishable_payment_methods(app: Any) -> None:
+    """``POST /v1/payment_methods`` with the publishable key, as Stripe.js makes them (Stripe
+    takes it there; localstripe took it only for tokens and sources)."""
+    from aiohttp import web
+    from multidict import CIMultiDict
+
+    @web.middleware
+    async def publishable(request: web.Request, handler: Any) -> web.StreamResponse:
+        header = request.headers.get("Authorization", "")
+        if (
+            request.method == "POST"
+            and request.path == "/v1/payment_methods"
+            and header.startswith("Bearer pk_")
+        ):
+            headers = CIMultiDict(request.headers)
+            headers["Authorization"] = "Bearer sk_test_stripe_js"  # what localstripe's check wants
+            request = request.clone(headers=headers)
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    app.middlewares.insert(0, publishable)

@@ -137,7 +137,9 @@ A twelfth, thirteenth and fourteenth for Stripe's current browser integration
   card asks for it, answers ``{error}`` on a decline or failed authentication, and
   otherwise goes to ``return_url`` with ``payment_intent``,
   ``payment_intent_client_secret`` and ``redirect_status`` (``succeeded`` or
-  ``pending``), as Stripe.js does.
+  ``pending``), as Stripe.js does; ``createPaymentMethod({elements})`` makes a
+  payment method of what was typed with the publishable key, which Stripe
+  accepts on ``POST /v1/payment_methods`` (localstripe refused it there).
 
 Usage: ``python -m devtools.localstripe_server --port 8420``
 """
@@ -149,7 +151,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from devtools.localstripe_elements import PAYMENT_ELEMENT_JS, extend_default_incomplete
+from devtools.localstripe_elements import (
+    PAYMENT_ELEMENT_JS,
+    extend_default_incomplete,
+    extend_publishable_payment_methods,
+)
 
 CONFIRM_WITH_CARD_JS = r"""
 /* devtools extension: confirmCardPayment with a card Element, as Stripe.js does. */
@@ -866,6 +872,7 @@ def main() -> None:
     _extend_invoice_pay(app)
     _extend_setup_intent_create()
     extend_default_incomplete()
+    extend_publishable_payment_methods(app)
     logging.basicConfig(level=logging.WARNING)
     web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
 

@@ -53,13 +53,16 @@ def start() -> ResponseReturnValue:
         return json_error(exc.code, 429, field=None)
     db.session.commit()
     session[ATTEMPT_KEY] = attempt.id
+    method = request.form.get("payment_method", "")
     try:
-        started = donations.start_attempt(choice, attempt.id, get_gateway(), _customer_to_reuse(choice))
+        started = donations.start_attempt(
+            choice, attempt.id, get_gateway(), _customer_to_reuse(choice), method
+        )
     except PaymentServiceUnavailable as exc:
         return json_error(exc.code, 503, field=None)
-    except PaymentDeclined as exc:
-        db.session.commit()  # the declined attempt counts
-        return json_error(exc.code, 402, field=None)
+    except (PaymentDeclined, attempts.TooManyAttempts) as exc:
+        db.session.commit()  # the declined (or, for its card, refused) attempt counts
+        return json_error(exc.code, 402 if isinstance(exc, PaymentDeclined) else 429, field=None)
     db.session.commit()
     session[PENDING_KEY] = started.pending.to_session()
     return _to_confirm(started)

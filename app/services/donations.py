@@ -18,7 +18,9 @@ customer of its own and changes nothing of the supporter's (``supporters.for_gif
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -193,12 +195,21 @@ def start(
 
 
 def start_attempt(
-    choice: DonationChoice, attempt_id: int, gateway: StripeGateway, reuse_customer: str | None = None
+    choice: DonationChoice,
+    attempt_id: int,
+    gateway: StripeGateway,
+    reuse_customer: str | None = None,
+    payment_method: str = "",
 ) -> Started:
     """``start`` for the reader's payment attempt, which learns its intent (or its decline).
 
     Failed tries with one email in one browser leave one Stripe customer: its recent attempt's is reused.
+    ``payment_method`` is what the browser made of the typed card (``createPaymentMethod``):
+    a card declined too often today is refused (``TooManyAttempts``) before anything is made.
     """
+    if re.fullmatch(r"pm_\w{1,250}", payment_method):
+        with suppress(NotFound):  # not one of Stripe's: confirmPayment uses the typed details anyway
+            attempts.check_card(attempt_id, card_fingerprint(gateway.retrieve_payment_method(payment_method)))
     if reuse_customer is None and (recent := attempts.recent_intent(choice.email, attempt_id)):
         reuse_customer = _intent_customer(recent, gateway)
     try:

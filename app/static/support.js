@@ -143,8 +143,13 @@
     setBusy(true, cfg.texts.working); showError(""); fieldErrors({});
     // Stripe checks its fields first (and shows what is missing there), then the intent is made.
     return elements.submit().then(function (checked) {
-      if (checked.error) return false;
-      return post(cfg.startUrl, new FormData(form)).then(function (res) {
+      // The card as Stripe read it: the server refuses one declined too often before any charge.
+      return checked.error ? checked : stripe.createPaymentMethod({ elements: elements });
+    }).then(function (made) {
+      if (made.error) { if (made.error.type !== "validation_error") showError(declineText(made.error)); return false; }
+      var data = new FormData(form);
+      data.append("payment_method", made.paymentMethod.id);
+      return post(cfg.startUrl, data).then(function (res) {
         if (!res.ok || !res.body.client_secret) {
           if (res.body.redirect) { location.assign(res.body.redirect); return true; }
           if (res.body.errors) fieldErrors(res.body.errors); else showError(res.body.error.message);

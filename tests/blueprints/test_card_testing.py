@@ -149,6 +149,31 @@ def test_three_declined_cards_in_one_session_stop_the_fourth_try(
     assert started.status_code == 200
 
 
+def test_one_card_declined_again_and_again_is_refused_before_anything_is_made(
+    app: Flask, stripe_js: StripeJs, stripe_client: stripe.StripeClient
+) -> None:
+    limit = app.config["DECLINES_PER_CARD"]
+    for n in range(limit + 1):
+        client, token = client_from(app, f"192.0.2.{n + 1}")  # a new address and session each time
+        # What support.js sends: the card as Stripe.js read it (createPaymentMethod), before any intent.
+        method = stripe_js.create_payment_method(CARDS["fails_charge"])["id"]
+        started = start(client, token, f"holder{n}@card.example", payment_method=method)
+        if n == limit:
+            break
+        assert started.status_code == 200, started.get_json()
+        stripe_js.confirm_card_payment(started.get_json()["client_secret"], CARDS["fails_charge"])
+        assert confirm(client, token, started.get_json()["intent_id"]).status_code == 402
+    assert started.status_code == 429
+    assert started.get_json()["error"]["code"] == "too_many_attempts"
+    with app.app_context():
+        last = db.session.scalars(sa.select(PaymentAttempt).order_by(PaymentAttempt.id.desc())).first()
+        assert last is not None and (last.outcome, last.reason) == (AttemptOutcome.REFUSED, "card")
+    # The refused one reached Stripe with nothing: no customer, so no intent nor subscription.
+    assert customers_at_stripe(stripe_client, "card.example") == limit
+    emails = {c["email"] for c in stripe_client.v1.customers.list(params={"limit": 100}).auto_paging_iter()}
+    assert f"holder{limit}@card.example" not in emails
+
+
 def test_a_card_declined_in_the_browser_counts_when_stripe_says_so(
     app: Flask, stripe_client: stripe.StripeClient
 ) -> None:
