@@ -247,3 +247,19 @@ def test_a_thank_you_link_is_not_cached_and_ends_after_a_day(
     later = time.time() + 25 * 3600
     monkeypatch.setattr(time, "time", lambda: later)
     assert client.get(link).status_code == 404  # a forwarded or kept link shows nothing a day later
+
+
+def test_coming_back_from_a_failed_payment_shows_the_page_with_the_reason_in_arabic(
+    app: Flask, client: FlaskClient, stripe_js: StripeJs
+) -> None:
+    _token, started = start(client, "ar", frequency="once", amount="other", custom_amount="7")
+    refused = stripe_js.confirm_card_payment(started["client_secret"], CARDS["fails_charge"])
+    assert "error" in refused
+    # Coming back to return_url: whatever redirect_status says, the server asks Stripe.
+    intent = {"id": started["intent_id"], "status": "succeeded"}
+    page = returned(client, started, intent)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and '<html lang="ar" dir="rtl">' in html
+    assert f'aria-live="assertive" >{i18n.message(app, "card_declined")}</p>' in html  # shown, not hidden
+    assert 'name="custom_amount" inputmode="decimal" autocomplete="off" value="7"' in html  # the gift kept
+    assert count_rows(app)["payment"] == 0
