@@ -126,8 +126,8 @@ def _render_support(
 
 JS_TEXTS = {
     "working": _l("Processing your payment…"),
-    "no_stripe": _l("The card form could not load. Please check your connection and reload the page."),
-    "loading": _l("The card form is still loading. Please wait a moment, then press the button again."),
+    "no_stripe": _l("The payment form could not load. Please check your connection and reload the page."),
+    "loading": _l("The payment form is still loading. Please wait a moment, then press the button again."),
     "check_fields": _l("Please check the fields marked above."),
 }
 

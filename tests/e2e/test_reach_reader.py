@@ -171,7 +171,7 @@ def test_usable_before_stripe_js_and_nothing_else_from_elsewhere(
     expect(page.locator("#total")).to_have_text("Total: $5.00 a year")
     expect(page.locator("#submit")).to_have_text("Give $5 a year")
     page.locator("#submit").click()
-    loading = "The card form is still loading. Please wait a moment, then press the button again."
+    loading = "The payment form is still loading. Please wait a moment, then press the button again."
     expect(page.locator("#form-error")).to_have_text(loading)
 
     for route in held:
