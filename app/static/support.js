@@ -120,7 +120,9 @@
     elements = stripe.elements({ mode: quote.mode, amount: quote.total, currency: quote.currency,
       locale: cfg.locale, appearance: cfg.appearance });
     elements.create("payment", { layout: "tabs" }).mount("#payment-element");
-    var express = elements.create("expressCheckout", { emailRequired: true });
+    var express = elements.create("expressCheckout", {});
+    // The sheet opens on the server's reading only (its sum is the elements' amount, kept current).
+    express.on("click", function (ev) { if (quote && !busy) ev.resolve({ emailRequired: true }); });
     express.on("confirm", function (ev) {
       if (!form.elements.email.value && ev.billingDetails) form.elements.email.value = ev.billingDetails.email || "";
       pay();
