@@ -42,7 +42,8 @@ A fifth one for renewals the bank must confirm: Stripe answers
 ``POST /v1/invoices/{id}/pay`` with a 402 when the charge does not go through:
 ``card_error`` with ``code: invoice_payment_intent_requires_action`` when the
 card holder must authenticate (3-D Secure; the invoice stays open, its payment
-intent ``requires_action``), or the card's decline code.  localstripe answers
+intent ``requires_action``), or the card's decline code; a bank debit on its way
+(``processing``) is a 200 with the invoice still open.  localstripe answers
 200 with the open invoice either way.  ``_extend_invoice_pay`` keeps what
 localstripe did (the payment intent waits, exactly as at Stripe) and answers
 as Stripe does.
@@ -303,6 +304,8 @@ def _extend_invoice_pay(app: Any) -> None:
         if obj.status == "paid" or not obj.payment_intent:
             return obj
         intent = resources.PaymentIntent._api_retrieve(obj.payment_intent)
+        if intent.status == "processing":
+            return obj  # a bank debit on its way: Stripe answers 200, the invoice still open
         if intent.status == "requires_action":
             raise card_error(
                 "This payment requires additional user action before it can be completed successfully.",

@@ -57,6 +57,7 @@ PATH_PREFIXES = (
     "/v1/customers",
     "/v1/events",
     "/v1/invoices",
+    "/v1/mandates",
     "/v1/payment_intents",
     "/v1/payment_methods",
     "/v1/payouts",

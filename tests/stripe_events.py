@@ -386,6 +386,7 @@ class FakeGateway(EventGateway):
         self.customers: dict[str, dict[str, Any]] = {}
         self.subscriptions: dict[str, dict[str, Any]] = {}
         self.payment_intents: dict[str, dict[str, Any]] = {}
+        self.invoices: dict[str, dict[str, Any]] = {}
         self.payment_methods: dict[str, dict[str, Any]] = {}
         self.payouts: dict[str, list[dict[str, Any]]] = {}  # payout id -> its balance transactions
         self.payout_objects: dict[str, dict[str, Any]] = {}  # payout id -> the payout now
@@ -407,6 +408,9 @@ class FakeGateway(EventGateway):
 
     def retrieve_payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
         return self._get("payment_intent", self.payment_intents, payment_intent_id)
+
+    def retrieve_invoice(self, invoice_id: str) -> dict[str, Any]:
+        return self._get("invoice", self.invoices, invoice_id)
 
     def retrieve_payment_method(self, payment_method_id: str) -> dict[str, Any]:
         return self._get("payment_method", self.payment_methods, payment_method_id)

@@ -129,3 +129,33 @@ def test_the_demo_command_answers_every_pending_debit(
     demo_settle.answer(localstripe_url, fail=True)
     assert stripe_client.v1.payment_intents.retrieve(another.id).status == "requires_payment_method"
     assert not demo_settle.pending_charges(localstripe_url)
+
+
+def test_a_renewal_debit_refused_makes_the_membership_past_due(
+    stripe_client: stripe.StripeClient, localstripe_url: str
+) -> None:
+    plan = stripe_client.v1.plans.create(
+        params={"amount": 500, "currency": "eur", "interval": "month", "product": {"name": "Membership"}}
+    )
+    customer = stripe_client.v1.customers.create(params={"email": "renewal@example.org"})
+    method = _debit(stripe_client, SEPA_IBANS["succeeds"], customer.id)
+    stripe_client.v1.customers.update(
+        customer.id, params={"invoice_settings": {"default_payment_method": method.id}}
+    )
+    subscription = stripe_client.v1.subscriptions.create(
+        params={"customer": customer.id, "items": [{"plan": plan.id}], "expand": ["latest_invoice"]}
+    )
+    first = stripe_client.v1.payment_intents.retrieve(str(subscription.latest_invoice.payment_intent))
+    settle_charge(localstripe_url, _charge_id(first))
+    assert stripe_client.v1.subscriptions.retrieve(subscription.id).status == "active"
+
+    # The next month's invoice: paying it starts a debit (200, still open), which the bank refuses.
+    renewal = stripe_client.v1.invoices.create(
+        params={"customer": customer.id, "subscription": subscription.id}
+    )
+    paid = stripe_client.v1.invoices.pay(renewal.id)
+    assert paid.status == "open"
+    intent = stripe_client.v1.payment_intents.retrieve(str(paid.payment_intent))
+    assert intent.status == "processing"
+    settle_charge(localstripe_url, _charge_id(intent), answer="fail")
+    assert stripe_client.v1.subscriptions.retrieve(subscription.id).status == "past_due"

@@ -40,7 +40,9 @@ from app.services.stripe_objects import (
     currency_of,
     fee_cover_of,
     first_charge_id,
+    invoice_metadata,
     object_id,
+    plain,
     utm_of,
 )
 
@@ -53,9 +55,12 @@ def payment_intent_processing(intent: Obj, at: datetime, gateway: EventGateway) 
     invoice_id = payments._intent_invoice(intent, at, gateway)
     charge_id = charge_of_intent(intent)
     if invoice_id:
-        # A membership's charge: the support page wrote its row, the invoice's events finish it.
+        # A membership's charge: the support page wrote a first one's row; a renewal's is written
+        # here (no email: the member hears if it fails); the invoice's events finish it.
         if (payment := payments._find_payment(invoice_id=invoice_id)) is not None:
             payments._link(payment, intent["id"], charge_id, paid=False)
+        else:
+            _renewal_on_its_way(invoice_id, intent, charge_id, gateway)
         return
     amount = int(intent.get("amount") or 0)
     if amount <= 0 or not intent.get("customer"):
@@ -74,6 +79,25 @@ def payment_intent_processing(intent: Obj, at: datetime, gateway: EventGateway) 
         stripe_charge_id=charge_id,
     )
     notices.payment_pending(payment, at)
+
+
+def _renewal_on_its_way(invoice_id: str, intent: Obj, charge_id: str | None, gateway: EventGateway) -> None:
+    invoice = plain(gateway.retrieve_invoice(invoice_id))
+    amount = int(invoice.get("amount_due") or 0)
+    if amount <= 0 or invoice.get("status") != "open":
+        return  # paid already (its event will say), voided, or nothing to pay
+    supporter, membership = payments._owner(invoice, gateway)
+    payment = _pending_row(
+        supporter,
+        amount=amount,
+        currency=currency_of(invoice),
+        fee_cover=fee_cover_of(invoice_metadata(invoice), amount),
+        campaign=membership.campaign if membership else None,
+        stripe_invoice_id=invoice_id,
+        stripe_payment_intent_id=intent["id"],
+        stripe_charge_id=charge_id,
+    )
+    payment.membership = membership
 
 
 def gift_on_its_way(pending: Pending, intent: Any, gateway: StripeGateway) -> Payment:

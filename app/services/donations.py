@@ -5,8 +5,9 @@ Stripe's Payment Element flow.  Recurring: customer + subscription created
 confirms that intent with ``confirmPayment`` (3-D Secure there, once) -> Stripe
 pays the invoice, activates the subscription and saves the method for the
 renewals.  Once: customer + PaymentIntent -> the browser confirms it.  Rows are
-written only once Stripe says the money moved (or is on its way); the webhooks
-confirm the same rows later without doubling them.
+written once Stripe says the money moved, or that the bank pays it later (a
+``pending`` row, ``bank_debits``); the webhooks confirm the same rows later
+without doubling them.
 
 No double charge: creates a retry can repeat carry idempotency keys of ours; a
 payment still ``processing`` is a gift being confirmed, not a decline; a browser's
@@ -309,14 +310,14 @@ def _remember_method(pending: Pending, intent: Any, gateway: StripeGateway) -> N
 
 
 def still_confirming(pending: Pending, gateway: StripeGateway) -> bool:
-    """The gift being confirmed has not failed (once declined, the reader may try again)."""
+    """The gift is still being confirmed: once declined, or paid, the reader may give again."""
     if pending.subscription_id:
         subscription = gateway.retrieve_subscription(pending.subscription_id)
         invoice = subscription["latest_invoice"]
         intent = invoice["payment_intent"] if invoice is not None else None
         failed = intent is not None and intent["status"] in FAILED_INTENT
-        return not (failed or subscription["status"] in ("incomplete_expired", "canceled"))
-    return gateway.retrieve_payment_intent(pending.intent_id)["status"] not in FAILED_INTENT
+        return not failed and subscription["status"] == "incomplete"
+    return gateway.retrieve_payment_intent(pending.intent_id)["status"] == "processing"
 
 
 def _confirm_once(pending: Pending, gateway: StripeGateway) -> Outcome:

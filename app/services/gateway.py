@@ -24,6 +24,9 @@ class EventGateway(Protocol):
     def retrieve_payment_intent(self, payment_intent_id: str) -> Any:
         """The payment intent now (in the pinned API version, with its ``invoice``)."""
 
+    def retrieve_invoice(self, invoice_id: str) -> Any:
+        """The invoice now (a renewal's, whose bank debit is on its way)."""
+
     def retrieve_payment_method(self, payment_method_id: str) -> Any:
         """A payment method (a card: brand, last four digits, expiry), and whose it is."""
 

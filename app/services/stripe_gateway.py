@@ -330,6 +330,9 @@ class StripeGateway(OperatorCalls):
         page: Any = self._call(self.client.v1.invoices.list, params={"customer": customer_id, "limit": 24})
         return [invoice for invoice in page["data"] if invoice["status"] == "open"]
 
+    def retrieve_invoice(self, invoice_id: str) -> Any:
+        return self._call(self.client.v1.invoices.retrieve, invoice_id)
+
     def pay_invoice(self, invoice_id: str) -> Any:
         """Charge an open invoice now with the subscription's (or customer's) default card."""
         return self._call(self.client.v1.invoices.pay, invoice_id, params={"expand": ["payment_intent"]})

@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session
 from app.extensions import db
 from app.models import SyncCursor
 from app.models.types import from_timestamp, utcnow
-from app.services import memberships, payments, supporters
+from app.services import bank_debits, memberships, payments, supporters
 from app.services.errors import DomainError, NotFound, PaymentServiceUnavailable
 from app.services.stripe_gateway import StripeGateway, get_gateway
 from app.services.stripe_objects import Obj, id_of, plain
@@ -197,6 +197,8 @@ def _charge_steps(charge: Obj, fetched_at: datetime, gateway: StripeGateway) -> 
         and latest in (None, charge.get("id"))
     ):
         steps.append((payments.payment_intent_failed, intent, charged_at))
+    elif intent.get("status") == "processing" and charge.get("status") == "pending":
+        steps.append((bank_debits.payment_intent_processing, intent, charged_at))  # on its way
     if int(charge.get("amount_refunded") or 0) > 0:
         refunds = (charge.get("refunds") or {}).get("data") or []
         refunded_at = max((int(r.get("created") or 0) for r in refunds), default=0)

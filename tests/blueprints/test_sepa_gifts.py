@@ -117,6 +117,9 @@ def test_a_one_time_debit_is_thanked_as_on_its_way_then_receipted_when_paid(
     payment, kinds, _ = _state(app)
     assert payment.status == PaymentStatus.SUCCEEDED and payment.receipt_number
     assert kinds == [EmailKind.PAYMENT_PENDING, EmailKind.RECEIPT]
+    # Paid: the same reader may give again (while it was on its way, that would have paid twice).
+    _, again = start(reader.client, "ar", frequency="once", currency="eur", amount="15")
+    assert again["kind"] == "payment" and "redirect" not in again
 
 
 def test_a_membership_whose_first_debit_is_refused_days_later_never_starts(

@@ -16,6 +16,8 @@ from flask import Flask
 
 from app.extensions import db
 from app.models import EmailKind, EmailLog, Payment, PaymentStatus
+from app.services import emails
+from tests import i18n
 from tests import stripe_events as se
 from tests.services.conftest import World
 
@@ -101,3 +103,40 @@ def test_a_refusal_long_past_changes_the_row_but_mails_nobody(app: Flask, world:
     world.send("payment_intent.payment_failed", refused, created=NOW - 35 * DAY)
     assert _payment(app).status == PaymentStatus.FAILED
     assert _emails(app) == []
+
+
+def test_a_renewal_debit_is_pending_and_its_refusal_is_a_debits_email_not_a_cards(
+    app: Flask, world: World
+) -> None:
+    world.send("customer.subscription.created", world.subscription(currency="eur"), created=NOW - 40 * DAY)
+    world.send(
+        "invoice.paid", world.invoice("in_first", currency="eur", shape=se.OLD), created=NOW - 40 * DAY
+    )
+    renewal = world.invoice(
+        "in_renewal", currency="eur", status="open", payment_intent="pi_renewal", shape=se.OLD
+    )
+    world.gateway.invoices["in_renewal"] = renewal
+    processing = se.payment_intent(
+        "pi_renewal",
+        world.customer_id,
+        currency="eur",
+        status="processing",
+        invoice_id="in_renewal",
+        shape=se.OLD,
+    )
+    world.send("payment_intent.processing", processing, created=NOW - 60)
+    with app.app_context():
+        pending = db.session.scalars(
+            sa.select(Payment).where(Payment.stripe_invoice_id == "in_renewal")
+        ).one()
+        assert pending.status == PaymentStatus.PENDING and pending.membership is not None
+    assert EmailKind.PAYMENT_PENDING not in [kind for kind, _ in _emails(app)]  # no mail each month
+
+    world.send("invoice.payment_failed", renewal, created=NOW)
+    with app.app_context():
+        refused = db.session.get(Payment, pending.id)
+        assert refused is not None and refused.status == PaymentStatus.FAILED
+        row = db.session.scalars(sa.select(EmailLog).where(EmailLog.kind == EmailKind.DEBIT_FAILED)).one()
+        text = emails.compose(row).get_body(("plain",)).get_content()
+    assert i18n.translate(app, "Manage your membership", locale="ar") in text
+    assert EmailKind.PAYMENT_FAILED not in [kind for kind, _ in _emails(app)]

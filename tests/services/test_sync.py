@@ -31,7 +31,7 @@ from app.models import (
 from app.services import webhooks
 from app.services.stripe_gateway import StripeGateway, get_gateway
 from tests.conftest import count_rows, make_app
-from tests.harness import empty_localstripe, free_port, own_localstripe_url  # noqa: F401 (fixtures: a localstripe of this module's own, emptied before each test)
+from tests.harness import SEPA_IBANS, empty_localstripe, free_port, own_localstripe_url, settle_charge  # noqa: F401 (fixtures: a localstripe of this module's own, emptied before each test)
 
 #: Columns that say when a row was last confirmed, not what it holds.
 BOOKKEEPING = {"updated_at", "stripe_state_at"}
@@ -354,6 +354,28 @@ def test_sync_catches_up_with_what_changed_at_stripe_since(
     assert (payment.refunded_amount, payment.status) == (500, PaymentStatus.REFUNDED)
     supporter = by_email(app, "hala@example.org")
     assert (supporter.name, supporter.locale) == ("Hala H.", "en")
+    assert count_rows(app)["payment"] == 1
+
+
+def test_sync_finds_a_debit_on_its_way_and_later_its_payment(
+    app: Flask, stripe_client: stripe.StripeClient, localstripe_url: str
+) -> None:
+    leila = reader(stripe_client, "leila@example.org", "Leila", ("ar",), card=False)
+    method = stripe_client.v1.payment_methods.create(
+        params={"type": "sepa_debit", "sepa_debit": {"iban": SEPA_IBANS["succeeds"]}}
+    )
+    intent = stripe_client.v1.payment_intents.create(
+        params={"customer": leila.id, "amount": 1500, "currency": "eur", "payment_method": method.id,
+                "confirm": True, "metadata": {"frequency": "once", "fee_cover": "0"}}
+    )  # fmt: skip
+    assert run(app, "stripe", "sync").exit_code == 0
+    payment = rows(app, Payment)[0]
+    assert (payment.status, payment.amount, payment.receipt_number) == (PaymentStatus.PENDING, 1500, None)
+
+    settle_charge(localstripe_url, charge_of(intent))
+    assert run(app, "stripe", "sync").exit_code == 0
+    payment = rows(app, Payment)[0]
+    assert payment.status == PaymentStatus.SUCCEEDED and payment.receipt_number
     assert count_rows(app)["payment"] == 1
 
 
