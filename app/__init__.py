@@ -68,6 +68,7 @@ def register_listeners(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from app.donate import payment as payment_steps  # noqa: F401  (importing it attaches them to donate_bp)
     from app.donate.views import bp as donate_bp
     from app.donate.views import root_bp
     from app.extensions import csrf

@@ -120,6 +120,37 @@ them) makes ``GET /v1/customers/<id>`` and ``GET /v1/subscriptions/<id>``
 answer those ids with those objects, as Stripe would answer its own; every
 other id is localstripe's as before.  ``DELETE /_config/data`` forgets them.
 
+A thirteenth, fourteenth and fifteenth for Stripe's current browser integration
+(issue 14; code in ``devtools/localstripe_elements.py``):
+
+- Subscriptions take ``payment_behavior="default_incomplete"`` and
+  ``payment_settings[save_default_payment_method]`` (``off`` or
+  ``on_subscription``), which localstripe refused.  As at Stripe, such a
+  subscription starts ``incomplete`` with its first invoice finalized and the
+  invoice's payment intent ``requires_payment_method``: nothing is charged until
+  the browser confirms that intent; its success pays the invoice, makes the
+  subscription ``active`` and, with ``on_subscription``, saves the method as the
+  subscription's ``default_payment_method`` (attached to the customer).
+- Payment intents take ``automatic_payment_methods[enabled]`` (the Payment
+  Element's methods come from the account's settings, not from the request).
+- The fake Stripe.js gains ``elements({clientSecret | mode, amount, currency,
+  locale, appearance})`` with ``update()``, ``submit()`` and ``getElement()``;
+  ``create("payment")`` mounts plain inputs with the placeholders ``number``,
+  ``exp_month``, ``exp_year``, ``cvc`` and ``postal_code`` (a number with spaces and a
+  four-digit year are taken, as Stripe's fields take them), and an ``iban`` input
+  when SEPA Direct Debit is offered (a EUR amount); ``create("expressCheckout")``
+  keeps the options it was made with and every ``elements.update()`` or its own
+  ``update()`` as ``window.__expressCheckout`` (``created``, ``updates``), for
+  tests to read (no wallet sheet opens here); ``confirmPayment({elements,
+  clientSecret, confirmParams: {return_url, payment_method_data}})`` confirms the
+  intent with the typed card (or IBAN), shows the 3-D Secure prompt once when the
+  card asks for it, answers ``{error}`` on a decline or failed authentication, and
+  otherwise goes to ``return_url`` with ``payment_intent``,
+  ``payment_intent_client_secret`` and ``redirect_status`` (``succeeded`` or
+  ``pending``), as Stripe.js does; ``createPaymentMethod({elements})`` makes a
+  payment method of what was typed with the publishable key, which Stripe
+  accepts on ``POST /v1/payment_methods`` (localstripe refused it there).
+
 Usage: ``python -m devtools.localstripe_server --port 8420``
 """
 
@@ -129,6 +160,12 @@ import argparse
 import logging
 from pathlib import Path
 from typing import Any
+
+from devtools.localstripe_elements import (
+    PAYMENT_ELEMENT_JS,
+    extend_default_incomplete,
+    extend_publishable_payment_methods,
+)
 
 CONFIRM_WITH_CARD_JS = r"""
 /* devtools extension: confirmCardPayment with a card Element, as Stripe.js does. */
@@ -183,7 +220,7 @@ def _extend(app: Any) -> None:
     app.router.add_post("/v1/payment_intents/{id}/_authenticate/card", confirm_with_card)
 
     original = (Path(server.__file__).parent / "localstripe-v3.js").read_text()
-    patched = original + CONFIRM_WITH_CARD_JS
+    patched = original + CONFIRM_WITH_CARD_JS + PAYMENT_ELEMENT_JS
     for route in app.router.routes():
         if route.method == "GET" and route.resource.canonical == "/js.stripe.com/v3/":
 
@@ -889,6 +926,8 @@ def main() -> None:
     _extend_customer_update()
     _extend_invoice_pay(app)
     _extend_setup_intent_create()
+    extend_default_incomplete()
+    extend_publishable_payment_methods(app)
     logging.basicConfig(level=logging.WARNING)
     web.run_app(app, host=args.host, port=args.port, print=None, access_log=None)
 

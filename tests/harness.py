@@ -165,6 +165,25 @@ class StripeJs:
         status, answer = self._post(path, body)
         return answer if status == 200 else {"error": answer.get("error", answer)}
 
+    def create_payment_method(self, number: str) -> dict[str, Any]:
+        """Stripe.js ``createPaymentMethod({elements})``: the typed card, with the publishable key."""
+        data = json.dumps({"type": "card", "card": self._card(number)}).encode()
+        headers = {"Authorization": f"Bearer {self.key}"}
+        request = urllib.request.Request(self.api_base + "/v1/payment_methods", data=data, headers=headers)
+        with urllib.request.urlopen(request, timeout=10) as response:
+            method: dict[str, Any] = json.loads(response.read())
+            return method
+
+    @staticmethod
+    def return_query(client_secret: str, intent: dict[str, Any]) -> dict[str, str]:
+        """What Stripe.js adds to the ``return_url`` after ``confirmPayment``."""
+        status = "succeeded" if intent["status"] == "succeeded" else "pending"
+        return {
+            "payment_intent": intent["id"],
+            "payment_intent_client_secret": client_secret,
+            "redirect_status": status,
+        }
+
 
 def settle_charge(api_base: str, charge_id: str, answer: str = "settle") -> None:
     """The bank's late answer (``settle`` or ``fail``) for a ``processing`` charge: the processing

@@ -45,9 +45,10 @@ def give(client: FlaskClient, stripe_js: StripeJs, card: str, email: str = EMAIL
     response = client.post("/ar/support/start", data=form, headers=JSON)
     if response.status_code != 200:
         return response
-    setup = stripe_js.confirm_card_setup(response.get_json()["client_secret"], card)
+    started = response.get_json()
+    stripe_js.confirm_card_payment(started["client_secret"], card)
     return client.post(
-        "/ar/support/confirm", data={"csrf_token": token, "intent_id": setup["id"]}, headers=JSON
+        "/ar/support/confirm", data={"csrf_token": token, "intent_id": started["intent_id"]}, headers=JSON
     )
 
 

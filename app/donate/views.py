@@ -25,16 +25,11 @@ from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import generate_csrf
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from markupsafe import Markup
 from werkzeug.wrappers import Response
 
-from app.donate import page_cache
-from app.errors import json_error
+from app.donate import page_cache, quote
 from app.extensions import csrf, db
 from app.i18n import (
-    arabic_digits,
-    babel_locale,
-    bdi,
     best_locale,
     format_day,
     format_money,
@@ -44,10 +39,9 @@ from app.i18n import (
     with_query,
 )
 from app.messages import SUPPORT_DECLINE_CODES, message_for
-from app.models import AttemptOutcome, Payment
-from app.services import amounts, attempts, donations, reminders
-from app.services.errors import DomainError, InvalidChoice, PaymentDeclined, PaymentServiceUnavailable
-from app.services.stripe_gateway import get_gateway
+from app.models import Payment
+from app.services import amounts, donations, reminders
+from app.services.errors import InvalidChoice
 from app.services.stripe_objects import UTM_FIELDS
 
 root_bp = Blueprint("root", __name__)
@@ -130,21 +124,26 @@ def _render_support(
     )
 
 
-TOTAL_LINES = {
-    "month": _l("Total: %(amount)s a month"),
-    "year": _l("Total: %(amount)s a year"),
-    "once": _l("Total: %(amount)s, once"),
-}
-BUTTON_LABELS = {
-    "month": _l("Give %(amount)s a month"),
-    "year": _l("Give %(amount)s a year"),
-    "once": _l("Give %(amount)s"),
-}
 JS_TEXTS = {
     "working": _l("Processing your payment…"),
-    "no_stripe": _l("The card form could not load. Please check your connection and reload the page."),
-    "loading": _l("The card form is still loading. Please wait a moment, then press the button again."),
+    "no_stripe": _l("The payment form could not load. Please check your connection and reload the page."),
+    "loading": _l("The payment form is still loading. Please wait a moment, then press the button again."),
     "check_fields": _l("Please check the fields marked above."),
+}
+
+
+#: Stripe's Appearance API for the Payment Element: support.css's colours, corners and fonts
+#: (the element is right to left under the Arabic page's ``dir="rtl"``, as Stripe documents).
+APPEARANCE = {
+    "theme": "stripe",
+    "variables": {
+        "colorPrimary": "#0b5cad",
+        "colorText": "#1b1b1b",
+        "colorDanger": "#b00020",
+        "colorBackground": "#ffffff",
+        "borderRadius": "6px",
+        "fontFamily": 'system-ui, "Segoe UI", Roboto, "Noto Sans Arabic", Tahoma, "DejaVu Sans", sans-serif',
+    },
 }
 
 
@@ -154,24 +153,14 @@ def _page_context(values: dict[str, str], currency: str, frequency: str) -> dict
         code: [(amounts.major_units(m, code, trim=True), m) for m in rule.presets]
         for code, rule in amounts.CURRENCIES.items()
     }
-    # The total shown before any JavaScript runs: the chosen or first preset.
+    # The total shown before any JavaScript runs: the chosen or first preset (an absurd
+    # amount is shown as the first preset; support.js asks for the server's reading at once).
     try:
-        chosen = values.get("amount") or ""
-        text = (
-            values.get("custom_amount", "")
-            if chosen in ("", "other") and values.get("custom_amount")
-            else (chosen or presets[currency][0][0])
-        )
-        amount = amounts.parse_amount(text, currency)
-        amounts.check_limits(amount, currency)  # an absurd amount is shown as the first preset
-    except DomainError:
-        amount = amounts.CURRENCIES[currency].presets[0]
-    cover = (
-        amounts.fee_cover(amount, currency, config["FEE_PERCENT_BPS"], config["FEE_FIXED"])
-        if values.get("cover_fees")
-        else 0
-    )
-    shown = format_money(amount + cover, currency)
+        chosen = {"amount": presets[currency][0][0], **values}
+        shown = amounts.quote(chosen, config["FEE_PERCENT_BPS"], config["FEE_FIXED"])
+    except InvalidChoice:
+        preset = amounts.CURRENCIES[currency].presets[0]
+        shown = amounts.Quote(preset, currency, frequency)
     locale = g.lang
     return {
         "currencies": list(amounts.CURRENCIES),
@@ -179,33 +168,24 @@ def _page_context(values: dict[str, str], currency: str, frequency: str) -> dict
         "minimum_for": lambda code: amounts.CURRENCIES[code].minimum,
         "maximum_for": lambda code: amounts.CURRENCIES[code].maximum,
         # The amount in its own <bdi>, as support.js writes it when the choice changes.
-        "total_line": Markup.escape(TOTAL_LINES[frequency]) % {"amount": bdi(shown)},
-        "button_label": Markup.escape(BUTTON_LABELS[frequency])
-        % {"amount": bdi(format_money(amount + cover, currency, short=True))},
+        "total_line": quote.total_line(shown),
+        "button_label": quote.button_label(shown),
         "js_config": {
             "publishableKey": config["STRIPE_PUBLISHABLE_KEY"],
             "locale": locale,
-            # Intl's "arab" numbering system gives ٠-٩ and ٫, as format_money does with ARABIC_DIGITS;
-            # ARABIC_LOCALE's country gives the same separators as Babel's (ar_LB: 1,50).
-            "numberLocale": babel_locale(locale).replace("_", "-")
-            + ("-u-nu-arab" if arabic_digits(locale) else "-u-nu-latn")
-            if locale == "ar"
-            else "en",
+            "appearance": APPEARANCE,
+            "quoteUrl": url_for("donate.quote_amount"),
             "startUrl": url_for("donate.start"),
             "confirmUrl": url_for("donate.confirm"),
-            "feeBps": config["FEE_PERCENT_BPS"],
-            "feeFixed": config["FEE_FIXED"],
             "currencies": {
                 code: {
                     "presets": presets[code],
                     "labels": [format_money(m, code, short=True) for m in rule.presets],
-                    "minimum": rule.minimum,
-                    "maximum": rule.maximum,
                 }
                 for code, rule in amounts.CURRENCIES.items()
             },
-            "totals": {k: str(v % {"amount": "{amount}"}) for k, v in TOTAL_LINES.items()},
-            "buttons": {k: str(v % {"amount": "{amount}"}) for k, v in BUTTON_LABELS.items()},
+            "totals": {k: str(v % {"amount": "{amount}"}) for k, v in quote.TOTAL_LINES.items()},
+            "buttons": {k: str(v % {"amount": "{amount}"}) for k, v in quote.BUTTON_LABELS.items()},
             "texts": {k: str(v) for k, v in JS_TEXTS.items()},
             "declines": {code: message_for(code) for code in SUPPORT_DECLINE_CODES},
         },
@@ -225,6 +205,18 @@ def support() -> ResponseReturnValue:
     return page_cache.cached_page(("support", g.lang, tuple(query_of(KEPT_ARGS))), render)
 
 
+@bp.get("/support/quote")
+def quote_amount() -> ResponseReturnValue:
+    """The server's reading of the amount fields: the page shows it, and pays only that."""
+    config, fresh = current_app.config, {"Cache-Control": "no-store"}
+    try:
+        reading = amounts.quote(request.args, config["FEE_PERCENT_BPS"], config["FEE_FIXED"])
+    except InvalidChoice as exc:
+        currency = request.args.get("currency", "").lower()
+        return jsonify(errors=_error_texts(exc.errors, currency)), 400, fresh
+    return jsonify(quote.as_json(reading)), fresh
+
+
 @bp.post("/support")
 def support_without_js() -> ResponseReturnValue:
     """The form posted without JavaScript: check the choice, say paying needs JS."""
@@ -235,118 +227,6 @@ def support_without_js() -> ResponseReturnValue:
         return _render_support(values, exc.errors, status=400)
     values["checked"] = "1"
     return _render_support(values)
-
-
-@bp.post("/support/start")
-def start() -> ResponseReturnValue:
-    try:
-        choice = _choice(request.form)
-    except InvalidChoice as exc:
-        currency = request.form.get("currency", "").lower()
-        return jsonify(errors=_error_texts(exc.errors, currency)), 400
-    if _being_confirmed(choice):
-        return jsonify(redirect=url_for("donate.confirming"))
-    try:
-        attempt = attempts.admit(_visitor(), choice.email, trapped=bool(request.form.get(HONEYPOT)))
-    except attempts.TooManyAttempts as exc:
-        db.session.commit()  # the refusal counts towards the next judgement and the alert
-        return json_error(exc.code, 429, field=None)
-    db.session.commit()
-    session[ATTEMPT_KEY] = attempt.id
-    try:
-        started = donations.start_attempt(choice, attempt.id, get_gateway(), _customer_to_reuse(choice))
-    except PaymentServiceUnavailable as exc:
-        return json_error(exc.code, 503, field=None)
-    except PaymentDeclined as exc:
-        db.session.commit()  # the declined attempt counts
-        return json_error(exc.code, 402, field=None)
-    db.session.commit()
-    session[PENDING_KEY] = started.pending.to_session()
-    return jsonify(
-        kind=started.kind,
-        client_secret=started.client_secret,
-        billing={"email": choice.email, "name": choice.name},
-    )
-
-
-def _being_confirmed(choice: donations.DonationChoice) -> bool:
-    """This browser's gift for this address is still being confirmed: trying again would pay twice."""
-    previous = session.get(PENDING_KEY)
-    if not (previous and previous.get("confirming") and previous["choice"]["email"] == choice.email):
-        return False
-    try:
-        if donations.still_confirming(donations.Pending.from_session(previous), get_gateway()):
-            return True
-    except DomainError:
-        return True  # Stripe cannot tell now: better ask the reader to wait than charge twice
-    session.pop(PENDING_KEY, None)  # the bank declined it: a new try starts clean
-    return False
-
-
-def _customer_to_reuse(choice: donations.DonationChoice) -> str | None:
-    """The Stripe customer this browser started with, if it is for the same address again."""
-    previous = session.get(PENDING_KEY)
-    if previous and previous.get("choice", {}).get("email") == choice.email:
-        customer_id: str | None = previous.get("customer_id")
-        return customer_id
-    return None
-
-
-@bp.post("/support/confirm")
-def confirm() -> ResponseReturnValue:
-    data = session.get(PENDING_KEY)
-    if not data:
-        return json_error("no_pending_donation", 409, field=None)
-    pending = donations.Pending.from_session(data)
-    attempt_id = session.get(ATTEMPT_KEY)
-    try:
-        outcome = donations.confirm_attempt(
-            pending, request.form.get("intent_id", ""), attempt_id, get_gateway()
-        )
-        db.session.commit()
-    except attempts.TooManyAttempts as exc:
-        db.session.commit()  # nothing else was written; keep the refusal
-        session.pop(PENDING_KEY, None)
-        return json_error(exc.code, 429, field=None)
-    except PaymentDeclined as exc:
-        db.session.rollback()
-        attempts.finish(attempt_id, AttemptOutcome.DECLINED, exc.code, exc.card_fingerprint)
-        db.session.commit()
-        session[PENDING_KEY] = pending.to_session()
-        return json_error(exc.code, 402, field=None)
-    except PaymentServiceUnavailable as exc:
-        db.session.rollback()
-        session[PENDING_KEY] = pending.to_session()
-        return json_error(exc.code, 503, field=None)
-    except DomainError as exc:
-        db.session.rollback()
-        return json_error(exc.code, 409, field=None)
-    return _confirmed(outcome, pending)
-
-
-def _confirmed(outcome: donations.Outcome, pending: donations.Pending) -> Response:
-    """The bank's challenge for the browser to show, or the way to the thank-you page."""
-    if outcome.action_client_secret:
-        session[PENDING_KEY] = pending.to_session()
-        return jsonify(requires_action=True, client_secret=outcome.action_client_secret)
-    if outcome.confirming:
-        session[PENDING_KEY] = pending.to_session()  # a second try finds it (``_being_confirmed``)
-        if outcome.payment is None:
-            return jsonify(redirect=url_for("donate.confirming"))
-    else:
-        session.pop(PENDING_KEY, None)
-    assert outcome.payment is not None  # a payment on its way from the bank too (``pending``)
-    choice = pending.choice
-    session[THANKS_KEY] = {"payment": outcome.payment.id, "name": choice.name, "email": choice.email}
-    token = _thanks_signer().dumps(outcome.payment.id)
-    return jsonify(redirect=url_for("donate.thanks", token=token))
-
-
-def _visitor() -> attempts.Visitor:
-    key = session.get(attempts.SESSION_KEY)
-    if not key:
-        key = session[attempts.SESSION_KEY] = attempts.new_session_key()
-    return attempts.Visitor(ip=request.remote_addr or "", session_key=key)
 
 
 @bp.get("/support/thank-you/<token>")

@@ -6,12 +6,13 @@ Money is always an integer of minor units with a lower-case ISO 4217 code.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
 from babel.numbers import get_currency_precision
 
-from app.services.errors import InvalidDonation
+from app.services.errors import InvalidChoice, InvalidDonation
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,9 @@ def parse_amount(text: str, currency: str) -> int:
     guessed (is "1,000" one thousand or one?).
     """
     rule = currency_rule(currency)
-    cleaned = text.strip().translate(LATIN_DIGITS)
-    for symbol in ("$", "€", "₺", "US", "USD", "EUR", "TRY", "TL"):
+    cleaned = text.strip().translate(LATIN_DIGITS).upper()
+    # Longest first: "USD" must not be read as "US" and a stray "D".
+    for symbol in ("USD", "EUR", "TRY", "US", "TL", "$", "€", "₺"):
         cleaned = cleaned.replace(symbol, "")
     cleaned = cleaned.replace("\u066b", ".").replace(",", ".").replace(" ", "").replace("\u00a0", "")
     if not cleaned:
@@ -87,6 +89,52 @@ def fee_cover(amount: int, currency: str, percent_bps: int, fixed: dict[str, int
     denominator = 10_000 - percent_bps
     total = -(-(amount + fixed_fee) * 10_000 // denominator)
     return total - amount
+
+
+@dataclass(frozen=True)
+class Quote:
+    """The server's reading of the amount, currency, frequency and "cover the fees" a reader chose:
+    what the page, its button, the wallet sheet and the charge all show."""
+
+    amount: int
+    currency: str
+    frequency: str
+    cover_fees: bool = False
+    fee_cover: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.amount + self.fee_cover
+
+    @property
+    def recurring(self) -> bool:
+        return self.frequency != "once"
+
+
+def quote(form: Mapping[str, str], fee_percent_bps: int, fee_fixed: dict[str, int]) -> Quote:
+    """Read the gift's amount fields (``amount`` or ``custom_amount``, ``currency``,
+    ``frequency``, ``cover_fees``); raise ``InvalidChoice`` with every error at once."""
+    errors: dict[str, str] = {}
+    currency = (form.get("currency") or DEFAULT_CURRENCY).strip().lower()
+    if currency not in CURRENCIES:
+        errors["currency"] = "unknown_currency"
+    frequency = (form.get("frequency") or DEFAULT_FREQUENCY).strip().lower()
+    if frequency not in FREQUENCIES:
+        errors["frequency"] = "unknown_frequency"
+    amount = 0
+    if "currency" not in errors:
+        chosen = (form.get("amount") or "").strip()
+        text = (form.get("custom_amount") or "") if chosen in ("", "other") else chosen
+        try:
+            amount = parse_amount(text, currency)
+            check_limits(amount, currency)
+        except InvalidDonation as exc:
+            errors["amount"] = exc.code
+    if errors:
+        raise InvalidChoice(errors)
+    covered = form.get("cover_fees") in ("1", "on", "true", "yes")
+    cover = fee_cover(amount, currency, fee_percent_bps, fee_fixed) if covered else 0
+    return Quote(amount, currency, frequency, cover_fees=covered, fee_cover=cover)
 
 
 def exponent(currency: str) -> int:

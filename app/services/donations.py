@@ -1,10 +1,13 @@
 """The donation flow: validate the reader's choice, set up the payment, record it.
 
-Recurring: customer + SetupIntent -> the browser confirms the card ->
-subscription with that card as default -> first invoice charged (3-D Secure
-finished in the browser if the bank asks).  Once: customer + PaymentIntent ->
-the browser confirms it.  Rows are written once Stripe says the money moved, or that the
-bank pays it later (a ``pending`` row, ``bank_debits``); the webhooks confirm the same rows.
+Stripe's Payment Element flow.  Recurring: customer + subscription created
+``default_incomplete`` (its first invoice's payment intent waits) -> the browser
+confirms that intent with ``confirmPayment`` (3-D Secure there, once) -> Stripe
+pays the invoice, activates the subscription and saves the method for the
+renewals.  Once: customer + PaymentIntent -> the browser confirms it.  Rows are
+written once Stripe says the money moved, or that the bank pays it later (a
+``pending`` row, ``bank_debits``); the webhooks confirm the same rows later
+without doubling them.
 
 No double charge: creates a retry can repeat carry idempotency keys of ours; a
 payment still ``processing`` is a gift being confirmed, not a decline; a browser's
@@ -16,7 +19,9 @@ customer of its own and changes nothing of the supporter's (``supporters.for_gif
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -37,7 +42,6 @@ from app.services import amounts, attempts, bank_debits, notices, stripe_objects
 from app.services.errors import (
     DonationStateError,
     InvalidChoice,
-    InvalidDonation,
     NotFound,
     PaymentDeclined,
 )
@@ -53,26 +57,15 @@ SETTLING = ("processing", "succeeded")
 FAILED_INTENT = ("requires_payment_method", "canceled")
 
 
-@dataclass(frozen=True)
-class DonationChoice:
-    amount: int
-    currency: str
-    frequency: str
+@dataclass(frozen=True, kw_only=True)
+class DonationChoice(amounts.Quote):
+    """The server's reading of the gift (``amounts.Quote``) and who gives it."""
+
     email: str
     name: str
     locale: str
-    cover_fees: bool = False
-    fee_cover: int = 0
     campaign: str | None = None
     utm: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def total(self) -> int:
-        return self.amount + self.fee_cover
-
-    @property
-    def recurring(self) -> bool:
-        return self.frequency != "once"
 
     def metadata(self) -> dict[str, str]:
         data = {
@@ -116,7 +109,7 @@ class Pending:
 
 @dataclass(frozen=True)
 class Started:
-    kind: str  # "setup" (card for a subscription) or "payment" (one-time)
+    kind: str  # "subscription" (its first invoice's payment intent) or "payment" (one-time)
     client_secret: str
     pending: Pending
 
@@ -140,23 +133,11 @@ def choice_from_form(
 ) -> DonationChoice:
     """Validate every field; raise ``InvalidChoice`` with all the errors at once."""
     errors: dict[str, str] = {}
-    currency = (form.get("currency") or amounts.DEFAULT_CURRENCY).strip().lower()
-    if currency not in amounts.CURRENCIES:
-        errors["currency"] = "unknown_currency"
-    frequency = (form.get("frequency") or amounts.DEFAULT_FREQUENCY).strip().lower()
-    if frequency not in amounts.FREQUENCIES:
-        errors["frequency"] = "unknown_frequency"
-
-    amount = 0
-    if "currency" not in errors:
-        chosen = (form.get("amount") or "").strip()
-        text = (form.get("custom_amount") or "") if chosen in ("", "other") else chosen
-        try:
-            amount = amounts.parse_amount(text, currency)
-            amounts.check_limits(amount, currency)
-        except InvalidDonation as exc:
-            errors["amount"] = exc.code
-
+    quote = amounts.Quote(0, amounts.DEFAULT_CURRENCY, amounts.DEFAULT_FREQUENCY)
+    try:
+        quote = amounts.quote(form, fee_percent_bps, fee_fixed)
+    except InvalidChoice as exc:
+        errors.update(exc.errors)
     email = ""
     try:
         email = supporters.read_email(form.get("email"))
@@ -168,18 +149,16 @@ def choice_from_form(
     if errors:
         raise InvalidChoice(errors)
 
-    cover_fees = form.get("cover_fees") in ("1", "on", "true", "yes")
-    fee_cover = amounts.fee_cover(amount, currency, fee_percent_bps, fee_fixed) if cover_fees else 0
     utm = {k: v for k in UTM_FIELDS if (v := _clean_tag(form.get(k)))}
     return DonationChoice(
-        amount=amount,
-        currency=currency,
-        frequency=frequency,
+        amount=quote.amount,
+        currency=quote.currency,
+        frequency=quote.frequency,
         email=email,
         name=name,
         locale=locale if locale in LOCALES else DEFAULT_LOCALE,
-        cover_fees=cover_fees,
-        fee_cover=fee_cover,
+        cover_fees=quote.cover_fees,
+        fee_cover=quote.fee_cover,
         campaign=_clean_tag(form.get("campaign")),
         utm=utm,
     )
@@ -202,24 +181,36 @@ def start(
         customer_id = gateway.create_customer(choice.email, choice.name, choice.locale, source, key).id
     key = f"intent-{attempt_key}-{customer_id}" if attempt_key else None
     if choice.recurring:
-        intent = gateway.create_setup_intent(customer_id, choice.metadata(), key, choice.currency)
-        kind = "setup"
-    else:
-        intent = gateway.create_payment_intent(
-            customer_id, choice.total, choice.currency, choice.metadata(), idempotency_key=key
+        plan_id = gateway.ensure_plan(choice.total, choice.currency, choice.frequency)
+        subscription = gateway.create_subscription(
+            customer_id, plan_id, choice.metadata(), idempotency_key=key
         )
-        kind = "payment"
+        intent = subscription["latest_invoice"]["payment_intent"]
+        pending = Pending(choice, customer_id, intent_id=intent["id"], subscription_id=subscription.id)
+        return Started(kind="subscription", client_secret=intent["client_secret"], pending=pending)
+    intent = gateway.create_payment_intent(
+        customer_id, choice.total, choice.currency, choice.metadata(), idempotency_key=key
+    )
     pending = Pending(choice=choice, customer_id=customer_id, intent_id=intent.id)
-    return Started(kind=kind, client_secret=intent.client_secret, pending=pending)
+    return Started(kind="payment", client_secret=intent.client_secret, pending=pending)
 
 
 def start_attempt(
-    choice: DonationChoice, attempt_id: int, gateway: StripeGateway, reuse_customer: str | None = None
+    choice: DonationChoice,
+    attempt_id: int,
+    gateway: StripeGateway,
+    reuse_customer: str | None = None,
+    payment_method: str = "",
 ) -> Started:
     """``start`` for the reader's payment attempt, which learns its intent (or its decline).
 
     Failed tries with one email in one browser leave one Stripe customer: its recent attempt's is reused.
+    ``payment_method`` is what the browser made of the typed card (``createPaymentMethod``):
+    a card declined too often today is refused (``TooManyAttempts``) before anything is made.
     """
+    if re.fullmatch(r"pm_\w{1,250}", payment_method):
+        with suppress(NotFound):  # not one of Stripe's: confirmPayment uses the typed details anyway
+            attempts.check_card(attempt_id, card_fingerprint(gateway.retrieve_payment_method(payment_method)))
     if reuse_customer is None and (recent := attempts.recent_intent(choice.email, attempt_id)):
         reuse_customer = _intent_customer(recent, gateway)
     try:
@@ -244,33 +235,24 @@ def _intent_customer(intent_id: str, gateway: StripeGateway) -> str | None:
     return customer if isinstance(customer, str) or customer is None else str(customer["id"])
 
 
-#: Called with the card's fingerprint before a saved card is first charged (may refuse).
-CardCheck = Callable[[str | None], None]
-
-
-def confirm(
-    pending: Pending, intent_id: str, gateway: StripeGateway, card_check: CardCheck | None = None
-) -> Outcome:
-    """The browser says it confirmed ``intent_id``: check with Stripe and finish."""
+def confirm(pending: Pending, intent_id: str, gateway: StripeGateway) -> Outcome:
+    """The browser says it confirmed ``intent_id`` (or came back to ``return_url``): ask Stripe, finish."""
     if intent_id != pending.intent_id:
         raise DonationStateError("intent_mismatch")
     if pending.choice.recurring:
-        return _confirm_recurring(pending, gateway, card_check)
+        return _confirm_recurring(pending, gateway)
     return _confirm_once(pending, gateway)
 
 
 def confirm_attempt(
     pending: Pending, intent_id: str, attempt_id: int | None, gateway: StripeGateway
 ) -> Outcome:
-    """``confirm`` for the reader's payment attempt: its limits judge the card, and it learns the outcome.
+    """``confirm`` for the reader's payment attempt, which learns the outcome.
 
-    A decline is the caller's to record (``attempts.finish``), after it rolled back.
+    A decline is the caller's to record (``attempts.finish``, with the card's fingerprint), after
+    it rolled back.
     """
-
-    def card_check(fingerprint: str | None) -> None:
-        attempts.check_card(attempt_id, fingerprint)
-
-    outcome = confirm(pending, intent_id, gateway, card_check)
+    outcome = confirm(pending, intent_id, gateway)
     if outcome.payment is not None:
         attempts.finish(attempt_id, AttemptOutcome.SUCCEEDED)
     return outcome
@@ -291,54 +273,40 @@ def _declined(error: Any) -> PaymentDeclined:
     )
 
 
-def _confirm_recurring(pending: Pending, gateway: StripeGateway, card_check: CardCheck | None) -> Outcome:
-    choice = pending.choice
-    fingerprint = None
+def _confirm_recurring(pending: Pending, gateway: StripeGateway) -> Outcome:
     if pending.subscription_id is None:
-        setup = gateway.retrieve_setup_intent(pending.intent_id)
-        if setup["customer"] != pending.customer_id:
-            raise DonationStateError("customer_mismatch")
-        if setup["status"] != "succeeded" or not setup["payment_method"]:
-            raise DonationStateError("card_not_confirmed")
-        method = gateway.make_default_payment_method(pending.customer_id, setup["payment_method"])
-        pending.card = card_details(method)
-        fingerprint = card_fingerprint(method)
-        if card_check is not None:
-            card_check(fingerprint)
-        plan_id = gateway.ensure_plan(choice.total, choice.currency, choice.frequency)
-        # Keyed by the saved card's SetupIntent: a retried confirm is the same subscription.
-        subscription = gateway.create_subscription(
-            pending.customer_id,
-            plan_id,
-            choice.metadata(),
-            idempotency_key=f"subscription-{pending.intent_id}",
-        )
-        # Remember it at once: a second click or the 3-D Secure return must not subscribe twice.
-        pending.subscription_id = subscription.id
-    else:
-        subscription = gateway.retrieve_subscription(pending.subscription_id)
-
+        raise DonationStateError("intent_mismatch")
+    subscription = gateway.retrieve_subscription(pending.subscription_id)
+    if subscription["customer"] != pending.customer_id:
+        raise DonationStateError("customer_mismatch")
     invoice = subscription["latest_invoice"]
     intent = invoice["payment_intent"] if invoice is not None else None
     status = subscription["status"]
     if status in ("active", "trialing"):
+        _remember_method(pending, intent, gateway)
         return Outcome(payment=record_subscription(pending, subscription))
     if intent is not None and intent["status"] == "requires_action":
         return Outcome(action_client_secret=intent["client_secret"])
     if status == "incomplete" and intent is not None and intent["status"] in SETTLING:
+        _remember_method(pending, intent, gateway)
         record_subscription(pending, subscription)
         pending.confirming = True
         return Outcome(
             payment=bank_debits.first_charge_on_its_way(pending, subscription, intent, gateway),
             confirming=True,
         )
-    error = intent["last_payment_error"] if intent is not None else None
-    # The card was saved but the first charge failed: drop the incomplete
-    # subscription so that a retry with another card starts clean.
-    pending.subscription_id = None
-    declined = _declined(error)
-    declined.card_fingerprint = declined.card_fingerprint or fingerprint
-    raise declined
+    # The first payment failed: the incomplete subscription expires at Stripe (23 hours);
+    # another try starts a new one.
+    raise _declined(intent["last_payment_error"] if intent is not None else None)
+
+
+def _remember_method(pending: Pending, intent: Any, gateway: StripeGateway) -> None:
+    """The method that paid, also as the customer's default (the account pages show it and
+    change it there); Stripe saved it on the subscription (``save_default_payment_method``)."""
+    method_id = intent["payment_method"] if intent is not None else None
+    if pending.card is None and method_id:
+        method_id = method_id if isinstance(method_id, str) else method_id["id"]
+        pending.card = card_details(gateway.make_default_payment_method(pending.customer_id, method_id))
 
 
 def still_confirming(pending: Pending, gateway: StripeGateway) -> bool:

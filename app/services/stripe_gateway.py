@@ -234,18 +234,29 @@ class StripeGateway(OperatorCalls):
         return plan_id
 
     def create_subscription(
-        self, customer_id: str, plan_id: str, metadata: dict[str, str], idempotency_key: str
+        self, customer_id: str, plan_id: str, metadata: dict[str, str], idempotency_key: str | None = None
     ) -> Any:
-        """The first invoice is charged; a repeated ``idempotency_key`` gets the first answer (24 h)."""
+        """Stripe's subscriptions-with-Elements flow: the subscription waits (``incomplete``) for
+        its first invoice's payment, which the browser confirms with the Payment Element, and
+        Stripe saves that payment method on the subscription for the renewals.  A repeated
+        ``idempotency_key`` gets the first answer (24 h).
+
+        At the pinned 2024-06-20 the client secret is the first invoice's payment intent's
+        (``latest_invoice.payment_intent``).  From 2025-03-31.basil invoices have no
+        ``payment_intent``: expand ``latest_invoice.confirmation_secret`` and take its
+        ``client_secret`` instead (and the intent's id from the invoice's ``payments``).
+        """
         return self._call(
             self.client.v1.subscriptions.create,
             params={
                 "customer": customer_id,
                 "items": [{"plan": plan_id}],
                 "metadata": metadata,
+                "payment_behavior": "default_incomplete",
+                "payment_settings": {"save_default_payment_method": "on_subscription"},
                 "expand": ["latest_invoice.payment_intent"],
             },
-            options={"idempotency_key": idempotency_key},
+            options=_options(idempotency_key),
         )
 
     def retrieve_subscription(self, subscription_id: str) -> Any:
@@ -359,7 +370,9 @@ class StripeGateway(OperatorCalls):
                 "customer": customer_id,
                 "amount": amount,
                 "currency": currency,
-                "payment_method_types": payment_method_types(currency),
+                # The Payment Element offers what the account's settings allow (cards, Link,
+                # SEPA Direct Debit for euros...), as Stripe's guide for it does.
+                "automatic_payment_methods": {"enabled": True},
                 "metadata": metadata,
             },
             options=_options(idempotency_key),

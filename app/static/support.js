@@ -1,23 +1,18 @@
-/* The support page: totals as the reader chooses, then pay with Stripe.js.
-   Card data goes from Stripe's card element straight to Stripe. */
+/* The support page: the server's reading of the choice, then pay with Stripe's Payment Element
+   (or the Express Checkout Element's wallets). Payment details go from Stripe's elements
+   straight to Stripe; the page's server never sees them. */
 (function () {
   "use strict";
   var form = document.getElementById("support-form");
   var cfg = JSON.parse(document.getElementById("support-config").textContent);
   var $ = function (id) { return document.getElementById(id); };
-  var digits = { "٠": 0, "١": 1, "٢": 2, "٣": 3, "٤": 4, "٥": 5, "٦": 6, "٧": 7, "٨": 8, "٩": 9,
-                 "۰": 0, "۱": 1, "۲": 2, "۳": 3, "۴": 4, "۵": 5, "۶": 6, "۷": 7, "۸": 8, "۹": 9 };
-  var stripe = null, card = null, busy = false, stripeFailed = false;
+  var stripe = null, elements = null, shown = "", busy = false, stripeFailed = false;
+  // The server's reading of the current choice (null while asked, or refused): all we show and pay.
+  var quote = null, asked = "";
 
   function value(name) {
     var el = form.querySelector("[name=" + name + "]:checked") || form.elements[name];
     return el ? el.value : "";
-  }
-  function money(minor, currency, short) {
-    var whole = minor % 100 === 0 && short;
-    return new Intl.NumberFormat(cfg.numberLocale, { style: "currency", currency: currency.toUpperCase(),
-      minimumFractionDigits: whole ? 0 : 2, maximumFractionDigits: 2 }).format(minor / 100) +
-      (cfg.locale === "ar" ? "\u200e" : "");  // keeps "US$" together inside Arabic text
   }
   // "{amount}" in its own <bdi>, as the server writes it.  Nodes are changed in place, only
   // when their text changes: a node replaced between mousedown and mouseup loses the click.
@@ -33,32 +28,46 @@
       if (el.childNodes[i].textContent !== texts[i]) el.childNodes[i].textContent = texts[i];
     }
   }
-  function typedMinor() {  // same reading as the server: Arabic digits, decimal comma
-    var text = $("custom_amount").value.trim().replace(/[٠-٩۰-۹]/g, function (d) { return digits[d]; })
-      .replace(/[٫,]/g, ".").replace(/\s/g, "");
-    if (!/^\d+(\.\d{1,2})?$/.test(text)) return null;
-    return Math.round(parseFloat(text) * 100);
+  function choice() {  // the amount fields, as the form would send them
+    var q = new URLSearchParams();
+    ["frequency", "currency", "amount", "custom_amount"].forEach(function (k) { q.set(k, value(k)); });
+    if ($("cover_fees").checked) q.set("cover_fees", "1");
+    return q.toString();
   }
-  function amountMinor() {
-    var chosen = form.querySelector("[name=amount]:checked");
-    if (!chosen || chosen.value === "other") return typedMinor();
-    return parseInt(chosen.getAttribute("data-minor"), 10);
+  function show(q, refused) {  // q: the server's reading; none yet (asked) or refused
+    var total = $("total");
+    quote = q;
+    total.hidden = refused; total.setAttribute("aria-busy", String(!q && !refused));
+    $("submit").disabled = busy || !q;
+    if (!q) return;
+    say($("total"), cfg.totals[q.frequency], q.total_money);
+    say($("submit"), cfg.buttons[q.frequency], q.button_money);
+    if (!mounted()) return;
+    var sheet = { mode: q.mode, amount: q.total, currency: q.currency };
+    if (JSON.stringify(sheet) !== shown) { shown = JSON.stringify(sheet); elements.update(sheet); }
   }
-  function feeCover(minor, currency) {  // same integer formula as the server
-    var fixed = cfg.feeFixed[currency] || 0;
-    return Math.ceil((minor + fixed) * 10000 / (10000 - cfg.feeBps)) - minor;
+  function amountError(message) {
+    $("amount-error").textContent = message || "";
+    if (message) $("custom_amount").setAttribute("aria-invalid", "true");
+    else $("custom_amount").removeAttribute("aria-invalid");
   }
-  function refresh() {
-    var currency = value("currency"), frequency = value("frequency"), minor = amountMinor();
-    if (minor === null || minor <= 0) return;
-    var total = minor + ($("cover_fees").checked ? feeCover(minor, currency) : 0);
-    say($("total"), cfg.totals[frequency], money(total, currency, false));
-    say($("submit"), cfg.buttons[frequency], money(total, currency, true));
+  function refresh() {  // ask the server to read the choice; pay nothing until it has
+    var query = choice();
+    if (query === asked) return;
+    asked = query; show(null, false);
+    fetch(cfg.quoteUrl + "?" + query, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
+      .then(function (res) {
+        if (query !== asked) return;  // the reader changed it again: a later answer is coming
+        var errors = res.body.errors || {};
+        amountError(errors.amount || errors.currency || errors.frequency);
+        show(res.ok ? res.body : null, !res.ok);
+      }, function () { if (query === asked) { asked = ""; showError(cfg.declines.payment_error); } });
     var sw = $("lang-switch"), url = new URL(sw.href, location.href);
-    ["frequency", "currency", "amount", "custom_amount"].forEach(function (k) {
-      var v = value(k); if (v) url.searchParams.set(k, v); else url.searchParams.delete(k);
+    new URLSearchParams(query).forEach(function (v, k) {
+      if (v) url.searchParams.set(k, v); else url.searchParams.delete(k);
     });
-    if ($("cover_fees").checked) url.searchParams.set("cover_fees", "1"); else url.searchParams.delete("cover_fees");
+    if (!$("cover_fees").checked) url.searchParams.delete("cover_fees");
     sw.href = url.pathname + url.search;
   }
   function relabelPresets() {
@@ -95,67 +104,66 @@
   var idleLabel = null;
   function setBusy(on, label) {
     var button = $("submit");
-    busy = on; button.disabled = on;
+    busy = on; button.disabled = on || !quote;
     if (on) { idleLabel = button.innerHTML; button.textContent = label; }
     else if (idleLabel !== null) button.innerHTML = idleLabel;
   }
-  function mountStripe() {
-    if (stripe || !window.Stripe) return !!stripe;
+  function mounted() {
+    var ok = mountStripe();
+    if (ok && $("form-error").textContent === cfg.texts.loading) showError("");
+    return ok;
+  }
+  function mountStripe() {  // once Stripe.js and the first reading are both here
+    if (elements || !window.Stripe || !quote) return !!elements;
     stripe = window.Stripe(cfg.publishableKey, { locale: cfg.locale });
-    var elements = stripe.elements({ locale: cfg.locale });
-    card = elements.create("card", { hidePostalCode: false, style: { base: { fontSize: "16px" } } });
-    card.mount("#card-element");
+    shown = JSON.stringify({ mode: quote.mode, amount: quote.total, currency: quote.currency });
+    elements = stripe.elements({ mode: quote.mode, amount: quote.total, currency: quote.currency,
+      locale: cfg.locale, appearance: cfg.appearance });
+    elements.create("payment", { layout: "tabs" }).mount("#payment-element");
+    var express = elements.create("expressCheckout", {});
+    // The sheet opens on the server's reading only (its sum is the elements' amount, kept current).
+    express.on("click", function (ev) { if (quote && !busy) ev.resolve({ emailRequired: true }); });
+    express.on("confirm", function (ev) {
+      if (!form.elements.email.value && ev.billingDetails) form.elements.email.value = ev.billingDetails.email || "";
+      pay();
+    });
+    express.mount("#express-checkout");
     $("pay").hidden = false;
-    mountPaymentRequest();
     return true;
   }
-  function mountPaymentRequest() {
-    if (typeof stripe.paymentRequest !== "function") return;
-    var currency = value("currency"), minor = amountMinor() || 100;
-    var pr = stripe.paymentRequest({ country: "US", currency: currency,
-      total: { label: document.title, amount: minor }, requestPayerEmail: true, requestPayerName: true });
-    pr.canMakePayment().then(function (ok) {
-      if (!ok) return;
-      var button = stripe.elements().create("paymentRequestButton", { paymentRequest: pr });
-      button.mount("#payment-request");
-    });
-    pr.on("paymentmethod", function (ev) {
-      if (!form.elements.email.value && ev.payerEmail) form.elements.email.value = ev.payerEmail;
-      pay(ev.paymentMethod.id).then(function (ok) { ev.complete(ok ? "success" : "fail"); });
-    });
-  }
-  function confirmStep(intentId) {
+  function report(intentId) {  // a decline in the browser: the server records it, in the reader's words
     var data = new FormData();
     data.append("csrf_token", form.elements.csrf_token.value);
     data.append("intent_id", intentId);
     return post(cfg.confirmUrl, data).then(function (res) {
       if (res.body.redirect) { location.assign(res.body.redirect); return true; }
-      if (res.body.requires_action) {
-        return stripe.confirmCardPayment(res.body.client_secret).then(function (r) {
-          if (r.error) { showError(declineText(r.error)); return false; }
-          return confirmStep(intentId);
-        });
-      }
-      showError((res.body.error && res.body.error.message) || cfg.declines.payment_error);
+      if (res.body.error && res.body.error.message) showError(res.body.error.message);
       return false;
     });
   }
-  function pay(paymentMethodId) {
+  function pay() {
     setBusy(true, cfg.texts.working); showError(""); fieldErrors({});
-    return post(cfg.startUrl, new FormData(form)).then(function (res) {
-      if (!res.ok) {
-        if (res.body.errors) fieldErrors(res.body.errors); else showError(res.body.error.message);
-        return false;
-      }
-      var start = res.body, method = paymentMethodId ||
-        { card: card, billing_details: { email: start.billing.email, name: start.billing.name || undefined } };
-      var confirm = start.kind === "setup"
-        ? stripe.confirmCardSetup(start.client_secret, { payment_method: method })
-        : stripe.confirmCardPayment(start.client_secret, { payment_method: method });
-      return confirm.then(function (r) {
-        if (r.error) { showError(declineText(r.error)); return false; }
-        var intent = r.setupIntent || r.paymentIntent;
-        return confirmStep(intent.id);
+    // Stripe checks its fields first (and shows what is missing there), then the intent is made.
+    return elements.submit().then(function (checked) {
+      // The card as Stripe read it: the server refuses one declined too often before any charge.
+      return checked.error ? checked : stripe.createPaymentMethod({ elements: elements });
+    }).then(function (made) {
+      if (made.error) { if (made.error.type !== "validation_error") showError(declineText(made.error)); return false; }
+      var data = new FormData(form);
+      data.append("payment_method", made.paymentMethod.id);
+      return post(cfg.startUrl, data).then(function (res) {
+        if (!res.ok || !res.body.client_secret) {
+          if (res.body.redirect) { location.assign(res.body.redirect); return true; }
+          if (res.body.errors) fieldErrors(res.body.errors); else showError(res.body.error.message);
+          return false;
+        }
+        var start = res.body, billing = { email: start.billing.email, name: start.billing.name || undefined };
+        return stripe.confirmPayment({ elements: elements, clientSecret: start.client_secret,
+          confirmParams: { return_url: start.return_url, payment_method_data: { billing_details: billing } } })
+          .then(function (r) {  // only on an error: otherwise Stripe.js goes to return_url
+            showError(declineText(r.error));
+            return r.error && r.error.type === "validation_error" ? false : report(start.intent_id);
+          });
       });
     }).catch(function () { showError(cfg.declines.payment_error); return false; })
       .then(function (ok) { if (!ok) setBusy(false); return ok; });
@@ -169,17 +177,15 @@
   $("custom_amount").addEventListener("input", function () { $("amount-other").checked = true; refresh(); });
   form.addEventListener("submit", function (e) {
     e.preventDefault();
-    if (busy) return;
+    if (busy || !quote) return;
     if (!mountStripe()) { showError(stripeFailed ? cfg.texts.no_stripe : cfg.texts.loading); return; }
-    pay(null);
+    pay();
   });
   // Stripe.js loads async, after the page: the choice works before it arrives.
   var stripeTag = $("stripe-js");
   if (window.Stripe) mountStripe();
   else if (stripeTag) {
-    stripeTag.addEventListener("load", function () {
-      if (mountStripe() && $("form-error").textContent === cfg.texts.loading) showError("");
-    });
+    stripeTag.addEventListener("load", mounted);
     stripeTag.addEventListener("error", function () { stripeFailed = true; });
   }
   relabelPresets(); refresh();

@@ -89,8 +89,8 @@ def test_a_thousand_one_dollar_attempts_are_mostly_refused_while_a_real_reader_p
     reader, token = client_from(app, "198.51.100.7")
     started = start(reader, token, "layla@reader.example")
     assert started.status_code == 200, started.get_json()
-    setup = stripe_js.confirm_card_setup(started.get_json()["client_secret"], CARDS["visa"])
-    paid = confirm(reader, token, setup["id"])
+    stripe_js.confirm_card_payment(started.get_json()["client_secret"], CARDS["visa"])
+    paid = confirm(reader, token, started.get_json()["intent_id"])
     assert paid.status_code == 200, paid.get_json()
     assert reader.get(paid.get_json()["redirect"]).status_code == 200
 
@@ -136,8 +136,8 @@ def test_three_declined_cards_in_one_session_stop_the_fourth_try(
     for n in range(3):
         started = start(client, token, f"try{n}@session.example")
         assert started.status_code == 200
-        setup = stripe_js.confirm_card_setup(started.get_json()["client_secret"], CARDS["fails_charge"])
-        declined = confirm(client, token, setup["id"])
+        stripe_js.confirm_card_payment(started.get_json()["client_secret"], CARDS["fails_charge"])
+        declined = confirm(client, token, started.get_json()["intent_id"])
         assert declined.status_code == 402, declined.get_json()
     assert outcomes(app)["declined"] == 3
     fourth = start(client, token, "try3@session.example")
@@ -149,29 +149,29 @@ def test_three_declined_cards_in_one_session_stop_the_fourth_try(
     assert started.status_code == 200
 
 
-def test_one_card_declined_again_and_again_is_refused_before_it_is_charged(
+def test_one_card_declined_again_and_again_is_refused_before_anything_is_made(
     app: Flask, stripe_js: StripeJs, stripe_client: stripe.StripeClient
 ) -> None:
     limit = app.config["DECLINES_PER_CARD"]
     for n in range(limit + 1):
         client, token = client_from(app, f"192.0.2.{n + 1}")  # a new address and session each time
-        started = start(client, token, f"holder{n}@card.example")
-        setup = stripe_js.confirm_card_setup(started.get_json()["client_secret"], CARDS["fails_charge"])
-        answer = confirm(client, token, setup["id"])
-        if n < limit:
-            assert answer.status_code == 402
-    assert answer.status_code == 429
-    assert answer.get_json()["error"]["code"] == "too_many_attempts"
-    # The refused one made no subscription (no charge) at Stripe.
+        # What support.js sends: the card as Stripe.js read it (createPaymentMethod), before any intent.
+        method = stripe_js.create_payment_method(CARDS["fails_charge"])["id"]
+        started = start(client, token, f"holder{n}@card.example", payment_method=method)
+        if n == limit:
+            break
+        assert started.status_code == 200, started.get_json()
+        stripe_js.confirm_card_payment(started.get_json()["client_secret"], CARDS["fails_charge"])
+        assert confirm(client, token, started.get_json()["intent_id"]).status_code == 402
+    assert started.status_code == 429
+    assert started.get_json()["error"]["code"] == "too_many_attempts"
     with app.app_context():
         last = db.session.scalars(sa.select(PaymentAttempt).order_by(PaymentAttempt.id.desc())).first()
         assert last is not None and (last.outcome, last.reason) == (AttemptOutcome.REFUSED, "card")
-    customer = stripe_client.v1.customers.list(params={"limit": 100})
-    refused_customer = next(
-        c for c in customer.auto_paging_iter() if c["email"] == f"holder{limit}@card.example"
-    )
-    subscriptions = stripe_client.v1.subscriptions.list(params={"customer": refused_customer["id"]})
-    assert list(subscriptions.auto_paging_iter()) == []
+    # The refused one reached Stripe with nothing: no customer, so no intent nor subscription.
+    assert customers_at_stripe(stripe_client, "card.example") == limit
+    emails = {c["email"] for c in stripe_client.v1.customers.list(params={"limit": 100}).auto_paging_iter()}
+    assert f"holder{limit}@card.example" not in emails
 
 
 def test_a_card_declined_in_the_browser_counts_when_stripe_says_so(

@@ -7,6 +7,7 @@ import json
 import re
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -44,17 +45,28 @@ def confirm(client: FlaskClient, lang: str, token: str, intent_id: str):  # type
     )
 
 
+def returned(client: FlaskClient, started: dict[str, Any], intent: dict[str, Any]) -> Any:
+    """Where Stripe.js goes after ``confirmPayment``: the ``return_url``, with what Stripe adds."""
+    return client.get(
+        started["return_url"], query_string=StripeJs.return_query(started["client_secret"], intent)
+    )
+
+
 def test_one_dollar_a_month_in_arabic(
     app: Flask, client: FlaskClient, stripe_js: StripeJs, stripe_client
 ) -> None:  # type: ignore[no-untyped-def]
-    token, started = start(client, "ar", campaign="gaza-2026", utm_source="article")
-    assert started["kind"] == "setup"
-    setup = stripe_js.confirm_card_setup(started["client_secret"], CARDS["visa"])
-    assert setup["status"] == "succeeded"
+    _token, started = start(client, "ar", campaign="gaza-2026", utm_source="article")
+    # Stripe's subscriptions guide for Elements: the first invoice's payment intent, confirmed here.
+    assert started["kind"] == "subscription"
+    assert started["client_secret"].startswith(started["intent_id"] + "_secret_")
+    assert started["return_url"] == "http://localhost/ar/support/return"
+    assert count_rows(app)["payment"] == 0  # nothing is charged before the browser confirms
+    intent = stripe_js.confirm_card_payment(started["client_secret"], CARDS["visa"])
+    assert intent["status"] == "succeeded"
 
-    response = confirm(client, "ar", token, setup["id"])
-    assert response.status_code == 200, response.get_json()
-    thanks = client.get(response.get_json()["redirect"])
+    response = returned(client, started, intent)
+    assert response.status_code == 302, response.get_data(as_text=True)[-500:]
+    thanks = client.get(response.location)
     page = thanks.get_data(as_text=True)
     assert thanks.status_code == 200
     assert '<html lang="ar" dir="rtl">' in page
@@ -87,13 +99,18 @@ def test_one_dollar_a_month_in_arabic(
     subscription = stripe_client.v1.subscriptions.retrieve(subscription_id)
     assert subscription["status"] == "active"
     assert subscription["items"]["data"][0]["plan"]["amount"] == 100
+    # Saved by Stripe for the renewals (``save_default_payment_method``), and the customer's default.
+    assert subscription["default_payment_method"] == customer["invoice_settings"]["default_payment_method"]
+    # Reloading the return address later changes nothing and sends the reader to the page.
+    again = returned(client, started, intent)
+    assert again.location == "/ar/support" and count_rows(app)["payment"] == 1
 
 
 def test_confirming_twice_makes_one_subscription(
     app: Flask, client: FlaskClient, stripe_js: StripeJs
 ) -> None:
     token, started = start(client, "en")
-    setup = stripe_js.confirm_card_setup(started["client_secret"], CARDS["visa"])
+    setup = stripe_js.confirm_card_payment(started["client_secret"], CARDS["visa"])
     first = confirm(client, "en", token, setup["id"])
     assert first.status_code == 200
     again = confirm(client, "en", token, setup["id"])  # a double click after success
@@ -106,7 +123,7 @@ def test_covering_fees_charges_the_grossed_up_total(
     app: Flask, client: FlaskClient, stripe_js: StripeJs
 ) -> None:
     token, started = start(client, "en", amount="5", cover_fees="1")
-    setup = stripe_js.confirm_card_setup(started["client_secret"], CARDS["visa"])
+    setup = stripe_js.confirm_card_payment(started["client_secret"], CARDS["visa"])
     assert confirm(client, "en", token, setup["id"]).status_code == 200
     with app.app_context():
         payment = db.session.scalars(sa.select(Payment)).one()
@@ -121,7 +138,7 @@ def test_yearly_in_euros_with_a_custom_amount_in_arabic_digits(
     token, started = start(
         client, "ar", frequency="year", currency="eur", amount="other", custom_amount="٢٥٫٥"
     )
-    setup = stripe_js.confirm_card_setup(started["client_secret"], CARDS["visa"])
+    setup = stripe_js.confirm_card_payment(started["client_secret"], CARDS["visa"])
     response = confirm(client, "ar", token, setup["id"])
     assert response.status_code == 200
     page = client.get(response.get_json()["redirect"]).get_data(as_text=True)
@@ -152,18 +169,15 @@ def test_one_time_gift_in_english(
     assert stripe_client.v1.payment_intents.retrieve(intent["id"])["amount"] == 1000
 
 
-def test_three_d_secure_card_for_a_membership(app: Flask, client: FlaskClient, stripe_js: StripeJs) -> None:
-    token, started = start(client, "ar")
-    setup = stripe_js.confirm_card_setup(started["client_secret"], CARDS["3ds"])
-    assert setup["status"] == "succeeded"
-    response = confirm(client, "ar", token, setup["id"])
-    body = response.get_json()
-    assert body["requires_action"] is True  # the bank asks again for the first charge
-    assert count_rows(app)["payment"] == 0
-    paid = stripe_js.confirm_card_payment(body["client_secret"])
+def test_three_d_secure_card_for_a_membership_asks_once(
+    app: Flask, client: FlaskClient, stripe_js: StripeJs
+) -> None:
+    _token, started = start(client, "ar")
+    # confirm_card_payment answers the bank's one challenge; the first charge needs no other.
+    paid = stripe_js.confirm_card_payment(started["client_secret"], CARDS["3ds"])
     assert paid["status"] == "succeeded"
-    done = confirm(client, "ar", token, setup["id"])
-    assert done.status_code == 200 and "redirect" in done.get_json()
+    done = returned(client, started, paid)
+    assert done.status_code == 302 and "/ar/support/thank-you/" in done.location
     assert count_rows(app)["membership"] == 1 and count_rows(app)["payment"] == 1
 
 
@@ -171,10 +185,8 @@ def test_failed_authentication_is_explained_and_nothing_is_recorded(
     app: Flask, client: FlaskClient, stripe_js: StripeJs
 ) -> None:
     token, started = start(client, "ar")
-    setup = stripe_js.confirm_card_setup(started["client_secret"], CARDS["3ds"])
-    body = confirm(client, "ar", token, setup["id"]).get_json()
-    stripe_js.confirm_card_payment(body["client_secret"], authenticate=False)
-    response = confirm(client, "ar", token, setup["id"])
+    stripe_js.confirm_card_payment(started["client_secret"], CARDS["3ds"], authenticate=False)
+    response = confirm(client, "ar", token, started["intent_id"])  # support.js reports the failure
     assert response.status_code == 402
     assert response.get_json()["error"]["message"] == i18n.message(
         app, "payment_intent_authentication_failure"
@@ -182,11 +194,11 @@ def test_failed_authentication_is_explained_and_nothing_is_recorded(
     assert count_rows(app)["payment"] == 0
 
 
-def test_card_refused_at_setup_never_reaches_our_server(
+def test_card_refused_by_stripe_is_said_in_arabic(
     app: Flask, client: FlaskClient, stripe_js: StripeJs
 ) -> None:
     _, started = start(client, "ar")
-    result = stripe_js.confirm_card_setup(started["client_secret"], CARDS["declined"])
+    result = stripe_js.confirm_card_payment(started["client_secret"], CARDS["declined"])
     assert result["error"]["code"] == "card_declined"  # the page maps this code to Arabic text
     html = client.get("/ar/support").get_data(as_text=True)
     config = json.loads(
@@ -200,8 +212,9 @@ def test_card_that_fails_the_first_charge_gets_an_arabic_decline(
     app: Flask, client: FlaskClient, stripe_js: StripeJs
 ) -> None:
     token, started = start(client, "ar")
-    setup = stripe_js.confirm_card_setup(started["client_secret"], CARDS["fails_charge"])
-    response = confirm(client, "ar", token, setup["id"])
+    refused = stripe_js.confirm_card_payment(started["client_secret"], CARDS["fails_charge"])
+    assert refused["error"]["code"] == "card_declined"
+    response = confirm(client, "ar", token, started["intent_id"])  # support.js reports the decline
     assert response.status_code == 402
     assert response.get_json()["error"]["message"] == i18n.message(app, "card_declined")
     assert i18n.is_arabic(response.get_json()["error"]["message"])
@@ -234,3 +247,19 @@ def test_a_thank_you_link_is_not_cached_and_ends_after_a_day(
     later = time.time() + 25 * 3600
     monkeypatch.setattr(time, "time", lambda: later)
     assert client.get(link).status_code == 404  # a forwarded or kept link shows nothing a day later
+
+
+def test_coming_back_from_a_failed_payment_shows_the_page_with_the_reason_in_arabic(
+    app: Flask, client: FlaskClient, stripe_js: StripeJs
+) -> None:
+    _token, started = start(client, "ar", frequency="once", amount="other", custom_amount="7")
+    refused = stripe_js.confirm_card_payment(started["client_secret"], CARDS["fails_charge"])
+    assert "error" in refused
+    # Coming back to return_url: whatever redirect_status says, the server asks Stripe.
+    intent = {"id": started["intent_id"], "status": "succeeded"}
+    page = returned(client, started, intent)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and '<html lang="ar" dir="rtl">' in html
+    assert f'aria-live="assertive" >{i18n.message(app, "card_declined")}</p>' in html  # shown, not hidden
+    assert 'name="custom_amount" inputmode="decimal" autocomplete="off" value="7"' in html  # the gift kept
+    assert count_rows(app)["payment"] == 0

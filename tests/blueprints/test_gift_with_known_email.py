@@ -25,10 +25,10 @@ EMAIL = "reader@example.org"
 
 
 def _give(app: Flask, stripe_js: StripeJs, lang: str, **fields: str) -> tuple[Any, str, str]:
-    """A monthly gift from a new browser: (its client, the thank-you page, the SetupIntent id)."""
+    """A monthly gift from a new browser: (its client, the thank-you page, the first payment intent id)."""
     client = app.test_client()
     token, started = start(client, lang, **fields)
-    setup = stripe_js.confirm_card_setup(started["client_secret"], CARDS["visa"])
+    setup = stripe_js.confirm_card_payment(started["client_secret"], CARDS["visa"])
     response = confirm(client, lang, token, setup["id"])
     assert response.status_code == 200, response.get_json()
     thanks = client.get(response.get_json()["redirect"])
@@ -58,7 +58,7 @@ def test_a_stranger_with_a_known_email_changes_nothing_of_the_supporter(
     ]
     assert default_before
 
-    stranger, thanks_url, seti = _give(app, stripe_js, "en", email="reader@example.org", name="Mallory")
+    stranger, thanks_url, intent_id = _give(app, stripe_js, "en", email="reader@example.org", name="Mallory")
 
     # The supporter's Stripe customer still bills their own card.
     customer = stripe_client.v1.customers.retrieve(customer_id)
@@ -66,7 +66,7 @@ def test_a_stranger_with_a_known_email_changes_nothing_of_the_supporter(
     assert customer["name"] == "ليلى"
     assert _supporter(app) == ("ليلى", "ar", customer_id, card_id)
     # The gift ran on a customer of its own, and is the supporter's by email.
-    gift_customer = str(stripe_client.v1.setup_intents.retrieve(seti)["customer"])
+    gift_customer = str(stripe_client.v1.payment_intents.retrieve(intent_id)["customer"])
     assert gift_customer != customer_id
     with app.app_context():
         memberships = db.session.scalars(sa.select(Membership).order_by(Membership.id)).all()
@@ -101,8 +101,8 @@ def test_stripe_events_about_the_strangers_customer_keep_the_supporter_as_they_a
 ) -> None:
     _give(app, stripe_js, "ar", email="Reader@Example.org", name="ليلى")
     before = _supporter(app)
-    _, _, seti = _give(app, stripe_js, "en", email="reader@example.org", name="Mallory")
-    gift_customer = str(stripe_client.v1.setup_intents.retrieve(seti)["customer"])
+    _, _, intent_id = _give(app, stripe_js, "en", email="reader@example.org", name="Mallory")
+    gift_customer = str(stripe_client.v1.payment_intents.retrieve(intent_id)["customer"])
     client = app.test_client()
     updated = stripe_events.customer(gift_customer, email=EMAIL, name="Mallory", locales=["en"])
     assert stripe_events.post(client, stripe_events.event("customer.updated", updated)).status_code == 200
@@ -124,8 +124,8 @@ def test_a_supporter_without_a_customer_is_not_given_the_strangers(
         supporter = db.session.scalars(sa.select(Supporter)).one()
         supporter.stripe_customer_id = None
         db.session.commit()
-    _, _, seti = _give(app, stripe_js, "en", email="reader@example.org", name="Mallory")
-    gift_customer = str(stripe_client.v1.setup_intents.retrieve(seti)["customer"])
+    _, _, intent_id = _give(app, stripe_js, "en", email="reader@example.org", name="Mallory")
+    gift_customer = str(stripe_client.v1.payment_intents.retrieve(intent_id)["customer"])
     client = app.test_client()
     # A subscription of that customer we have not recorded yet (its reader is still at 3-D Secure).
     subscription = stripe_events.subscription(stripe_events.new_id("sub"), gift_customer)

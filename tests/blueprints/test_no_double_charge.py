@@ -18,24 +18,24 @@ def _subscriptions(stripe_client: stripe.StripeClient, customer: str) -> list[st
     return [s.id for s in page.data]
 
 
-def _customer_of(stripe_client: stripe.StripeClient, setup_intent_id: str) -> str:
-    return str(stripe_client.v1.setup_intents.retrieve(setup_intent_id)["customer"])
+def _customer_of(stripe_client: stripe.StripeClient, intent_id: str) -> str:
+    return str(stripe_client.v1.payment_intents.retrieve(intent_id)["customer"])
 
 
 def test_a_confirm_retried_after_its_answer_was_lost_makes_one_subscription(
     app: Flask, client: FlaskClient, stripe_js: StripeJs, stripe_client: stripe.StripeClient
 ) -> None:
     token, started = start(client, "en")
-    setup = stripe_js.confirm_card_setup(started["client_secret"], CARDS["visa"])
+    stripe_js.confirm_card_payment(started["client_secret"], CARDS["visa"])
     cookie_name = app.config["SESSION_COOKIE_NAME"]
     before = client.get_cookie(cookie_name)
     assert before is not None
-    assert confirm(client, "en", token, setup["id"]).status_code == 200
+    assert confirm(client, "en", token, started["intent_id"]).status_code == 200
     # The answer never reached the browser: it posts again with the session it had.
     client.set_cookie(cookie_name, before.value)
-    again = confirm(client, "en", token, setup["id"])
+    again = confirm(client, "en", token, started["intent_id"])
     assert again.status_code == 200, again.get_json()
-    assert len(_subscriptions(stripe_client, _customer_of(stripe_client, setup["id"]))) == 1
+    assert len(_subscriptions(stripe_client, _customer_of(stripe_client, started["intent_id"]))) == 1
     assert count_rows(app)["membership"] == 1 and count_rows(app)["payment"] == 1
 
 
@@ -43,8 +43,8 @@ def test_a_payment_the_bank_has_not_confirmed_is_a_gift_being_confirmed(
     app: Flask, client: FlaskClient, stripe_js: StripeJs, stripe_client: stripe.StripeClient
 ) -> None:
     token, started = start(client, "ar")
-    setup = stripe_js.confirm_card_setup(started["client_secret"], CARDS["processing"])
-    response = confirm(client, "ar", token, setup["id"])
+    stripe_js.confirm_card_payment(started["client_secret"], CARDS["processing"])
+    response = confirm(client, "ar", token, started["intent_id"])
     assert response.status_code == 200, response.get_json()
     page = client.get(response.get_json()["redirect"])
     text = page.get_data(as_text=True)
@@ -66,8 +66,10 @@ def test_a_payment_the_bank_has_not_confirmed_is_a_gift_being_confirmed(
             "email": "Reader@Example.org", "name": "ليلى"}  # fmt: skip
     again = client.post("/ar/support/start", data=form, headers=JSON)
     assert again.status_code == 200 and again.get_json()["redirect"].endswith("/ar/support/confirming")
-    assert "/ar/support/thank-you/" in confirm(client, "ar", token, setup["id"]).get_json()["redirect"]
-    assert len(_subscriptions(stripe_client, _customer_of(stripe_client, setup["id"]))) == 1
+    assert (
+        "/ar/support/thank-you/" in confirm(client, "ar", token, started["intent_id"]).get_json()["redirect"]
+    )
+    assert len(_subscriptions(stripe_client, _customer_of(stripe_client, started["intent_id"]))) == 1
     assert count_rows(app)["payment"] == 1
 
 
@@ -91,10 +93,10 @@ def test_failed_tries_with_one_email_leave_one_stripe_customer_per_browser(
     customers = []
     for _ in range(2):
         token, started = start(client, "en")
-        setup = stripe_js.confirm_card_setup(started["client_secret"], CARDS["fails_charge"])
-        assert confirm(client, "en", token, setup["id"]).status_code == 402
+        stripe_js.confirm_card_payment(started["client_secret"], CARDS["fails_charge"])
+        assert confirm(client, "en", token, started["intent_id"]).status_code == 402
         client.get("/en/support")  # the reader starts over, from the page
-        customers.append(_customer_of(stripe_client, setup["id"]))
+        customers.append(_customer_of(stripe_client, started["intent_id"]))
     assert customers[0] == customers[1]
     # Another browser typing the same address is somebody else until proven otherwise
     # (issue 15, finding 2): it never gets the customer, nor the card, of the first.
@@ -113,14 +115,19 @@ def test_after_the_bank_declines_a_gift_being_confirmed_the_reader_can_try_again
     localstripe_url: str,
 ) -> None:
     token, started = start(client, "en")
-    setup = stripe_js.confirm_card_setup(started["client_secret"], CARDS["processing"])
-    assert "/en/support/thank-you/" in confirm(client, "en", token, setup["id"]).get_json()["redirect"]
+    stripe_js.confirm_card_payment(started["client_secret"], CARDS["processing"])
+    assert (
+        "/en/support/thank-you/" in confirm(client, "en", token, started["intent_id"]).get_json()["redirect"]
+    )
     subscription = stripe_client.v1.subscriptions.list(
-        params={"customer": _customer_of(stripe_client, setup["id"]), "expand": ["data.latest_invoice"]}
+        params={
+            "customer": _customer_of(stripe_client, started["intent_id"]),
+            "expand": ["data.latest_invoice"],
+        }
     ).data[0]
     intent = stripe_client.v1.payment_intents.retrieve(subscription.latest_invoice.payment_intent)
     charge = intent.latest_charge
     settle_charge(localstripe_url, charge if isinstance(charge, str) else charge.id, answer="fail")
 
     _, again = start(client, "en")
-    assert again["kind"] == "setup" and again["client_secret"] != started["client_secret"]
+    assert again["kind"] == "subscription" and again["client_secret"] != started["client_secret"]

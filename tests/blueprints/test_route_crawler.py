@@ -24,6 +24,8 @@ PUBLIC = {
     "donate.support_without_js",
     "donate.start",
     "donate.confirm",
+    "donate.quote_amount",  # the server's reading of the amount fields: nobody's data
+    "donate.returned",  # Stripe.js comes back here; it finishes only this browser's own gift
     "donate.remind",
     "donate.thanks",
     "donate.confirming",  # static words: "we are confirming your payment"

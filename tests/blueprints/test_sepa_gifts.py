@@ -28,7 +28,9 @@ from tests.harness import SEPA_IBANS, StripeJs, settle_charge
 
 def _deliver(client: FlaskClient, stripe_client: stripe.StripeClient, customer: str, seen: set[str]) -> None:
     """localstripe's events about the customer's objects, oldest first, as its webhooks would POST them."""
-    events = stripe_client.v1.events.list(params={"limit": 100}).data
+    events = list(
+        stripe_client.v1.events.list(params={"limit": 100}).auto_paging_iter()
+    )  # a session has more
     for event in sorted(events, key=lambda e: (e.created, e.id)):
         body = event.to_dict()
         obj = body["data"]["object"]

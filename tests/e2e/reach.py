@@ -19,7 +19,7 @@ AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
 #: Inside these the markup is Stripe's, not ours: the card element is Stripe's iframe in
 #: production (localstripe's stand-in mounts plain inputs there) and so is its 3-D Secure box.
-THIRD_PARTY = ["#card-element > *", "#auth-area > *"]
+THIRD_PARTY = ["#card-element > *", "#auth-area > *", "#payment-element > *", "#express-checkout > *"]
 
 #: Latin words an Arabic page or email may show: brands, currency and file-format codes.
 ALLOWED_LATIN = {
@@ -36,7 +36,7 @@ LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 # left-to-right data (emails, ids, codes) or not to be translated (campaign codes), what is
 # marked as another language (the language switch), and Stripe's card element.
 _READABLE_TEXT = """() => {
-  const skip = "script,style,template,noscript,code,[dir=ltr],[translate=no],[lang]:not([lang|=ar]),#card-element,#auth-area";
+  const skip = "script,style,template,noscript,code,[dir=ltr],[translate=no],[lang]:not([lang|=ar]),#card-element,#auth-area,#payment-element";
   const out = [document.title];
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {

@@ -58,8 +58,8 @@ def expect_ring(page: Page) -> None:
 def test_keyboard_alone_gives_yearly_in_arabic(mobile_page: Page, live_server: str, live_app: Flask) -> None:
     page = mobile_page
     page.goto(f"{live_server}/ar/support")
-    # Stripe's card field is a group named in the page's language.
-    card = page.get_by_role("group", name=translate(live_app, "ar", "Card"))
+    # Stripe's Payment Element is a group named in the page's language.
+    card = page.get_by_role("group", name=translate(live_app, "ar", "Payment details"))
     expect(card.locator("input").first).to_be_visible()
     keys = page.keyboard
 
@@ -82,10 +82,10 @@ def test_keyboard_alone_gives_yearly_in_arabic(mobile_page: Page, live_server: s
     keys.type(EMAIL)
     tab_to(page, "#name")
     keys.type("ليلى")
-    tab_to(page, "#card-element input[placeholder=number]")
+    tab_to(page, "#payment-element input[placeholder=number]")
     keys.type(CARDS["visa"])
     for field, value in (("exp_month", "12"), ("exp_year", "34"), ("cvc", "123"), ("postal_code", "12345")):
-        tab_to(page, f"#card-element input[placeholder={field}]")
+        tab_to(page, f"#payment-element input[placeholder={field}]")
         keys.type(value)
     tab_to(page, "#submit")
     expect_ring(page)
@@ -171,12 +171,12 @@ def test_usable_before_stripe_js_and_nothing_else_from_elsewhere(
     expect(page.locator("#total")).to_have_text("Total: $5.00 a year")
     expect(page.locator("#submit")).to_have_text("Give $5 a year")
     page.locator("#submit").click()
-    loading = "The card form is still loading. Please wait a moment, then press the button again."
+    loading = "The payment form is still loading. Please wait a moment, then press the button again."
     expect(page.locator("#form-error")).to_have_text(loading)
 
     for route in held:
         route.continue_()
-    card = page.get_by_role("group", name="Card")
+    card = page.get_by_role("group", name="Payment details")
     expect(card.locator("input").first).to_be_visible()
     expect(page.locator("#form-error")).to_be_hidden()
     page.fill("#email", EMAIL)
@@ -224,7 +224,7 @@ def test_one_dollar_a_month_over_3g(
     page.goto(f"{live_server}/ar/support", wait_until="domcontentloaded")
     expect(page.locator("#total")).to_be_visible(timeout=60_000)
     readable = time.monotonic() - started
-    expect(page.locator("#card-element input").first).to_be_visible(timeout=60_000)
+    expect(page.locator("#payment-element input").first).to_be_visible(timeout=60_000)
     interactive = time.monotonic() - started
     timing = page.evaluate(
         "(() => { const t = performance.getEntriesByType('navigation')[0];"
@@ -232,7 +232,7 @@ def test_one_dollar_a_month_over_3g(
     )
 
     page.fill("#email", EMAIL)
-    card = page.locator("#card-element")
+    card = page.locator("#payment-element")
     card.locator("input[placeholder=number]").fill(CARDS["visa"])
     card.locator("input[placeholder=exp_month]").fill("12")
     card.locator("input[placeholder=exp_year]").fill("34")

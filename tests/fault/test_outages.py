@@ -125,7 +125,7 @@ def test_broker_and_smtp_outages_lose_and_double_nothing(
     try:
         client = worker_app.test_client()
         token, started = start(client, "ar")
-        setup = StripeJs(localstripe_url).confirm_card_setup(started["client_secret"], CARDS["visa"])
+        setup = StripeJs(localstripe_url).confirm_card_payment(started["client_secret"], CARDS["visa"])
         assert confirm(client, "ar", token, setup["id"]).status_code == 200
         smtp.inbox.wait_for(2, timeout=30)  # welcome and first receipt
         with worker_app.app_context():

@@ -142,7 +142,7 @@ def test_a_membership_from_our_page_is_confirmed_not_doubled(
 ) -> None:
     client: FlaskClient = app.test_client()
     token, started = start(client, "ar", amount="5")
-    setup = stripe_js.confirm_card_setup(started["client_secret"], CARDS["visa"])
+    setup = stripe_js.confirm_card_payment(started["client_secret"], CARDS["visa"])
     assert confirm(client, "ar", token, setup["id"]).status_code == 200
     payment = one(app, Payment)
 

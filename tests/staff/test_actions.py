@@ -22,7 +22,7 @@ def give_monthly(app: Flask, stripe_js: StripeJs, amount: str = "5") -> tuple[in
     """A reader gives monthly on the support page; returns (supporter, membership, payment) ids."""
     reader = app.test_client()
     token, started = start(reader, "ar", amount=amount)
-    setup = stripe_js.confirm_card_setup(started["client_secret"], CARDS["visa"])
+    setup = stripe_js.confirm_card_payment(started["client_secret"], CARDS["visa"])
     assert confirm(reader, "ar", token, setup["id"]).status_code == 200
     with app.app_context():
         payment = db.session.scalars(sa.select(Payment)).one()

@@ -88,7 +88,7 @@ def test_worker_applies_webhooks_and_mails_each_receipt_once_in_arabic(
     try:
         client = redis_app.test_client()
         token, started = start(client, "ar")
-        setup = StripeJs(localstripe_url).confirm_card_setup(started["client_secret"], CARDS["visa"])
+        setup = StripeJs(localstripe_url).confirm_card_payment(started["client_secret"], CARDS["visa"])
         confirmed = confirm(client, "ar", token, setup["id"])
         assert confirmed.status_code == 200
 

@@ -1,0 +1,58 @@
+"""The server's reading of the gift, in the page's language: what the page, its button and
+the wallet sheet show (``GET /<lang>/support/quote``, and the page's first render)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
+
+from app.i18n import bdi, format_money
+from app.services.amounts import Quote
+
+TOTAL_LINES = {
+    "month": _l("Total: %(amount)s a month"),
+    "year": _l("Total: %(amount)s a year"),
+    "once": _l("Total: %(amount)s, once"),
+}
+BUTTON_LABELS = {
+    "month": _l("Give %(amount)s a month"),
+    "year": _l("Give %(amount)s a year"),
+    "once": _l("Give %(amount)s"),
+}
+
+
+def total_money(quote: Quote) -> str:
+    return format_money(quote.total, quote.currency)
+
+
+def button_money(quote: Quote) -> str:
+    return format_money(quote.total, quote.currency, short=True)
+
+
+def total_line(quote: Quote) -> Markup:
+    """The total as the page writes it: the amount in its own ``<bdi>``."""
+    return Markup.escape(TOTAL_LINES[quote.frequency]) % {"amount": bdi(total_money(quote))}
+
+
+def button_label(quote: Quote) -> Markup:
+    return Markup.escape(BUTTON_LABELS[quote.frequency]) % {"amount": bdi(button_money(quote))}
+
+
+def as_json(quote: Quote) -> dict[str, Any]:
+    """The quote for support.js: minor units and code for Stripe.js (the Express Checkout
+    Element's ``amount``/``currency``/``mode``), the amounts as the page writes them."""
+    return {
+        "amount": quote.amount,
+        "fee_cover": quote.fee_cover,
+        "total": quote.total,
+        "currency": quote.currency,
+        "frequency": quote.frequency,
+        "interval": quote.frequency if quote.recurring else None,
+        "mode": "subscription" if quote.recurring else "payment",
+        "total_money": total_money(quote),
+        "button_money": button_money(quote),
+        "total_line": str(TOTAL_LINES[quote.frequency] % {"amount": total_money(quote)}),
+        "button_label": str(BUTTON_LABELS[quote.frequency] % {"amount": button_money(quote)}),
+    }
