@@ -69,28 +69,6 @@ def event_counts() -> dict[str, int]:
     return {"stored": total, "waiting": waiting, "failing": failing}
 
 
-def claim(stripe_event_id: str) -> bool:
-    """Lock a stored event nobody has tried yet, until the transaction ends; False if taken.
-
-    ``SKIP LOCKED``: workers applying stored events at the same time each
-    take another one instead of waiting.  (SQLite has no row locks; its
-    writes are serialised.)  Events that failed once are left to their own
-    retries (``attempts > 0``).
-    """
-    return (
-        db.session.scalar(
-            select(WebhookEvent.id)
-            .where(
-                WebhookEvent.stripe_event_id == stripe_event_id,
-                WebhookEvent.processed_at.is_(None),
-                WebhookEvent.attempts == 0,
-            )
-            .with_for_update(skip_locked=True)
-        )
-        is not None
-    )
-
-
 @dataclass
 class Drained:
     applied: dict[Applied, int]

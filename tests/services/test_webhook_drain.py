@@ -1,5 +1,5 @@
 """Stored events applied by a worker's run, a batch in one transaction, and the endpoint waking the
-workers once per interval, not once per event (``apply_stored``, ``claim``, ``wake_workers``)."""
+workers once per interval, not once per event (``apply_stored``, ``wake_workers``)."""
 
 from __future__ import annotations
 
@@ -90,7 +90,9 @@ def test_a_failed_event_is_left_to_its_own_retries_and_a_run_stops_on_time(
 
 
 @pytest.mark.postgres
-def test_workers_running_at_once_each_claim_another_event(app: Flask, database_url: str) -> None:
+def test_workers_running_at_once_each_claim_another_event(
+    app: Flask, database_url: str, gateway: se.FakeGateway
+) -> None:
     if not database_url.startswith("postgresql"):
         pytest.skip("row locks: PostgreSQL only")
     ids = renewals(app, 3)
@@ -100,8 +102,12 @@ def test_workers_running_at_once_each_claim_another_event(app: Flask, database_u
             conn.execute(
                 sa.text("SELECT 1 FROM webhook_event WHERE stripe_event_id = :id FOR UPDATE"), {"id": ids[0]}
             )
-            assert not webhook_queue.claim(ids[0])  # another worker holds it: skipped, not waited for
-            assert webhook_queue.claim(ids[1])
+            drained = webhook_queue.apply_stored(seconds=60)  # another worker holds the oldest: skipped
+            assert drained.applied == {webhooks.Applied.APPLIED: 2}
+            waiting = db.session.scalars(
+                sa.select(WebhookEvent.stripe_event_id).where(WebhookEvent.processed_at.is_(None))
+            )
+            assert list(waiting) == [ids[0]]
             db.session.rollback()
     finally:
         other.dispose()
