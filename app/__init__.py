@@ -60,11 +60,12 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_listeners(app: Flask) -> None:
-    from app.services import outbox
+    from app.services import event_rows, outbox
     from app.services.reports import summaries
 
     summaries.init_app(app)  # marks the days each flush changes
     outbox.init_app(app)  # publishes queued emails after commit
+    event_rows.init_app(app)  # a batch of events knows the Stripe ids its rows take
 
 
 def register_blueprints(app: Flask) -> None:

@@ -20,8 +20,14 @@ class WebhookEvent(db.Model):  # type: ignore[name-defined]
     __tablename__ = "webhook_event"
     __table_args__ = (
         sa.CheckConstraint("attempts >= 0", name="attempts_not_negative"),
-        # The sweep looks for what is left to apply, oldest first.
-        sa.Index("ix_webhook_event_unprocessed", "processed_at", "created"),
+        # Workers claim what is left to apply, oldest first (migration 0020).
+        sa.Index(
+            "ix_webhook_event_waiting",
+            "created",
+            "id",
+            postgresql_where=sa.text("processed_at IS NULL"),
+            sqlite_where=sa.text("processed_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

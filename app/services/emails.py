@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import smtplib
+import threading
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
@@ -144,10 +146,70 @@ def sender(locale: str) -> str:
 
 
 def send(message: EmailMessage) -> None:
+    """Send over this thread's SMTP connection, kept open from one email to the next.
+
+    A new connection for each email (with its greeting, EHLO, STARTTLS and
+    login) cost as much as sending it (``bench/receipts.py``).  A kept
+    connection is checked with ``NOOP`` before it is used again, and made
+    anew if the server has closed it meanwhile, so that nothing is sent on a
+    connection that turns out dead half-way; an error while sending closes it
+    and is the task's to retry, as before.
+    """
+    smtp = _connection()
+    try:
+        smtp.send_message(message)
+    except BaseException:
+        _close()
+        raise
+
+
+class _Kept(threading.local):
+    """This thread's SMTP connection; closed with the thread, or when the process exits."""
+
+    smtp: smtplib.SMTP | None = None
+    key: tuple[Any, ...] = ()
+
+    def __del__(self) -> None:
+        if self.smtp is not None:
+            self.smtp.close()
+
+
+_kept = _Kept()
+_at_exit: list[bool] = []
+
+
+def _connection() -> smtplib.SMTP:
     config = current_app.config
-    with smtplib.SMTP(config["SMTP_HOST"], config["SMTP_PORT"], timeout=20) as smtp:
+    key = tuple(
+        config[k] for k in ("SMTP_HOST", "SMTP_PORT", "SMTP_STARTTLS", "SMTP_USERNAME", "SMTP_PASSWORD")
+    )
+    smtp = _kept.smtp
+    if smtp is not None and _kept.key == key:
+        try:
+            if smtp.noop()[0] == 250:
+                return smtp
+        except (smtplib.SMTPException, OSError):
+            pass
+    _close()
+    smtp = smtplib.SMTP(config["SMTP_HOST"], config["SMTP_PORT"], timeout=20)
+    try:
         if config["SMTP_STARTTLS"]:
             smtp.starttls()
         if config["SMTP_USERNAME"]:
             smtp.login(config["SMTP_USERNAME"], config["SMTP_PASSWORD"])
-        smtp.send_message(message)
+    except BaseException:
+        smtp.close()
+        raise
+    _kept.smtp, _kept.key = smtp, key
+    if not _at_exit:
+        _at_exit.append(atexit.register(_close) is _close)  # QUIT on the way out (this thread's)
+    return smtp
+
+
+def _close() -> None:
+    smtp, _kept.smtp = _kept.smtp, None
+    if smtp is not None:
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()

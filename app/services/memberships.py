@@ -34,7 +34,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import FINAL_STATUSES, Interval, Membership, MembershipStatus
 from app.models.types import from_timestamp, utcnow
-from app.services import notices
+from app.services import event_rows, notices
 from app.services.amounts import CURRENCIES
 from app.services.errors import EventNotApplied
 from app.services.gateway import EventGateway
@@ -58,6 +58,9 @@ MAX_CANCELLATION_REASON = 500
 
 
 def _lock_membership(subscription_id: str) -> Membership | None:
+    held = event_rows.lookup("subscription", subscription_id, locked=True)
+    if held is not event_rows.UNKNOWN:
+        return held
     return db.session.scalar(
         select(Membership)
         .where(Membership.stripe_subscription_id == subscription_id)
@@ -214,9 +217,11 @@ def subscription_changed(subscription: Obj, at: datetime, gateway: EventGateway)
 
 def membership_for(subscription_id: str, gateway: EventGateway) -> Membership:
     """The membership of an invoice; fetched from Stripe when its own events are late."""
-    membership = db.session.scalar(
-        select(Membership).where(Membership.stripe_subscription_id == subscription_id)
-    )
+    membership = event_rows.lookup("subscription", subscription_id)
+    if membership is event_rows.UNKNOWN:
+        membership = db.session.scalar(
+            select(Membership).where(Membership.stripe_subscription_id == subscription_id)
+        )
     if membership is not None:
         return membership
     fresh = _fetch_subscription(subscription_id, gateway)

@@ -43,14 +43,13 @@ The handlers change rows and never commit.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Membership, Payment, PaymentStatus, Supporter
 from app.models.types import from_timestamp, utcnow
-from app.services import attempts, notices
+from app.services import attempts, event_rows, notices
 from app.services.errors import EventNotApplied
 from app.services.gateway import EventGateway
 from app.services.memberships import membership_for
@@ -78,12 +77,14 @@ LINK_WAIT = timedelta(minutes=10)
 def _find_payment(
     invoice_id: str | None = None, intent_id: str | None = None, charge_id: str | None = None
 ) -> Payment | None:
-    for column, value in (
-        (Payment.stripe_invoice_id, invoice_id),
-        (Payment.stripe_payment_intent_id, intent_id),
-        (Payment.stripe_charge_id, charge_id),
-    ):
+    for kind, value in (("invoice", invoice_id), ("intent", intent_id), ("charge", charge_id)):
         if value:
+            held = event_rows.lookup(kind, value)  # a batch of events loaded its payments at once
+            if held is not event_rows.UNKNOWN:
+                if held is not None:
+                    return held
+                continue
+            column = event_rows.PAYMENT_IDS[kind]
             payment = db.session.scalar(
                 select(Payment)
                 .where(column == value)
@@ -102,22 +103,21 @@ def _link(payment: Payment, intent_id: str | None, charge_id: str | None, *, pai
     one a failed attempt left: a renewal's retry charges the same payment
     intent again, and refunds and payouts name the charge that paid.
     """
-    if (
-        intent_id
-        and not payment.stripe_payment_intent_id
-        and not _taken(Payment.stripe_payment_intent_id, intent_id, payment)
-    ):
+    if intent_id and not payment.stripe_payment_intent_id and not _taken("intent", intent_id, payment):
         payment.stripe_payment_intent_id = intent_id
     if (
         charge_id
         and (not payment.stripe_charge_id or (paid and payment.stripe_charge_id != charge_id))
-        and not _taken(Payment.stripe_charge_id, charge_id, payment)
+        and not _taken("charge", charge_id, payment)
     ):
         payment.stripe_charge_id = charge_id
 
 
-def _taken(column: Any, value: str, payment: Payment) -> bool:
-    query = select(Payment.id).where(column == value)
+def _taken(kind: str, value: str, payment: Payment) -> bool:
+    held = event_rows.lookup(kind, value)
+    if held is not event_rows.UNKNOWN:
+        return held is not None and held is not payment
+    query = select(Payment.id).where(event_rows.PAYMENT_IDS[kind] == value)
     if payment.id is not None:
         query = query.where(Payment.id != payment.id)
     return db.session.scalar(query) is not None

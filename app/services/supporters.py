@@ -28,7 +28,9 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Membership, Payment, Supporter, WebhookEvent
+from app.services import event_rows
 from app.services.errors import EventNotApplied, InvalidChoice, NotFound
+from app.services.event_rows import StripeIds
 from app.services.gateway import EventGateway
 from app.services.stripe_objects import (
     Obj,
@@ -154,7 +156,9 @@ def supporter_for_customer(customer: Any, gateway: EventGateway) -> Supporter:
     customer_id = id_of(customer)
     if not customer_id:
         raise EventNotApplied("no_customer")
-    supporter = db.session.scalar(select(Supporter).where(Supporter.stripe_customer_id == customer_id))
+    supporter = event_rows.lookup("customer", customer_id)
+    if supporter is event_rows.UNKNOWN:
+        supporter = db.session.scalar(select(Supporter).where(Supporter.stripe_customer_id == customer_id))
     if supporter is not None:
         return supporter
     data = customer if isinstance(customer, Mapping) and "email" in customer else None
@@ -317,13 +321,8 @@ _KINDS = (
 )
 
 
-def supporter_of(obj: Obj, event_type: str) -> int | None:
-    """The supporter an event is about, by the Stripe ids its object names; once it is applied.
-
-    The customer first, then the subscription, then the payment (invoice,
-    payment intent, charge): a reader with a second Stripe customer is found
-    through the membership or payment the event touched.
-    """
+def stripe_ids(obj: Obj, event_type: str) -> StripeIds:
+    """The customer, subscription, invoice, payment intent and charge an event's object names."""
     kind = obj.get("object") or next((k for p, k in _KINDS if event_type.startswith(p)), None)
     own = obj.get("id")
     customer = own if kind == "customer" else id_of(obj.get("customer"))
@@ -336,21 +335,37 @@ def supporter_of(obj: Obj, event_type: str) -> int | None:
         intent, charge = invoice_payment_ids(obj)
     elif kind == "invoice_payment":
         intent, charge = id_of(dig(obj, "payment", "payment_intent")), id_of(dig(obj, "payment", "charge"))
-    if customer and (
-        found := db.session.scalar(select(Supporter.id).where(Supporter.stripe_customer_id == customer))
+    return StripeIds(customer, subscription, invoice, intent, charge)
+
+
+def supporter_of(obj: Obj, event_type: str) -> int | None:
+    """The supporter an event is about, by the Stripe ids its object names; once it is applied.
+
+    The customer first, then the subscription, then the payment (invoice,
+    payment intent, charge): a reader with a second Stripe customer is found
+    through the membership or payment the event touched.
+    """
+    ids = stripe_ids(obj, event_type)
+    for kind, supporter_id, by, value in (
+        ("customer", Supporter.id, Supporter.stripe_customer_id, ids.customer),
+        ("subscription", Membership.supporter_id, Membership.stripe_subscription_id, ids.subscription),
+        *((k, Payment.supporter_id, by, getattr(ids, k)) for k, by in event_rows.PAYMENT_IDS.items()),
     ):
-        return int(found)
-    if subscription and (
-        found := db.session.scalar(
-            select(Membership.supporter_id).where(Membership.stripe_subscription_id == subscription)
-        )
-    ):
-        return int(found)
-    for column, value in (
-        (Payment.stripe_invoice_id, invoice),
-        (Payment.stripe_payment_intent_id, intent),
-        (Payment.stripe_charge_id, charge),
-    ):
-        if value and (found := db.session.scalar(select(Payment.supporter_id).where(column == value))):
+        if not value:
+            continue
+        held = event_rows.lookup(kind, value)
+        if held is event_rows.UNKNOWN:
+            found = db.session.scalar(select(supporter_id).where(by == value))
+        else:
+            found = _held_supporter_id(held)
+        if found:
             return int(found)
     return None
+
+
+def _held_supporter_id(row: Supporter | Membership | Payment | None) -> int | None:
+    if row is None:
+        return None
+    if isinstance(row, Supporter):
+        return row.id
+    return row.supporter_id or (row.supporter.id if row.supporter is not None else None)

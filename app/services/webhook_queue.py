@@ -2,8 +2,8 @@
 
 ``webhooks.store_event`` is all the endpoint writes; ``hand_over`` then wakes
 the workers (``wake_workers``, coalesced to one request per ``WAKE_EVERY``).
-A worker's run (``apply_stored``) claims the stored events one by one
-(``claim``, ``SKIP LOCKED``) and applies each with ``webhooks.apply_event``
+A worker's run (``apply_stored``) claims the stored events a batch at a time
+(``SKIP LOCKED``) and applies each batch in one transaction (``apply_batch``)
 until none is left; ``apply_pending`` is the beat sweep's and the operator's
 way through what a lost request or a stopped worker left.
 """
@@ -19,11 +19,15 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask import Flask, current_app
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from app.extensions import db
+from app.ops import metrics
 from app.models import WebhookEvent
-from app.services.stripe_gateway import StripeGateway
-from app.services.webhooks import Applied, Stored, apply_event
+from app.services import event_rows, supporters
+from app.services.gateway import EventGateway
+from app.services.stripe_gateway import StripeGateway, get_gateway
+from app.services.webhooks import RACE_TRIES, Applied, Stored, apply_event, apply_unmarked, mark_applied
 
 
 def pending_events(
@@ -66,28 +70,6 @@ def event_counts() -> dict[str, int]:
     return {"stored": total, "waiting": waiting, "failing": failing}
 
 
-def claim(stripe_event_id: str) -> bool:
-    """Lock a stored event nobody has tried yet, until the transaction ends; False if taken.
-
-    ``SKIP LOCKED``: workers applying stored events at the same time each
-    take another one instead of waiting.  (SQLite has no row locks; its
-    writes are serialised.)  Events that failed once are left to their own
-    retries (``attempts > 0``).
-    """
-    return (
-        db.session.scalar(
-            select(WebhookEvent.id)
-            .where(
-                WebhookEvent.stripe_event_id == stripe_event_id,
-                WebhookEvent.processed_at.is_(None),
-                WebhookEvent.attempts == 0,
-            )
-            .with_for_update(skip_locked=True)
-        )
-        is not None
-    )
-
-
 @dataclass
 class Drained:
     applied: dict[Applied, int]
@@ -95,37 +77,115 @@ class Drained:
     more: bool  # stopped for time with events left: ask for another run
 
 
-#: Stored events a run looks up at once: one sorted read of the queue per batch, then each by its id.
-CLAIM_BATCH = 200
+#: Stored events a run claims and applies in one transaction.
+CLAIM_BATCH = 20
 
 
 def apply_stored(seconds: float, gateway: StripeGateway | None = None) -> Drained:
     """Apply the stored events nobody has tried yet, oldest first, for at most ``seconds``.
 
-    The oldest ``CLAIM_BATCH`` are read at once (sorting the whole queue for
-    each event took longer than applying it, on a renewal day's backlog),
-    then each is claimed by its id and applied in the claiming transaction.
+    A batch at a time (``apply_batch``): a renewal day's events are applied
+    several times faster than one by one, each in a transaction of its own.
     """
+    gateway = gateway or get_gateway()
     drained = Drained(applied={}, failed=[], more=False)
     deadline = time.monotonic() + seconds
     while True:
-        batch = pending_events(CLAIM_BATCH, max_attempts=1)
-        db.session.rollback()
-        claimed = False
-        for stripe_event_id in batch:
-            if time.monotonic() > deadline:
-                drained.more = True
-                return drained
-            if not claim(stripe_event_id):
-                db.session.rollback()  # another worker has it, or has applied it
-                continue
-            claimed = True
-            outcome = apply_event(stripe_event_id, gateway)  # the claim's lock holds until it commits
+        if time.monotonic() > deadline:
+            drained.more = bool(pending_events(1, max_attempts=1))
+            db.session.rollback()
+            return drained
+        outcomes = apply_batch(CLAIM_BATCH, gateway)
+        if not outcomes:
+            return drained  # none left, or the rest are in other workers' hands
+        for stripe_event_id, outcome in outcomes.items():
             drained.applied[outcome] = drained.applied.get(outcome, 0) + 1
             if outcome == Applied.FAILED:
                 drained.failed.append(stripe_event_id)
-        if not claimed:
-            return drained  # none left, or the rest are in other workers' hands
+
+
+def _claim_batch(limit: int, ids: list[str] | None = None) -> list[WebhookEvent]:
+    """Lock up to ``limit`` stored events nobody has tried yet (of ``ids``), oldest first.
+
+    ``SKIP LOCKED``: workers share the queue, each taking events the others
+    do not hold; they wait for none.  (SQLite has no row locks; its writes
+    are serialised.)
+    """
+    query = select(WebhookEvent).where(WebhookEvent.processed_at.is_(None), WebhookEvent.attempts == 0)
+    if ids is not None:
+        query = query.where(WebhookEvent.stripe_event_id.in_(ids))
+    query = query.order_by(WebhookEvent.created, WebhookEvent.id).limit(limit)
+    return list(
+        db.session.scalars(query.with_for_update(skip_locked=True).execution_options(populate_existing=True))
+    )
+
+
+class _HandlerFailed(Exception):
+    def __init__(self, stripe_event_id: str) -> None:
+        self.stripe_event_id = stripe_event_id
+
+
+def apply_batch(limit: int, stripe: EventGateway) -> dict[str, Applied]:
+    """Claim up to ``limit`` stored events and apply them in one transaction; their outcomes.
+
+    The rows they need are read (and locked) at once first (``event_rows``),
+    and the batch commits once.  An event whose handler fails is rolled back
+    with the batch, applied alone (``apply_event``: its error is kept on it,
+    for its own retries) and the rest are applied again without it.  A
+    database error (another worker added the same payment first, a
+    deadlock) rolls the batch back to be tried again, with the rows as they
+    are then; after ``RACE_TRIES`` the events are applied one by one.
+    """
+    events = _claim_batch(limit)
+    gateway = event_rows.RememberingGateway(stripe)
+    outcomes: dict[str, Applied] = {}
+    races = 0
+    while events:
+        ids = [e.stripe_event_id for e in events]  # read now: a rollback expires the rows
+        try:
+            outcomes.update(_apply_claimed(events, gateway))
+            return outcomes
+        except _HandlerFailed as failed:
+            db.session.rollback()
+            outcomes[failed.stripe_event_id] = apply_event(failed.stripe_event_id, gateway)
+        except DBAPIError:
+            db.session.rollback()
+            races += 1
+            if races >= RACE_TRIES:
+                for event_id in ids:
+                    outcomes[event_id] = apply_event(event_id, gateway)
+                return outcomes
+        left = [event_id for event_id in ids if event_id not in outcomes]
+        events = _claim_batch(limit, left) if left else []
+    db.session.rollback()
+    return outcomes
+
+
+def _apply_claimed(events: list[WebhookEvent], gateway: EventGateway) -> dict[str, Applied]:
+    """The events applied in order, then all marked at once (one flush updates them together)."""
+    applied: list[tuple[WebhookEvent, Applied, int | None]] = []
+    event_rows.load(
+        (supporters.stripe_ids(e.object, e.type), e.type.startswith("customer.subscription.")) for e in events
+    )
+    try:
+        for event in events:
+            try:
+                applied.append((event, *apply_unmarked(event, gateway)))
+            except DBAPIError:
+                raise
+            except Exception as exc:
+                raise _HandlerFailed(event.stripe_event_id) from exc
+        for event, _, supporter_id in applied:
+            mark_applied(event, supporter_id)
+        outcomes = {
+            event.stripe_event_id: outcome for event, outcome, _ in applied
+        }  # read before commit expires them
+        db.session.commit()
+        for outcome in outcomes.values():  # as apply_event counts the events it applies alone
+            metrics.WEBHOOKS_APPLIED.labels(str(outcome)).inc()
+    finally:
+        event_rows.forget()
+    return outcomes
 
 
 APPLY_TASK = "workers.tasks.apply_webhook_event"

@@ -34,7 +34,7 @@ from app.services import bank_debits, memberships, payments, reconciliation, sup
 from app.services.account import privacy
 from app.services.errors import DomainError, EventNotApplied
 from app.services.gateway import EventGateway
-from app.services.stripe_gateway import StripeGateway, get_gateway
+from app.services.stripe_gateway import get_gateway
 
 #: Tries within one call when a concurrent writer wins a unique-key race: an
 #: event can lose one on each of supporter, membership and payment.
@@ -228,7 +228,7 @@ def _describe(exc: BaseException) -> str:
 
 
 @metrics.counts_outcome(metrics.WEBHOOKS_APPLIED)
-def apply_event(stripe_event_id: str, gateway: StripeGateway | None = None) -> Applied:
+def apply_event(stripe_event_id: str, gateway: EventGateway | None = None) -> Applied:
     """Apply one stored event once: lock its row, skip it if processed, apply, mark.
 
     Commits its own transactions: the work and the mark commit together; if
@@ -245,16 +245,9 @@ def apply_event(stripe_event_id: str, gateway: StripeGateway | None = None) -> A
             db.session.rollback()
             return Applied.ALREADY
         try:
-            handler = HANDLERS.get(event.type)
-            if handler is not None:
-                handler(event.object, event.created, gateway)
-            event.supporter_id = supporters.supporter_of(event.object, event.type)
-            privacy.forget_if_erased(event, event.supporter_id)
-            event.processed_at = utcnow()
-            event.attempts += 1
-            event.last_error = None
+            outcome = apply_held(event, gateway)
             db.session.commit()
-            return Applied.APPLIED if handler is not None else Applied.IGNORED
+            return outcome
         except IntegrityError as exc:
             # Another transaction inserted the same supporter/membership/payment
             # first; run again and find its row.
@@ -266,6 +259,31 @@ def apply_event(stripe_event_id: str, gateway: StripeGateway | None = None) -> A
             db.session.rollback()
             return _failed(stripe_event_id, exc)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def apply_held(event: WebhookEvent, gateway: EventGateway) -> Applied:
+    """Apply a stored event whose row this transaction has locked, and mark it; the caller commits."""
+    outcome, supporter_id = apply_unmarked(event, gateway)
+    mark_applied(event, supporter_id)
+    return outcome
+
+
+def apply_unmarked(event: WebhookEvent, gateway: EventGateway) -> tuple[Applied, int | None]:
+    """What ``apply_held`` does but the mark: the outcome, and whom the event is about."""
+    handler = HANDLERS.get(event.type)
+    if handler is not None:
+        handler(event.object, event.created, gateway)
+    outcome = Applied.APPLIED if handler is not None else Applied.IGNORED
+    return outcome, supporters.supporter_of(event.object, event.type)
+
+
+def mark_applied(event: WebhookEvent, supporter_id: int | None) -> None:
+    """The event is applied (in the transaction that applied it), about ``supporter_id``."""
+    event.supporter_id = supporter_id
+    privacy.forget_if_erased(event, supporter_id)
+    event.processed_at = utcnow()
+    event.attempts += 1
+    event.last_error = None
 
 
 def _failed(stripe_event_id: str, exc: BaseException) -> Applied:

@@ -13,7 +13,8 @@ payment on invoices, no invoice on payment intents and charges; the link is
 shuffled and with every event twice, through the real path
 (``webhooks.store_event`` and ``webhooks.apply_event``, then the retries of
 ``webhook_queue.apply_pending`` until nothing is left), and the end state is
-compared with what the sequence means.  Stripe is asked nothing the events
+compared with what the sequence means; and the same deliveries stored first, then
+applied by a worker's run in batches (``webhook_queue.apply_stored``).  Stripe is asked nothing the events
 carry: never a payment intent; the customer once (events name it only by
 id); the subscription only when an invoice came before its subscription's
 events (an invoice names the subscription, not its terms); a payout's
@@ -244,14 +245,23 @@ def deliveries(events: list[dict[str, Any]], order: str) -> list[dict[str, Any]]
 
 
 ORDERS = ["in-order", "reversed", "shuffled-1", "shuffled-2", "shuffled-3", "twice"]
+#: Each order applied one by one; two of them also by a worker's run in batches (which applies
+#: the oldest first whatever the order of delivery: more orders would test the same).
+RUNS = [(order, "one-by-one") for order in ORDERS] + [
+    (order, "in-batches") for order in ("shuffled-1", "twice")
+]
 
 
-def apply_all(app: Flask, delivered: list[dict[str, Any]]) -> None:
-    """Store and apply each delivery; then the retries, until a pass applies nothing."""
+def apply_all(app: Flask, delivered: list[dict[str, Any]], path: str = "one-by-one") -> None:
+    """Store and apply each delivery (or store them all, then a worker's run applies them in
+    batches of two: ``webhook_queue.apply_stored``); then the retries, until a pass applies nothing."""
     with app.app_context():
         for evt in delivered:
             stored = webhooks.store_event(evt)
-            webhooks.apply_event(stored.stripe_event_id)
+            if path == "one-by-one":
+                webhooks.apply_event(stored.stripe_event_id)
+        if path == "in-batches":
+            webhook_queue.apply_stored(seconds=60)
         for _ in range(len(delivered)):
             if not webhook_queue.apply_pending().get(webhooks.Applied.APPLIED):
                 break
@@ -305,12 +315,13 @@ def end_state(app: Flask) -> dict[str, Any]:
         }
 
 
-@pytest.mark.parametrize("order", ORDERS)
+@pytest.mark.parametrize(("order", "path"), RUNS)
 @pytest.mark.parametrize("shape", [se.CURRENT, se.OLD])
 @pytest.mark.parametrize("name", list(STORIES))
 def test_any_order_of_either_shape_ends_the_same(
-    app: Flask, gateway: se.FakeGateway, name: str, shape: str, order: str
-) -> None:
+    app: Flask, gateway: se.FakeGateway, name: str, shape: str, order: str, path: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
     builder = Builder(shape)
     STORIES[name](builder)
     story = builder.story
@@ -319,8 +330,10 @@ def test_any_order_of_either_shape_ends_the_same(
     gateway.subscriptions[SUBSCRIPTION] = story.final_subscription  # Stripe's state at the end
     gateway.payouts.update(story.payouts)
     delivered = deliveries(story.events, order)
+    monkeypatch.setattr(webhook_queue, "CLAIM_BATCH", 2)  # a story's events span several batches
+    created = {evt["id"]: evt["created"] for evt in delivered}
 
-    apply_all(app, delivered)
+    apply_all(app, delivered, path)
     state = end_state(app)
 
     assert state["supporters"] == [(EMAIL, CUSTOMER)]
@@ -332,6 +345,8 @@ def test_any_order_of_either_shape_ends_the_same(
     assert state["payment_owners"] == {True}  # a membership's charges, never taken for gifts
     expected_emails = set(story.emails)
     position = {evt["id"]: i for i, evt in reversed(list(enumerate(delivered)))}
+    if path == "in-batches":  # a worker's run applies the oldest first (Stripe's time, then arrival)
+        position = {i: n for n, i in enumerate(sorted(position, key=lambda i: (created[i], position[i])))}
     for email, (first, then) in story.only_if_before.items():
         if position[first] < position[then]:
             expected_emails.add(email)

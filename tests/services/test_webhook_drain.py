@@ -1,5 +1,5 @@
-"""Stored events applied by a worker's run, and the endpoint waking the workers once per interval,
-not once per event (``apply_stored``, ``claim``, ``wake_workers``)."""
+"""Stored events applied by a worker's run, a batch in one transaction, and the endpoint waking the
+workers once per interval, not once per event (``apply_stored``, ``wake_workers``)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from flask import Flask
 
 from app.extensions import db
-from app.models import Payment, WebhookEvent
-from app.services import webhook_queue, webhooks
+from app.models import EmailKind, EmailLog, Membership, Payment, Supporter, WebhookEvent
+from app.services import event_rows, webhook_queue, webhooks
 from tests import stripe_events as se
 from tests.factories import MembershipFactory
 
@@ -90,7 +90,9 @@ def test_a_failed_event_is_left_to_its_own_retries_and_a_run_stops_on_time(
 
 
 @pytest.mark.postgres
-def test_workers_running_at_once_each_claim_another_event(app: Flask, database_url: str) -> None:
+def test_workers_running_at_once_each_claim_another_event(
+    app: Flask, database_url: str, gateway: se.FakeGateway
+) -> None:
     if not database_url.startswith("postgresql"):
         pytest.skip("row locks: PostgreSQL only")
     ids = renewals(app, 3)
@@ -100,8 +102,12 @@ def test_workers_running_at_once_each_claim_another_event(app: Flask, database_u
             conn.execute(
                 sa.text("SELECT 1 FROM webhook_event WHERE stripe_event_id = :id FOR UPDATE"), {"id": ids[0]}
             )
-            assert not webhook_queue.claim(ids[0])  # another worker holds it: skipped, not waited for
-            assert webhook_queue.claim(ids[1])
+            drained = webhook_queue.apply_stored(seconds=60)  # another worker holds the oldest: skipped
+            assert drained.applied == {webhooks.Applied.APPLIED: 2}
+            waiting = db.session.scalars(
+                sa.select(WebhookEvent.stripe_event_id).where(WebhookEvent.processed_at.is_(None))
+            )
+            assert list(waiting) == [ids[0]]
             db.session.rollback()
     finally:
         other.dispose()
@@ -137,3 +143,56 @@ def test_a_stored_event_answers_queued_and_wakes_the_workers(app: Flask, broker:
         response = se.post(client, event)
         assert response.status_code == 200 and response.get_json()["outcome"] == "queued"
     assert broker.sent == [webhook_queue.APPLY_STORED_TASK]  # a duplicate asks for nothing
+
+
+@pytest.mark.postgres
+def test_a_payment_another_worker_adds_meanwhile_rolls_the_batch_back_and_it_is_applied_again(
+    app: Flask, database_url: str, gateway: se.FakeGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch read its rows, then another worker applied the same invoice's twin event first."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("two writers at once: PostgreSQL only")
+    ids = renewals(app, 3)
+    with app.app_context():
+        customer_id, subscription_id = db.session.execute(
+            sa.select(Supporter.stripe_customer_id, Membership.stripe_subscription_id)
+            .join(Membership)
+            .order_by(Membership.id)
+            .limit(1)
+        ).one()
+        invoice = se.invoice("in_drain0", customer_id, subscription_id, amount=100)
+        twin = webhooks.store_event(
+            se.event("invoice.payment_succeeded", invoice, created=NOW)
+        ).stripe_event_id
+        db.session.execute(  # tried before: not this batch's, another worker's
+            sa.update(WebhookEvent).where(WebhookEvent.stripe_event_id == twin).values(attempts=1)
+        )
+        db.session.commit()
+    loads: list[int] = []
+    real_load = event_rows.load
+
+    def load_then_another_worker(objects: Any) -> event_rows.Rows:
+        rows = real_load(objects)
+        loads.append(len(rows.found))
+        if len(loads) == 1:
+            worker = threading.Thread(target=apply_in_another_session, args=(app, twin))
+            worker.start()
+            worker.join(30)
+        return rows
+
+    monkeypatch.setattr(event_rows, "load", load_then_another_worker)
+    with app.app_context():
+        drained = webhook_queue.apply_stored(seconds=60)
+        assert drained.applied == {webhooks.Applied.APPLIED: 3} and not drained.failed
+        assert len(loads) == 2  # the first try lost the race on the payment: tried again
+        payments = db.session.scalars(sa.select(Payment).order_by(Payment.id)).all()
+        assert sorted(p.stripe_invoice_id for p in payments) == ["in_drain0", "in_drain1", "in_drain2"]
+        receipts = db.session.scalars(sa.select(EmailLog.about).where(EmailLog.kind == EmailKind.RECEIPT))
+        assert sorted(receipts) == sorted(f"payment:{p.id}" for p in payments)  # one each
+        events = db.session.scalars(sa.select(WebhookEvent).where(WebhookEvent.stripe_event_id.in_(ids)))
+        assert {(e.attempts, e.last_error, e.processed_at is not None) for e in events} == {(1, None, True)}
+
+
+def apply_in_another_session(app: Flask, stripe_event_id: str) -> None:
+    with app.app_context():
+        assert webhooks.apply_event(stripe_event_id) == webhooks.Applied.APPLIED

@@ -108,6 +108,29 @@ def test_smtp_down_retries_with_backoff_then_delivers_once(app: Flask, smtp: Any
         server.stop()
 
 
+def test_a_worker_keeps_its_smtp_connection_and_opens_another_when_the_server_restarted(
+    app: Flask, smtp: Any
+) -> None:
+    app.config.update(SMTP_PORT=smtp.port)
+    first, second, third = (queue_receipt(app, "en") for _ in range(3))
+    with app.app_context():
+        assert send_email.run(first) == "sent"
+        assert send_email.run(second) == "sent"
+    smtp.inbox.wait_for(2)
+    assert len(set(smtp.inbox.peers)) == 1  # one connection for both
+    smtp.stop()
+    from tests.mail import SmtpServer
+
+    server = SmtpServer(smtp.port).start()  # the kept connection is dead now
+    try:
+        with app.app_context():
+            assert send_email.run(third) == "sent"  # checked before use, made anew: not a failed try
+            assert db.session.get(EmailLog, third).attempts == 1
+        assert len(server.inbox.wait_for(1)) == 1
+    finally:
+        server.stop()
+
+
 def test_after_the_last_try_the_email_is_logged_as_failed(app: Flask, smtp: Any) -> None:
     port = smtp.port
     smtp.stop()
