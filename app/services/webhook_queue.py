@@ -22,8 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from app.extensions import db
-from app.ops import metrics
 from app.models import WebhookEvent
+from app.ops import metrics
 from app.services import event_rows, supporters
 from app.services.gateway import EventGateway
 from app.services.stripe_gateway import StripeGateway, get_gateway
