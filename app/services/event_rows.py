@@ -206,6 +206,9 @@ class RememberingGateway:
     def retrieve_payment_intent(self, payment_intent_id: str) -> Any:
         return self._ask("retrieve_payment_intent", payment_intent_id)
 
+    def retrieve_invoice(self, invoice_id: str) -> Any:
+        return self._ask("retrieve_invoice", invoice_id)
+
     def retrieve_payment_method(self, payment_method_id: str) -> Any:
         return self._ask("retrieve_payment_method", payment_method_id)
 
