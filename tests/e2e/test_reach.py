@@ -41,6 +41,9 @@ NAMES = {"ar": "ليلى حداد", "en": "Layla Haddad"}
 NOT_PAGES = {
     "static",
     "favicon",  # an icon, not a page
+    "ops.healthz",  # JSON for load balancers
+    "ops.readyz",
+    "metrics.metrics",  # Prometheus text, behind a token
     "root.root",
     "account.data",
     "account.receipt",
