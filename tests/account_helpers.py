@@ -23,7 +23,7 @@ from app.models import (
     Supporter,
 )
 from app.services.account import links
-from tests.conftest import CSRF, csrf_token
+from tests.conftest import CSRF, csrf_token, quoted
 from tests.harness import CARDS, StripeJs
 
 JSON = {"Accept": "application/json"}
@@ -45,7 +45,7 @@ def give(
         "name": "ليلى حداد",
         **fields,
     }
-    started = client.post(f"/{lang}/support/start", data=form, headers=JSON)
+    started = client.post(f"/{lang}/support/start", data=quoted(client, lang, form), headers=JSON)
     assert started.status_code == 200, started.get_json()
     body = started.get_json()
     intent = stripe_js.confirm_card_payment(body["client_secret"], CARDS[card])

@@ -125,7 +125,7 @@
     express.on("click", function (ev) { if (quote && !busy) ev.resolve({ emailRequired: true }); });
     express.on("confirm", function (ev) {
       if (!form.elements.email.value && ev.billingDetails) form.elements.email.value = ev.billingDetails.email || "";
-      pay();
+      pay().then(function (ok) { if (!ok) ev.paymentFailed(); });  // the sheet closes; the page says why
     });
     express.mount("#express-checkout");
     $("pay").hidden = false;
@@ -142,6 +142,7 @@
     });
   }
   function pay() {
+    var seen = quote;  // the total the reader was shown when they pressed: the server checks it
     setBusy(true, cfg.texts.working); showError(""); fieldErrors({});
     // Stripe checks its fields first (and shows what is missing there), then the intent is made.
     return elements.submit().then(function (checked) {
@@ -151,9 +152,11 @@
       if (made.error) { if (made.error.type !== "validation_error") showError(declineText(made.error)); return false; }
       var data = new FormData(form);
       data.append("payment_method", made.paymentMethod.id);
+      Object.keys(seen.shown).forEach(function (k) { data.append(k, seen.shown[k]); });
       return post(cfg.startUrl, data).then(function (res) {
         if (!res.ok || !res.body.client_secret) {
           if (res.body.redirect) { location.assign(res.body.redirect); return true; }
+          if (res.body.error && res.body.error.code === "quote_changed") { asked = ""; refresh(); }
           if (res.body.errors) fieldErrors(res.body.errors); else showError(res.body.error.message);
           return false;
         }
