@@ -37,6 +37,7 @@ PAYMENT_ELEMENT_JS = r"""
       };
       group.getElement = type => type === 'payment' ? group.payment : group.express;
       group.submit = async () => {
+        if (group.wallet) return {};  // the wallet's sheet gave the payment details
         const p = group.payment;
         if (!p || !p._inputs) return {error: {type: 'validation_error', message: 'incomplete'}};
         const empty = p._method() === 'card'
@@ -85,6 +86,21 @@ PAYMENT_ELEMENT_JS = r"""
       window.__expressCheckout = el;
       el.on = (name, handler) => { (el.listeners[name] = el.listeners[name] || []).push(handler); };
       el.update = changes => { el.updates.push(Object.assign({}, changes)); };
+      // A test's reader taps the wallet button and approves its sheet, as Stripe.js fires them:
+      // ``click`` (the page must ``resolve`` it to open the sheet), then ``confirm``.  ``sheet``
+      // keeps the sum the sheet showed: the elements' amount, currency and mode at that moment.
+      el.confirm = ({expressPaymentType, billingDetails}) => {
+        let opened = null;
+        (el.listeners.click || []).forEach(h => h({expressPaymentType, resolve: o => { opened = o || {}; }}));
+        if (!opened) return false;
+        const now = group.options;
+        el.sheet = {amount: now.amount, currency: now.currency, mode: now.mode, options: opened};
+        group.wallet = {type: expressPaymentType, billingDetails: Object.assign({}, billingDetails)};
+        const event = {expressPaymentType, billingDetails: group.wallet.billingDetails,
+                       paymentFailed: () => { el.failed = true; group.wallet = null; }};
+        (el.listeners.confirm || []).forEach(h => h(event));
+        return true;
+      };
       el.mount = () => { (el.listeners.ready || []).forEach(h => h({availablePaymentMethods: null})); };
       el.unmount = el.destroy = () => {};
       return el;
@@ -98,6 +114,11 @@ PAYMENT_ELEMENT_JS = r"""
     }
 
     function methodData(elements, billing) {
+      if (elements.wallet) {  // the wallet's card (a test card), with the sheet's billing details
+        const details = Object.assign({}, elements.wallet.billingDetails, billing);
+        return {type: 'card', card: {number: '4242424242424242', exp_month: '12', exp_year: '2034', cvc: '123'},
+                billing_details: details};
+      }
       const inputs = elements.payment._inputs, method = elements.payment._method();
       const details = Object.assign({}, billing);
       if (method === 'card' && inputs.postal_code.value) details.address = {postal_code: inputs.postal_code.value};
@@ -118,6 +139,7 @@ PAYMENT_ELEMENT_JS = r"""
     stripe.confirmPayment = async ({elements, clientSecret, confirmParams}) => {
       const pi = clientSecret.match(/^(pi_\w+)_secret_/)[1];
       const data = methodData(elements, (confirmParams.payment_method_data || {}).billing_details);
+      elements.wallet = null;  // used once, as the sheet closes
       const response = await fetch(
         `${LOCALSTRIPE_BASE_API}/v1/payment_intents/${pi}/_authenticate/card`, {
           method: 'POST',

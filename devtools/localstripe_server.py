@@ -141,7 +141,14 @@ A thirteenth, fourteenth and fifteenth for Stripe's current browser integration
   when SEPA Direct Debit is offered (a EUR amount); ``create("expressCheckout")``
   keeps the options it was made with and every ``elements.update()`` or its own
   ``update()`` as ``window.__expressCheckout`` (``created``, ``updates``), for
-  tests to read (no wallet sheet opens here); ``confirmPayment({elements,
+  tests to read (no wallet sheet opens by itself); a test plays the reader's wallet
+  with ``window.__expressCheckout.confirm({expressPaymentType, billingDetails})``:
+  it fires ``click`` (the sheet opens only if the page calls ``resolve``), keeps
+  the sum the sheet showed as ``sheet`` (the elements' ``amount``, ``currency``,
+  ``mode`` then), and fires ``confirm`` with those billing details and
+  ``paymentFailed()`` (which closes the sheet), as Stripe.js does; until then
+  ``submit()`` passes and the payment method is the wallet's (a 4242 test
+  card); ``confirmPayment({elements,
   clientSecret, confirmParams: {return_url, payment_method_data}})`` confirms the
   intent with the typed card (or IBAN), shows the 3-D Secure prompt once when the
   card asks for it, answers ``{error}`` on a decline or failed authentication, and
