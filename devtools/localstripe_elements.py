@@ -52,6 +52,9 @@ PAYMENT_ELEMENT_JS = r"""
     function paymentElement(group, elementOptions) {
       const el = {options: elementOptions, _inputs: null, _box: null, listeners: {}};
       el.on = (name, handler) => { (el.listeners[name] = el.listeners[name] || []).push(handler); };
+      // As Stripe's: ``value.type`` is the chosen method (here: ``sepa_debit`` once an IBAN is typed).
+      el._changed = () => (el.listeners.change || []).forEach(h => h({
+        elementType: 'payment', complete: false, empty: false, value: {type: el._method()}}));
       el._method = () => (el._inputs.iban && el._inputs.iban.value.trim()) ? 'sepa_debit' : 'card';
       el._render = () => {
         if (!el._box) return;
@@ -64,9 +67,17 @@ PAYMENT_ELEMENT_JS = r"""
           const input = document.createElement('input');
           input.type = 'text'; input.placeholder = field; input.value = kept[field] || '';
           input.setAttribute('size', field === 'number' || field === 'iban' ? 19 : 5);
-          input.oninput = () => (el.listeners.change || []).forEach(h => h({complete: false}));
+          input.oninput = el._changed;
           el._inputs[field] = input; el._box.appendChild(input);
         });
+        // Stripe's own mandate text, as its element shows it unless ``terms.sepaDebit`` is 'never'.
+        if (offersSepa(group.options) && (el.options.terms || {}).sepaDebit !== 'never') {
+          const terms = document.createElement('p');
+          terms.className = 'localstripe-terms';
+          terms.textContent = 'localstripe: By providing your IBAN and confirming this payment, you authorise Stripe...';
+          el._box.appendChild(terms);
+        }
+        if (Object.keys(kept).length) el._changed();  // the methods offered may have changed
         el._box.setAttribute('lang', group.options.locale || 'auto');
       };
       el.mount = target => {

@@ -138,7 +138,10 @@ A thirteenth, fourteenth and fifteenth for Stripe's current browser integration
   ``create("payment")`` mounts plain inputs with the placeholders ``number``,
   ``exp_month``, ``exp_year``, ``cvc`` and ``postal_code`` (a number with spaces and a
   four-digit year are taken, as Stripe's fields take them), and an ``iban`` input
-  when SEPA Direct Debit is offered (a EUR amount); ``create("expressCheckout")``
+  when SEPA Direct Debit is offered (a EUR amount), with a stand-in for Stripe's
+  own mandate text (``p.localstripe-terms``) unless ``terms: {sepaDebit:
+  "never"}``; its ``change`` events carry ``value.type`` (``sepa_debit`` once an
+  IBAN is typed, else ``card``); ``create("expressCheckout")``
   keeps the options it was made with and every ``elements.update()`` or its own
   ``update()`` as ``window.__expressCheckout`` (``created``, ``updates``), for
   tests to read (no wallet sheet opens by itself); a test plays the reader's wallet
