@@ -19,7 +19,7 @@ PAYMENT_ELEMENT_JS = r"""
     (options.paymentMethodTypes || []).indexOf('sepa_debit') >= 0;
   Stripe = (apiKey, stripeOptions) => {
     const stripe = makeStripe(apiKey, stripeOptions);
-    const authenticate = stripe.confirmCardPayment, legacyElements = stripe.elements;
+    const authenticate = stripe.confirmCardPayment, setUp = stripe.confirmCardSetup;
     stripe.elements = options => {
       const group = {options: Object.assign({}, options), updates: [], payment: null, express: null};
       window.__elements = group;
@@ -30,7 +30,6 @@ PAYMENT_ELEMENT_JS = r"""
         if (group.payment) group.payment._render();
       };
       group.create = (type, elementOptions) => {
-        if (type === 'card') return legacyElements().create(type, elementOptions);  // account pages
         if (type === 'payment') return (group.payment = paymentElement(group, elementOptions || {}));
         if (type === 'expressCheckout') return (group.express = expressElement(group, elementOptions || {}));
         throw new Error('localstripe: no ' + type + ' Element here');
@@ -145,6 +144,24 @@ PAYMENT_ELEMENT_JS = r"""
       const body = await response.json().catch(() => ({}));
       if (response.status !== 200 || body.error) return {error: body.error};
       return {paymentMethod: body};
+    };
+
+    // A SetupIntent confirmed with the element's card (3-D Secure: localstripe's prompt, once).
+    stripe.confirmSetup = async ({elements, clientSecret, confirmParams, redirect}) => {
+      const data = methodData(elements, ((confirmParams || {}).payment_method_data || {}).billing_details);
+      const answer = await setUp(clientSecret, {payment_method: {card: data.card, billing_details: data.billing_details}});
+      if (answer.error) {
+        const failed = /authentication failed/.test(answer.error.message || '');
+        return {error: failed ? {type: 'card_error', code: 'setup_intent_authentication_failure',
+                                 message: answer.error.message} : answer.error};
+      }
+      if (redirect === 'if_required') return {setupIntent: answer.setupIntent};
+      const back = new URL(confirmParams.return_url, location.href);
+      back.searchParams.set('setup_intent', answer.setupIntent.id);
+      back.searchParams.set('setup_intent_client_secret', clientSecret);
+      back.searchParams.set('redirect_status', 'succeeded');
+      location.assign(back.toString());
+      return new Promise(() => {});
     };
 
     stripe.confirmPayment = async ({elements, clientSecret, confirmParams}) => {

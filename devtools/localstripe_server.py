@@ -159,7 +159,14 @@ A thirteenth, fourteenth and fifteenth for Stripe's current browser integration
   ``payment_intent_client_secret`` and ``redirect_status`` (``succeeded`` or
   ``pending``), as Stripe.js does; ``createPaymentMethod({elements})`` makes a
   payment method of what was typed with the publishable key, which Stripe
-  accepts on ``POST /v1/payment_methods`` (localstripe refused it there).
+  accepts on ``POST /v1/payment_methods`` (localstripe refused it there);
+  ``confirmSetup({elements, clientSecret, confirmParams, redirect})`` confirms a
+  SetupIntent with the typed card (the deferred setup flow of the account's card
+  page: ``elements({mode: "setup"})``), 3-D Secure with localstripe's prompt,
+  answering ``{setupIntent}`` with ``redirect: "if_required"``, else going to
+  ``return_url`` with ``setup_intent`` and ``redirect_status``; a failed
+  authentication is ``setup_intent_authentication_failure``, as at Stripe.
+  The legacy ``create("card")`` is gone: no page uses it any more.
 
 Usage: ``python -m devtools.localstripe_server --port 8420``
 """

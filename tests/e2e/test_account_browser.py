@@ -62,11 +62,17 @@ def test_arabic_member_signs_in_updates_the_card_and_cancels(
     page.evaluate("document.activeElement && document.activeElement.blur()")
     no_sideways_scroll(page)
 
-    # A new card, through Stripe's card element (here localstripe's).
+    # A new card, through Stripe's Payment Element in setup mode (here localstripe's stand-in).
     page.locator("#update-card").click()
     page.wait_for_url(re.compile(r"/ar/account/card$"))
     card = page.locator("#card-element")
     expect(card.locator("input[placeholder=number]")).to_be_visible()
+    made = page.evaluate("window.__elements.options")
+    assert (made["mode"], made["paymentMethodTypes"], made["locale"]) == ("setup", ["card"], "ar")
+    expect(card.locator("input[placeholder=iban]")).to_have_count(0)  # a card, not a bank account
+    page.locator("#submit").click()  # nothing typed: Stripe's fields say so, nothing is asked of Stripe
+    expect(page.locator("#submit")).to_be_enabled()
+    expect(page.locator("#form-error")).to_be_hidden()
     card.locator("input[placeholder=number]").fill(NEW_CARD)
     card.locator("input[placeholder=exp_month]").fill("12")
     card.locator("input[placeholder=exp_year]").fill("34")
