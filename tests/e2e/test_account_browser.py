@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import re
 
+import flask_babel
 import pytest
 import sqlalchemy as sa
 import stripe
 from flask import Flask
 from playwright.sync_api import Page, expect
 
+from app.account.messages import message
 from app.extensions import db
 from app.i18n import format_money
 from app.models import Membership, Supporter
 from tests import i18n
 from tests.account_helpers import EMAIL, give, latest_link
-from tests.harness import StripeJs
+from tests.harness import CARDS, StripeJs
 
 pytestmark = pytest.mark.browser
 
@@ -110,3 +112,35 @@ def test_arabic_member_signs_in_updates_the_card_and_cancels(
     default = stripe_client.v1.customers.retrieve(customer_id)["invoice_settings"]["default_payment_method"]
     assert subscription["default_payment_method"] == default
     assert stripe_client.v1.payment_methods.retrieve(default)["card"]["last4"] == "5556"
+
+
+def test_a_declined_card_then_one_3d_secure_prompt_on_the_card_page(
+    page: Page, live_server: str, live_app: Flask, stripe_js: StripeJs
+) -> None:
+    give(live_app.test_client(), stripe_js, "en")
+    page.goto(f"{live_server}/en/account/sign-in")
+    page.locator("#email").fill(EMAIL)
+    page.locator("#sign-in-form button[type=submit]").click()
+    expect(page.locator("#link-sent")).to_contain_text(EMAIL)
+    page.goto(live_server + latest_link(live_app, EMAIL, "en"))
+    page.locator("#sign-in-button").click()
+    page.wait_for_url(re.compile(r"/en/account$"))
+    page.goto(f"{live_server}/en/account/card")
+    card = page.locator("#card-element")
+
+    def type_card(number: str) -> None:
+        card.locator("input[placeholder=number]").fill(number)
+        card.locator("input[placeholder=exp_month]").fill("12")
+        card.locator("input[placeholder=exp_year]").fill("2034")
+        card.locator("input[placeholder=cvc]").fill("123")
+        page.locator("#submit").click()
+
+    type_card(CARDS["declined"])
+    with live_app.test_request_context("/en/account/card"), flask_babel.force_locale("en"):
+        declined = message("card_declined")
+    expect(page.locator("#form-error")).to_have_text(declined)
+    expect(page.locator("#submit")).to_be_enabled()  # the reader may try another card
+    type_card(CARDS["3ds"])
+    page.get_by_role("button", name="Complete authentication").click()  # the bank asks once
+    page.wait_for_url(re.compile(r"/en/account$"))  # a second prompt would have kept us there
+    expect(page.locator("#membership-card")).to_contain_text("3155")
