@@ -162,3 +162,17 @@ def fail_a_renewal(
         )
         db.session.commit()
     return invoice.id
+
+
+def sign_in_in_browser(page: Any, live_server: str, app: Flask, lang: str) -> None:
+    """In the browser (a Playwright page): ask for the link, open it from the email, sign in."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{live_server}/{lang}/account")
+    page.wait_for_url(re.compile(rf"/{lang}/account/sign-in$"))
+    page.locator("#email").fill(EMAIL)
+    page.locator("#sign-in-form button[type=submit]").click()
+    expect(page.locator("#link-sent")).to_contain_text(EMAIL)
+    page.goto(live_server + latest_link(app, EMAIL, lang))
+    page.locator("#sign-in-button").click()
+    page.wait_for_url(re.compile(rf"/{lang}/account$"))

@@ -16,7 +16,7 @@ from app.extensions import db
 from app.i18n import format_money
 from app.models import Membership, Supporter
 from tests import i18n
-from tests.account_helpers import EMAIL, give, latest_link
+from tests.account_helpers import EMAIL, give, latest_link, sign_in_in_browser
 from tests.harness import CARDS, StripeJs
 
 pytestmark = pytest.mark.browser
@@ -118,13 +118,7 @@ def test_a_declined_card_then_one_3d_secure_prompt_on_the_card_page(
     page: Page, live_server: str, live_app: Flask, stripe_js: StripeJs
 ) -> None:
     give(live_app.test_client(), stripe_js, "en")
-    page.goto(f"{live_server}/en/account/sign-in")
-    page.locator("#email").fill(EMAIL)
-    page.locator("#sign-in-form button[type=submit]").click()
-    expect(page.locator("#link-sent")).to_contain_text(EMAIL)
-    page.goto(live_server + latest_link(live_app, EMAIL, "en"))
-    page.locator("#sign-in-button").click()
-    page.wait_for_url(re.compile(r"/en/account$"))
+    sign_in_in_browser(page, live_server, live_app, "en")
     page.goto(f"{live_server}/en/account/card")
     card = page.locator("#card-element")
 
