@@ -44,6 +44,9 @@ MESSAGES = {
     "too_many_attempts": _l(
         "We have seen too many payment attempts from here. Nothing was charged. Please try again in an hour."
     ),
+    "quote_changed": _l(
+        "The total has changed since the page showed it. Nothing was charged. Please check the new total and press the button again."
+    ),
     "intent_mismatch": _l("This payment page has expired. Please start again; nothing was charged twice."),
     "customer_mismatch": _l("This payment page has expired. Please start again; nothing was charged twice."),
     "card_not_confirmed": _l("Your card has not been confirmed yet. Please enter it again."),

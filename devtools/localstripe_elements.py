@@ -19,7 +19,7 @@ PAYMENT_ELEMENT_JS = r"""
     (options.paymentMethodTypes || []).indexOf('sepa_debit') >= 0;
   Stripe = (apiKey, stripeOptions) => {
     const stripe = makeStripe(apiKey, stripeOptions);
-    const authenticate = stripe.confirmCardPayment, legacyElements = stripe.elements;
+    const authenticate = stripe.confirmCardPayment, setUp = stripe.confirmCardSetup;
     stripe.elements = options => {
       const group = {options: Object.assign({}, options), updates: [], payment: null, express: null};
       window.__elements = group;
@@ -30,13 +30,13 @@ PAYMENT_ELEMENT_JS = r"""
         if (group.payment) group.payment._render();
       };
       group.create = (type, elementOptions) => {
-        if (type === 'card') return legacyElements().create(type, elementOptions);  // account pages
         if (type === 'payment') return (group.payment = paymentElement(group, elementOptions || {}));
         if (type === 'expressCheckout') return (group.express = expressElement(group, elementOptions || {}));
         throw new Error('localstripe: no ' + type + ' Element here');
       };
       group.getElement = type => type === 'payment' ? group.payment : group.express;
       group.submit = async () => {
+        if (group.wallet) return {};  // the wallet's sheet gave the payment details
         const p = group.payment;
         if (!p || !p._inputs) return {error: {type: 'validation_error', message: 'incomplete'}};
         const empty = p._method() === 'card'
@@ -51,6 +51,9 @@ PAYMENT_ELEMENT_JS = r"""
     function paymentElement(group, elementOptions) {
       const el = {options: elementOptions, _inputs: null, _box: null, listeners: {}};
       el.on = (name, handler) => { (el.listeners[name] = el.listeners[name] || []).push(handler); };
+      // As Stripe's: ``value.type`` is the chosen method (here: ``sepa_debit`` once an IBAN is typed).
+      el._changed = () => (el.listeners.change || []).forEach(h => h({
+        elementType: 'payment', complete: false, empty: false, value: {type: el._method()}}));
       el._method = () => (el._inputs.iban && el._inputs.iban.value.trim()) ? 'sepa_debit' : 'card';
       el._render = () => {
         if (!el._box) return;
@@ -63,9 +66,17 @@ PAYMENT_ELEMENT_JS = r"""
           const input = document.createElement('input');
           input.type = 'text'; input.placeholder = field; input.value = kept[field] || '';
           input.setAttribute('size', field === 'number' || field === 'iban' ? 19 : 5);
-          input.oninput = () => (el.listeners.change || []).forEach(h => h({complete: false}));
+          input.oninput = el._changed;
           el._inputs[field] = input; el._box.appendChild(input);
         });
+        // Stripe's own mandate text, as its element shows it unless ``terms.sepaDebit`` is 'never'.
+        if (offersSepa(group.options) && (el.options.terms || {}).sepaDebit !== 'never') {
+          const terms = document.createElement('p');
+          terms.className = 'localstripe-terms';
+          terms.textContent = 'localstripe: By providing your IBAN and confirming this payment, you authorise Stripe...';
+          el._box.appendChild(terms);
+        }
+        if (Object.keys(kept).length) el._changed();  // the methods offered may have changed
         el._box.setAttribute('lang', group.options.locale || 'auto');
       };
       el.mount = target => {
@@ -85,6 +96,21 @@ PAYMENT_ELEMENT_JS = r"""
       window.__expressCheckout = el;
       el.on = (name, handler) => { (el.listeners[name] = el.listeners[name] || []).push(handler); };
       el.update = changes => { el.updates.push(Object.assign({}, changes)); };
+      // A test's reader taps the wallet button and approves its sheet, as Stripe.js fires them:
+      // ``click`` (the page must ``resolve`` it to open the sheet), then ``confirm``.  ``sheet``
+      // keeps the sum the sheet showed: the elements' amount, currency and mode at that moment.
+      el.confirm = ({expressPaymentType, billingDetails}) => {
+        let opened = null;
+        (el.listeners.click || []).forEach(h => h({expressPaymentType, resolve: o => { opened = o || {}; }}));
+        if (!opened) return false;
+        const now = group.options;
+        el.sheet = {amount: now.amount, currency: now.currency, mode: now.mode, options: opened};
+        group.wallet = {type: expressPaymentType, billingDetails: Object.assign({}, billingDetails)};
+        const event = {expressPaymentType, billingDetails: group.wallet.billingDetails,
+                       paymentFailed: () => { el.failed = true; group.wallet = null; }};
+        (el.listeners.confirm || []).forEach(h => h(event));
+        return true;
+      };
       el.mount = () => { (el.listeners.ready || []).forEach(h => h({availablePaymentMethods: null})); };
       el.unmount = el.destroy = () => {};
       return el;
@@ -98,6 +124,11 @@ PAYMENT_ELEMENT_JS = r"""
     }
 
     function methodData(elements, billing) {
+      if (elements.wallet) {  // the wallet's card (a test card), with the sheet's billing details
+        const details = Object.assign({}, elements.wallet.billingDetails, billing);
+        return {type: 'card', card: {number: '4242424242424242', exp_month: '12', exp_year: '2034', cvc: '123'},
+                billing_details: details};
+      }
       const inputs = elements.payment._inputs, method = elements.payment._method();
       const details = Object.assign({}, billing);
       if (method === 'card' && inputs.postal_code.value) details.address = {postal_code: inputs.postal_code.value};
@@ -115,9 +146,28 @@ PAYMENT_ELEMENT_JS = r"""
       return {paymentMethod: body};
     };
 
+    // A SetupIntent confirmed with the element's card (3-D Secure: localstripe's prompt, once).
+    stripe.confirmSetup = async ({elements, clientSecret, confirmParams, redirect}) => {
+      const data = methodData(elements, ((confirmParams || {}).payment_method_data || {}).billing_details);
+      const answer = await setUp(clientSecret, {payment_method: {card: data.card, billing_details: data.billing_details}});
+      if (answer.error) {
+        const failed = /authentication failed/.test(answer.error.message || '');
+        return {error: failed ? {type: 'card_error', code: 'setup_intent_authentication_failure',
+                                 message: answer.error.message} : answer.error};
+      }
+      if (redirect === 'if_required') return {setupIntent: answer.setupIntent};
+      const back = new URL(confirmParams.return_url, location.href);
+      back.searchParams.set('setup_intent', answer.setupIntent.id);
+      back.searchParams.set('setup_intent_client_secret', clientSecret);
+      back.searchParams.set('redirect_status', 'succeeded');
+      location.assign(back.toString());
+      return new Promise(() => {});
+    };
+
     stripe.confirmPayment = async ({elements, clientSecret, confirmParams}) => {
       const pi = clientSecret.match(/^(pi_\w+)_secret_/)[1];
       const data = methodData(elements, (confirmParams.payment_method_data || {}).billing_details);
+      elements.wallet = null;  // used once, as the sheet closes
       const response = await fetch(
         `${LOCALSTRIPE_BASE_API}/v1/payment_intents/${pi}/_authenticate/card`, {
           method: 'POST',

@@ -138,10 +138,20 @@ A thirteenth, fourteenth and fifteenth for Stripe's current browser integration
   ``create("payment")`` mounts plain inputs with the placeholders ``number``,
   ``exp_month``, ``exp_year``, ``cvc`` and ``postal_code`` (a number with spaces and a
   four-digit year are taken, as Stripe's fields take them), and an ``iban`` input
-  when SEPA Direct Debit is offered (a EUR amount); ``create("expressCheckout")``
+  when SEPA Direct Debit is offered (a EUR amount), with a stand-in for Stripe's
+  own mandate text (``p.localstripe-terms``) unless ``terms: {sepaDebit:
+  "never"}``; its ``change`` events carry ``value.type`` (``sepa_debit`` once an
+  IBAN is typed, else ``card``); ``create("expressCheckout")``
   keeps the options it was made with and every ``elements.update()`` or its own
   ``update()`` as ``window.__expressCheckout`` (``created``, ``updates``), for
-  tests to read (no wallet sheet opens here); ``confirmPayment({elements,
+  tests to read (no wallet sheet opens by itself); a test plays the reader's wallet
+  with ``window.__expressCheckout.confirm({expressPaymentType, billingDetails})``:
+  it fires ``click`` (the sheet opens only if the page calls ``resolve``), keeps
+  the sum the sheet showed as ``sheet`` (the elements' ``amount``, ``currency``,
+  ``mode`` then), and fires ``confirm`` with those billing details and
+  ``paymentFailed()`` (which closes the sheet), as Stripe.js does; until then
+  ``submit()`` passes and the payment method is the wallet's (a 4242 test
+  card); ``confirmPayment({elements,
   clientSecret, confirmParams: {return_url, payment_method_data}})`` confirms the
   intent with the typed card (or IBAN), shows the 3-D Secure prompt once when the
   card asks for it, answers ``{error}`` on a decline or failed authentication, and
@@ -149,7 +159,14 @@ A thirteenth, fourteenth and fifteenth for Stripe's current browser integration
   ``payment_intent_client_secret`` and ``redirect_status`` (``succeeded`` or
   ``pending``), as Stripe.js does; ``createPaymentMethod({elements})`` makes a
   payment method of what was typed with the publishable key, which Stripe
-  accepts on ``POST /v1/payment_methods`` (localstripe refused it there).
+  accepts on ``POST /v1/payment_methods`` (localstripe refused it there);
+  ``confirmSetup({elements, clientSecret, confirmParams, redirect})`` confirms a
+  SetupIntent with the typed card (the deferred setup flow of the account's card
+  page: ``elements({mode: "setup"})``), 3-D Secure with localstripe's prompt,
+  answering ``{setupIntent}`` with ``redirect: "if_required"``, else going to
+  ``return_url`` with ``setup_intent`` and ``redirect_status``; a failed
+  authentication is ``setup_intent_authentication_failure``, as at Stripe.
+  The legacy ``create("card")`` is gone: no page uses it any more.
 
 Usage: ``python -m devtools.localstripe_server --port 8420``
 """

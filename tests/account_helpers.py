@@ -23,7 +23,7 @@ from app.models import (
     Supporter,
 )
 from app.services.account import links
-from tests.conftest import CSRF, csrf_token
+from tests.conftest import CSRF, csrf_token, quoted
 from tests.harness import CARDS, StripeJs
 
 JSON = {"Accept": "application/json"}
@@ -45,7 +45,7 @@ def give(
         "name": "ليلى حداد",
         **fields,
     }
-    started = client.post(f"/{lang}/support/start", data=form, headers=JSON)
+    started = client.post(f"/{lang}/support/start", data=quoted(client, lang, form), headers=JSON)
     assert started.status_code == 200, started.get_json()
     body = started.get_json()
     intent = stripe_js.confirm_card_payment(body["client_secret"], CARDS[card])
@@ -162,3 +162,17 @@ def fail_a_renewal(
         )
         db.session.commit()
     return invoice.id
+
+
+def sign_in_in_browser(page: Any, live_server: str, app: Flask, lang: str) -> None:
+    """In the browser (a Playwright page): ask for the link, open it from the email, sign in."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{live_server}/{lang}/account")
+    page.wait_for_url(re.compile(rf"/{lang}/account/sign-in$"))
+    page.locator("#email").fill(EMAIL)
+    page.locator("#sign-in-form button[type=submit]").click()
+    expect(page.locator("#link-sent")).to_contain_text(EMAIL)
+    page.goto(live_server + latest_link(app, EMAIL, lang))
+    page.locator("#sign-in-button").click()
+    page.wait_for_url(re.compile(rf"/{lang}/account$"))

@@ -169,6 +169,16 @@ def csrf_token(client: FlaskClient, lang: str = "ar") -> str:
     return match.group(1)
 
 
+QUOTED_FIELDS = ("frequency", "currency", "amount", "custom_amount", "cover_fees")
+
+
+def quoted(client: FlaskClient, lang: str, form: dict[str, str]) -> dict[str, str]:
+    """``form`` with the quote the page would show for it (``/support/quote``), as support.js sends it."""
+    query = {k: form[k] for k in QUOTED_FIELDS if k in form}
+    shown = client.get(f"/{lang}/support/quote", query_string=query).get_json().get("shown", {})
+    return {**form, **shown}
+
+
 def count_rows(app: Flask) -> dict[str, int]:
     with app.app_context():
         return {

@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 from app.extensions import db
 from app.models import EmailLog, EmailStatus, Supporter
 from tests import stripe_events as se
-from tests.conftest import WEBHOOK_SECRET, csrf_token
+from tests.conftest import WEBHOOK_SECRET, csrf_token, quoted
 from tests.harness import CARDS, StripeJs
 from workers.tasks import send_email
 
@@ -42,7 +42,7 @@ def give(client: FlaskClient, stripe_js: StripeJs, card: str, email: str = EMAIL
         "email": email,
         "name": NAME,
     }
-    response = client.post("/ar/support/start", data=form, headers=JSON)
+    response = client.post("/ar/support/start", data=quoted(client, "ar", form), headers=JSON)
     if response.status_code != 200:
         return response
     started = response.get_json()

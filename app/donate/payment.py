@@ -14,6 +14,7 @@ from flask import jsonify, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
+from app.donate import quote
 from app.donate.views import (
     ATTEMPT_KEY,
     HONEYPOT,
@@ -44,6 +45,8 @@ def start() -> ResponseReturnValue:
     except InvalidChoice as exc:
         currency = request.form.get("currency", "").lower()
         return jsonify(errors=_error_texts(exc.errors, currency)), 400
+    if not quote.was_shown(choice, request.form):  # the reader saw another total: pay none
+        return json_error("quote_changed", 409, field=None)
     if _being_confirmed(choice):
         return jsonify(redirect=url_for("donate.confirming"))
     try:

@@ -3,6 +3,7 @@ the wallet sheet show (``GET /<lang>/support/quote``, and the page's first rende
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -55,4 +56,22 @@ def as_json(quote: Quote) -> dict[str, Any]:
         "button_money": button_money(quote),
         "total_line": str(TOTAL_LINES[quote.frequency] % {"amount": total_money(quote)}),
         "button_label": str(BUTTON_LABELS[quote.frequency] % {"amount": button_money(quote)}),
+        "shown": as_shown(quote),  # what the page sends back to ``/start`` with the choice
     }
+
+
+#: The fields of the quote the page showed, sent to ``/start`` beside the choice.
+SHOWN_FIELDS = ("amount", "currency", "frequency", "cover_fees", "total")
+
+
+def as_shown(quote: Quote) -> dict[str, str]:
+    """The quote as the page sends it back (``quoted_<field>``): what the reader saw."""
+    values = {"amount": quote.amount, "currency": quote.currency, "frequency": quote.frequency}
+    values |= {"cover_fees": int(quote.cover_fees), "total": quote.total}
+    return {f"quoted_{name}": str(values[name]) for name in SHOWN_FIELDS}
+
+
+def was_shown(quote: Quote, form: Mapping[str, str]) -> bool:
+    """The page showed the reader exactly this reading (a missing field is a mismatch)."""
+    expected = as_shown(quote)
+    return all(form.get(name, "").strip() == value for name, value in expected.items())

@@ -1,12 +1,14 @@
-/* The account's card form: a SetupIntent confirmed with Stripe's card element.
-   The card goes from the element straight to Stripe; our server only learns its id. */
+/* The account's card form: Stripe's Payment Element in setup mode (cards only), then the
+   SetupIntent made on pressing the button, confirmed with confirmSetup (3-D Secure in place,
+   no redirect for cards).  The card goes from the element straight to Stripe; our server
+   only learns its id. */
 (function () {
   "use strict";
   var form = document.getElementById("card-form");
   if (!form) return;
   var cfg = JSON.parse(document.getElementById("account-config").textContent);
   var $ = function (id) { return document.getElementById(id); };
-  var stripe = null, card = null, busy = false;
+  var stripe = null, elements = null, busy = false;
 
   function showError(message) {
     var box = $("form-error");
@@ -35,17 +37,27 @@
   function mountStripe() {
     if (stripe || !window.Stripe) return !!stripe;
     stripe = window.Stripe(cfg.publishableKey, { locale: cfg.locale });
-    card = stripe.elements({ locale: cfg.locale }).create("card", { style: { base: { fontSize: "16px" } } });
-    card.mount("#card-element");
+    // The intent comes on pressing the button: the elements know only that they collect a card.
+    elements = stripe.elements({ mode: "setup", paymentMethodTypes: ["card"], locale: cfg.locale,
+      appearance: cfg.appearance });
+    elements.create("payment", { layout: "tabs" }).mount("#card-element");
     $("pay").hidden = false;
     return true;
   }
   function save() {
     setBusy(true); showError("");
-    return post(cfg.startUrl, withToken()).then(function (res) {
-      if (!res.ok) { showError(res.body.error.message); return false; }
-      var method = { card: card, billing_details: res.body.billing };
-      return stripe.confirmCardSetup(res.body.client_secret, { payment_method: method }).then(function (r) {
+    // Stripe checks its fields first (and says there what is missing), then the intent is made.
+    return elements.submit().then(function (checked) {
+      if (checked.error) return false;
+      return post(cfg.startUrl, withToken()).then(confirm);
+    }).catch(function () { showError(cfg.declines.payment_error); return false; })
+      .then(function (ok) { if (!ok) setBusy(false); return ok; });
+  }
+  function confirm(res) {
+    if (!res.ok) { showError(res.body.error.message); return false; }
+    return stripe.confirmSetup({ elements: elements, clientSecret: res.body.client_secret, redirect: "if_required",
+      // return_url: Stripe's due, unused while only cards (which never redirect) are offered.
+      confirmParams: { return_url: cfg.returnUrl, payment_method_data: { billing_details: res.body.billing } } }).then(function (r) {
         if (r.error) { showError(declineText(r.error)); return false; }
         var data = withToken();
         data.append("setup_intent_id", r.setupIntent.id);
@@ -55,8 +67,6 @@
           return false;
         });
       });
-    }).catch(function () { showError(cfg.declines.payment_error); return false; })
-      .then(function (ok) { if (!ok) setBusy(false); return ok; });
   }
 
   form.addEventListener("submit", function (e) {

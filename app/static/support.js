@@ -8,7 +8,7 @@
   var $ = function (id) { return document.getElementById(id); };
   var stripe = null, elements = null, shown = "", busy = false, stripeFailed = false;
   // The server's reading of the current choice (null while asked, or refused): all we show and pay.
-  var quote = null, asked = "";
+  var quote = null, asked = "", method = "card";  // method: the Payment Element's chosen type
 
   function value(name) {
     var el = form.querySelector("[name=" + name + "]:checked") || form.elements[name];
@@ -40,11 +40,15 @@
     total.hidden = refused; total.setAttribute("aria-busy", String(!q && !refused));
     $("submit").disabled = busy || !q;
     if (!q) return;
+    showMandate();
     say($("total"), cfg.totals[q.frequency], q.total_money);
     say($("submit"), cfg.buttons[q.frequency], q.button_money);
     if (!mounted()) return;
     var sheet = { mode: q.mode, amount: q.total, currency: q.currency };
     if (JSON.stringify(sheet) !== shown) { shown = JSON.stringify(sheet); elements.update(sheet); }
+  }
+  function showMandate() {  // SEPA is offered for euros only; while it is chosen, its mandate
+    $("sepa-mandate").hidden = !(method === "sepa_debit" && quote && quote.currency === "eur");
   }
   function amountError(message) {
     $("amount-error").textContent = message || "";
@@ -119,13 +123,17 @@
     shown = JSON.stringify({ mode: quote.mode, amount: quote.total, currency: quote.currency });
     elements = stripe.elements({ mode: quote.mode, amount: quote.total, currency: quote.currency,
       locale: cfg.locale, appearance: cfg.appearance });
-    elements.create("payment", { layout: "tabs" }).mount("#payment-element");
+    // The SEPA mandate is the page's own (our words, reviewed, naming us in Arabic), so the
+    // element shows none: the reader reads it once, beside the button.
+    var payment = elements.create("payment", { layout: "tabs", terms: { sepaDebit: "never" } });
+    payment.on("change", function (ev) { method = ev.value ? ev.value.type : method; showMandate(); });
+    payment.mount("#payment-element");
     var express = elements.create("expressCheckout", {});
     // The sheet opens on the server's reading only (its sum is the elements' amount, kept current).
     express.on("click", function (ev) { if (quote && !busy) ev.resolve({ emailRequired: true }); });
     express.on("confirm", function (ev) {
       if (!form.elements.email.value && ev.billingDetails) form.elements.email.value = ev.billingDetails.email || "";
-      pay();
+      pay().then(function (ok) { if (!ok) ev.paymentFailed(); });  // the sheet closes; the page says why
     });
     express.mount("#express-checkout");
     $("pay").hidden = false;
@@ -142,6 +150,7 @@
     });
   }
   function pay() {
+    var seen = quote;  // the total the reader was shown when they pressed: the server checks it
     setBusy(true, cfg.texts.working); showError(""); fieldErrors({});
     // Stripe checks its fields first (and shows what is missing there), then the intent is made.
     return elements.submit().then(function (checked) {
@@ -151,9 +160,11 @@
       if (made.error) { if (made.error.type !== "validation_error") showError(declineText(made.error)); return false; }
       var data = new FormData(form);
       data.append("payment_method", made.paymentMethod.id);
+      Object.keys(seen.shown).forEach(function (k) { data.append(k, seen.shown[k]); });
       return post(cfg.startUrl, data).then(function (res) {
         if (!res.ok || !res.body.client_secret) {
           if (res.body.redirect) { location.assign(res.body.redirect); return true; }
+          if (res.body.error && res.body.error.code === "quote_changed") { asked = ""; refresh(); }
           if (res.body.errors) fieldErrors(res.body.errors); else showError(res.body.error.message);
           return false;
         }

@@ -20,7 +20,7 @@ from app.models import AttemptOutcome, EmailKind, EmailLog, Payment, PaymentAtte
 from app.services import attempts
 from tests import i18n
 from tests import stripe_events as se
-from tests.conftest import csrf_token
+from tests.conftest import csrf_token, quoted
 from tests.harness import CARDS, StripeJs
 
 JSON = {"Accept": "application/json"}
@@ -46,7 +46,9 @@ def client_from(app: Flask, ip: str) -> tuple[FlaskClient, str]:
 
 
 def start(client: FlaskClient, token: str, email: str, lang: str = "ar", **fields: str) -> Any:
-    return client.post(f"/{lang}/support/start", data=form(token, email, **fields), headers=JSON)
+    return client.post(
+        f"/{lang}/support/start", data=quoted(client, lang, form(token, email, **fields)), headers=JSON
+    )
 
 
 def confirm(client: FlaskClient, token: str, intent_id: str, lang: str = "ar") -> Any:

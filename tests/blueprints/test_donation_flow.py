@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from app.extensions import db
 from app.models import Membership, MembershipStatus, Payment, PaymentStatus, Supporter
 from tests import i18n
-from tests.conftest import count_rows, csrf_token
+from tests.conftest import count_rows, csrf_token, quoted
 from tests.harness import CARDS, StripeJs
 
 JSON = {"Accept": "application/json"}
@@ -34,7 +34,7 @@ def start(client: FlaskClient, lang: str, **fields: str):  # type: ignore[no-unt
         "name": "ليلى",
         **fields,
     }
-    response = client.post(f"/{lang}/support/start", data=form, headers=JSON)
+    response = client.post(f"/{lang}/support/start", data=quoted(client, lang, form), headers=JSON)
     assert response.status_code == 200, response.get_json()
     return token, response.get_json()
 

@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 from app.models import Membership, MembershipStatus, Payment, PaymentStatus
 from tests import i18n
 from tests.blueprints.test_donation_flow import JSON, confirm, start
-from tests.conftest import count_rows, csrf_token
+from tests.conftest import count_rows, csrf_token, quoted
 from tests.harness import CARDS, StripeJs, settle_charge
 
 
@@ -64,7 +64,7 @@ def test_a_payment_the_bank_has_not_confirmed_is_a_gift_being_confirmed(
     # Pressing the button again, or confirming again, does not subscribe a second time.
     form = {"csrf_token": token, "frequency": "month", "currency": "usd", "amount": "1",
             "email": "Reader@Example.org", "name": "ليلى"}  # fmt: skip
-    again = client.post("/ar/support/start", data=form, headers=JSON)
+    again = client.post("/ar/support/start", data=quoted(client, "ar", form), headers=JSON)
     assert again.status_code == 200 and again.get_json()["redirect"].endswith("/ar/support/confirming")
     assert (
         "/ar/support/thank-you/" in confirm(client, "ar", token, started["intent_id"]).get_json()["redirect"]

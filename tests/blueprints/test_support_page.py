@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests import i18n
-from tests.conftest import count_rows, csrf_token, make_app
+from tests.conftest import count_rows, csrf_token, make_app, quoted
 
 ALLOWED_LATIN = {"Stripe", "CVC", "US", "TRY", "USD", "EUR"}
 
@@ -110,7 +110,9 @@ def _start(client: FlaskClient, lang: str = "ar", **fields: str):  # type: ignor
         "email": "reader@example.org",
         **fields,
     }
-    return client.post(f"/{lang}/support/start", data=form, headers={"Accept": "application/json"})
+    return client.post(
+        f"/{lang}/support/start", data=quoted(client, lang, form), headers={"Accept": "application/json"}
+    )
 
 
 @pytest.mark.parametrize(
@@ -143,6 +145,34 @@ def test_bad_input_is_refused_in_arabic_and_nothing_happens(
     assert shown == expected
     assert i18n.is_arabic(shown), shown
     assert sum(count_rows(app).values()) == 0
+    assert len(stripe_client.v1.customers.list(params={"limit": 100}).data) == before
+
+
+@pytest.mark.parametrize(
+    "seen",
+    [
+        {"quoted_total": "134"},  # shown with the fees covered, sent without
+        {"quoted_frequency": "once"},  # the reading of a one-off gift, the choice monthly
+        {"quoted_currency": "eur"},
+        {"quoted_total": ""},  # no quote at all: the reader saw none
+    ],
+)
+def test_a_total_other_than_the_one_shown_is_refused_before_stripe(
+    app: Flask,
+    client: FlaskClient,
+    stripe_client,  # type: ignore[no-untyped-def]
+    seen: dict[str, str],
+) -> None:
+    before = len(stripe_client.v1.customers.list(params={"limit": 100}).data)
+    form = {"csrf_token": csrf_token(client, "ar"), "frequency": "month", "currency": "usd"}
+    form = quoted(client, "ar", {**form, "amount": "1", "email": "reader@example.org"})
+    assert form["quoted_total"] == "100"  # what the page shows for this choice
+    response = client.post("/ar/support/start", data={**form, **seen}, headers={"Accept": "application/json"})
+    assert response.status_code == 409
+    error = response.get_json()["error"]
+    assert error["code"] == "quote_changed" and error["message"] == i18n.message(app, "quote_changed")
+    assert i18n.is_arabic(error["message"])
+    assert sum(count_rows(app).values()) == 0  # not even an attempt counted
     assert len(stripe_client.v1.customers.list(params={"limit": 100}).data) == before
 
 

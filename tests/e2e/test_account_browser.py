@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import re
 
+import flask_babel
 import pytest
 import sqlalchemy as sa
 import stripe
 from flask import Flask
 from playwright.sync_api import Page, expect
 
+from app.account.messages import message
 from app.extensions import db
 from app.i18n import format_money
 from app.models import Membership, Supporter
 from tests import i18n
-from tests.account_helpers import EMAIL, give, latest_link
-from tests.harness import StripeJs
+from tests.account_helpers import EMAIL, give, latest_link, sign_in_in_browser
+from tests.harness import CARDS, StripeJs
 
 pytestmark = pytest.mark.browser
 
@@ -62,11 +64,17 @@ def test_arabic_member_signs_in_updates_the_card_and_cancels(
     page.evaluate("document.activeElement && document.activeElement.blur()")
     no_sideways_scroll(page)
 
-    # A new card, through Stripe's card element (here localstripe's).
+    # A new card, through Stripe's Payment Element in setup mode (here localstripe's stand-in).
     page.locator("#update-card").click()
     page.wait_for_url(re.compile(r"/ar/account/card$"))
     card = page.locator("#card-element")
     expect(card.locator("input[placeholder=number]")).to_be_visible()
+    made = page.evaluate("window.__elements.options")
+    assert (made["mode"], made["paymentMethodTypes"], made["locale"]) == ("setup", ["card"], "ar")
+    expect(card.locator("input[placeholder=iban]")).to_have_count(0)  # a card, not a bank account
+    page.locator("#submit").click()  # nothing typed: Stripe's fields say so, nothing is asked of Stripe
+    expect(page.locator("#submit")).to_be_enabled()
+    expect(page.locator("#form-error")).to_be_hidden()
     card.locator("input[placeholder=number]").fill(NEW_CARD)
     card.locator("input[placeholder=exp_month]").fill("12")
     card.locator("input[placeholder=exp_year]").fill("34")
@@ -104,3 +112,29 @@ def test_arabic_member_signs_in_updates_the_card_and_cancels(
     default = stripe_client.v1.customers.retrieve(customer_id)["invoice_settings"]["default_payment_method"]
     assert subscription["default_payment_method"] == default
     assert stripe_client.v1.payment_methods.retrieve(default)["card"]["last4"] == "5556"
+
+
+def test_a_declined_card_then_one_3d_secure_prompt_on_the_card_page(
+    page: Page, live_server: str, live_app: Flask, stripe_js: StripeJs
+) -> None:
+    give(live_app.test_client(), stripe_js, "en")
+    sign_in_in_browser(page, live_server, live_app, "en")
+    page.goto(f"{live_server}/en/account/card")
+    card = page.locator("#card-element")
+
+    def type_card(number: str) -> None:
+        card.locator("input[placeholder=number]").fill(number)
+        card.locator("input[placeholder=exp_month]").fill("12")
+        card.locator("input[placeholder=exp_year]").fill("2034")
+        card.locator("input[placeholder=cvc]").fill("123")
+        page.locator("#submit").click()
+
+    type_card(CARDS["declined"])
+    with live_app.test_request_context("/en/account/card"), flask_babel.force_locale("en"):
+        declined = message("card_declined")
+    expect(page.locator("#form-error")).to_have_text(declined)
+    expect(page.locator("#submit")).to_be_enabled()  # the reader may try another card
+    type_card(CARDS["3ds"])
+    page.get_by_role("button", name="Complete authentication").click()  # the bank asks once
+    page.wait_for_url(re.compile(r"/en/account$"))  # a second prompt would have kept us there
+    expect(page.locator("#membership-card")).to_contain_text("3155")

@@ -19,7 +19,7 @@ from app.i18n import format_money
 from app.models import Payment, PaymentStatus
 from tests import i18n
 from tests import stripe_events as se
-from tests.account_helpers import EMAIL, fail_a_renewal, give, latest_link, membership
+from tests.account_helpers import fail_a_renewal, give, membership, sign_in_in_browser
 from tests.conftest import screenshot_dir
 from tests.harness import StripeJs
 
@@ -44,14 +44,7 @@ def test_arabic_member_confirms_a_renewal_with_the_bank_at_360px(
         payment_id = db.session.scalar(sa.select(Payment.id).where(Payment.stripe_invoice_id == invoice_id))
 
     page = mobile_page
-    page.goto(f"{live_server}/ar/account")
-    page.wait_for_url(re.compile(r"/ar/account/sign-in$"))
-    page.locator("#email").fill(EMAIL)
-    page.locator("#sign-in-form button[type=submit]").click()
-    expect(page.locator("#link-sent")).to_contain_text(EMAIL)
-    page.goto(live_server + latest_link(live_app, EMAIL, "ar"))
-    page.locator("#sign-in-button").click()
-    page.wait_for_url(re.compile(r"/ar/account$"))
+    sign_in_in_browser(page, live_server, live_app, "ar")
     expect(page.locator("html")).to_have_attribute("dir", "rtl")
 
     box = page.locator(f"#confirm-payment-{payment_id}")

@@ -5,13 +5,14 @@ the membership) is in ``tests/blueprints/test_sepa_gifts.py``; here: what the re
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 import stripe
-from flask import Flask
+from flask import Flask, render_template
 from playwright.sync_api import Page, expect
 
 from app.extensions import db
@@ -74,3 +75,28 @@ def test_a_one_time_debit_refused_days_later(
     intent = stripe_client.v1.payment_intents.retrieve(str(payment.stripe_payment_intent_id))
     settle_charge(localstripe_url, charge_of(intent))  # this IBAN's bank refuses
     assert stripe_client.v1.payment_intents.retrieve(intent.id)["status"] == "requires_payment_method"
+
+
+def test_the_mandate_is_shown_once_in_arabic_before_a_debit_is_confirmed(
+    mobile_page: Page, live_server: str, live_app: Flask
+) -> None:
+    page = mobile_page
+    open_support(page, live_server, "ar")
+    mandate = page.locator("#sepa-mandate")
+    page.locator("#currency").select_option("eur")
+    iban = page.locator("#payment-element input[placeholder=iban]")
+    expect(iban).to_be_visible()
+    expect(mandate).to_be_hidden()  # a card is the chosen method until an IBAN is typed
+    iban.fill(SEPA_IBANS["succeeds"])
+    expect(mandate).to_be_visible()
+    with live_app.test_request_context("/ar/support"):
+        expected = render_template("donate/_sepa_mandate.html")
+    text = mandate.text_content() or ""
+    assert " ".join(text.split()) == " ".join(html.unescape(re.sub(r"<[^>]+>", " ", expected)).split())
+    assert i18n.is_arabic(text) and live_app.config["NEWSROOM_LEGAL_NAME_AR"] in text
+    # Once: Stripe's element shows none of its own beside ours.
+    expect(page.locator(".localstripe-terms")).to_have_count(0)
+    expect(page.locator(".mandate")).to_have_count(1)
+    page.locator("#currency").select_option("usd")  # no SEPA for dollars: no mandate
+    expect(iban).to_have_count(0)
+    expect(mandate).to_be_hidden()

@@ -10,6 +10,7 @@ from flask_babel import lazy_gettext as _l
 from app.account.messages import message
 from app.account.views.access import SETUP_KEY, current_supporter, signed_in
 from app.account.views.blueprint import bp
+from app.donate.views import APPEARANCE
 from app.errors import json_error
 from app.extensions import db
 from app.i18n import card_brand, format_money
@@ -34,8 +35,10 @@ def card() -> ResponseReturnValue:
     js_config = {
         "publishableKey": config["STRIPE_PUBLISHABLE_KEY"],
         "locale": g.lang,
+        "appearance": APPEARANCE,  # the support page's: one look for Stripe's fields
         "startUrl": url_for("account.card_start"),
         "confirmUrl": url_for("account.card_confirm"),
+        "returnUrl": url_for("account.card", _external=True),
         "texts": {k: str(v) for k, v in JS_TEXTS.items()},
         "declines": {code: message(code) for code in CARD_UPDATE_DECLINE_CODES},
     }
