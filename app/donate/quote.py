@@ -16,6 +16,13 @@ TOTAL_LINES = {
     "year": _l("Total: %(amount)s a year"),
     "once": _l("Total: %(amount)s, once"),
 }
+#: The typed amount's label names the currency as a reader says it ("مبلغ آخر (بالدولار
+#: الأمريكي)"), not by its code.
+CUSTOM_AMOUNT_LABELS = {
+    "usd": _l("Other amount (in US dollars)"),
+    "eur": _l("Other amount (in euros)"),
+    "try": _l("Other amount (in Turkish liras)"),
+}
 BUTTON_LABELS = {
     "month": _l("Give %(amount)s a month"),
     "year": _l("Give %(amount)s a year"),
