@@ -28,7 +28,7 @@ from app.services import emails, reconciliation
 from app.services.staff import accounts
 from tests.account_helpers import latest_link
 from tests.conftest import empty_tables, make_app, screenshot_dir
-from tests.e2e.reach import english_on_page, money_drawn_wrong, run_axe
+from tests.e2e.reach import english_on_page, money_drawn_wrong, run_axe, unisolated_runs
 from tests.factories import MembershipFactory, PaymentFactory, SupporterFactory
 from tests.harness import CARDS
 
@@ -76,6 +76,7 @@ class Tour:
         self.english: dict[str, set[str]] = {}
         self.too_wide: list[str] = []
         self.money_wrong: dict[str, list[str]] = {}
+        self.unisolated: dict[str, list[str]] = {}
 
     def go(self, path: str) -> None:
         self.page.goto(self.base + path)
@@ -93,6 +94,9 @@ class Tour:
             wrong = money_drawn_wrong(page)
             if wrong:
                 self.money_wrong[name] = wrong
+            loose = unisolated_runs(page)
+            if loose:
+                self.unisolated[name] = loose
         if shot:
             self.screenshots(name)
 
@@ -384,6 +388,8 @@ def test_every_page_is_accessible_in_both_languages(
     assert not tour.too_wide, tour.too_wide
     assert not tour.english, f"English on Arabic pages: {tour.english}"
     assert not tour.money_wrong, f"amounts drawn out of order in Arabic: {tour.money_wrong}"
+    loose = "\n".join(f"{name}:\n  " + "\n  ".join(lines) for name, lines in tour.unisolated.items())
+    assert not tour.unisolated, f"codes and amounts not isolated in Arabic text:\n{loose}"
     assert not uncaught, uncaught
     get_pages = {
         rule.endpoint
