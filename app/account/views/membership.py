@@ -72,6 +72,10 @@ def change_summary(change: changes.Change, currency: str) -> Markup:
     }
 
 
+def changed_notice(change: changes.Change, currency: str) -> Markup:
+    return Markup("%s %s") % (_("Your membership is changed."), change_summary(change, currency))
+
+
 def _posted_values() -> dict[str, str]:
     """The change form's fields as posted, to show them again."""
     return {
@@ -120,10 +124,7 @@ def change_post(membership_id: int) -> ResponseReturnValue:
         return unavailable(exc)
     except NotFound:
         return missing_at_stripe()
-    flash(
-        Markup.escape(_("Your membership is changed.")) + " " + change_summary(done, membership.currency),
-        "success",
-    )
+    flash(changed_notice(done, membership.currency), "success")
     return redirect(url_for("account.home"))
 
 
