@@ -23,7 +23,7 @@ from flask import Flask, request
 from playwright.sync_api import Browser, Page, expect
 
 from app.extensions import db
-from app.models import EmailLog, Reminder, StaffRole
+from app.models import EmailKind, EmailLog, Reminder, StaffRole
 from app.services import emails, reconciliation
 from app.services.staff import accounts
 from tests.account_helpers import latest_link
@@ -31,6 +31,7 @@ from tests.conftest import empty_tables, make_app, screenshot_dir
 from tests.e2e.reach import english_on_page, money_drawn_wrong, run_axe, unisolated_runs
 from tests.factories import MembershipFactory, PaymentFactory, SupporterFactory
 from tests.harness import CARDS
+from tests.mail import parts
 
 pytestmark = pytest.mark.browser
 
@@ -199,6 +200,21 @@ def catch_emails(app: Flask) -> None:
             (folder / f"{row.id:04d}-{row.kind.value}.eml").write_bytes(emails.compose(row).as_bytes())
 
 
+def receipt_email_shot(tour: Tour, app: Flask) -> None:
+    """The receipt email's HTML part as a 400 px wide mail client draws it
+    (``email-receipt-<lang>-400.png``), refreshed with the pages' screenshots."""
+    with app.app_context():
+        row = db.session.scalars(sa.select(EmailLog).where(EmailLog.kind == EmailKind.RECEIPT)).first()
+        assert row is not None, "the tour's gift sent no receipt"
+        _, html = parts(emails.compose(row))
+    page, size = tour.page, tour.page.viewport_size
+    page.set_viewport_size({"width": 400, "height": 740})
+    page.set_content(html)
+    page.screenshot(path=screenshot_dir() / f"email-receipt-{tour.lang}-400.png", full_page=True)
+    if size:
+        page.set_viewport_size(size)
+
+
 def staff_sign_in(tour: Tour, email: str) -> None:
     page = tour.page
     tour.go(f"/staff/sign-in?lang={tour.lang}")
@@ -293,6 +309,7 @@ def reader_side(tour: Tour, app: Flask) -> None:
     tour.check("account-erase")
 
     catch_emails(app)
+    receipt_email_shot(tour, app)
     tour.go("/demo/mail")
     tour.check("demo-mail", shot=True)
     page.locator(".mailbox a").first.click()
