@@ -4,13 +4,30 @@ from __future__ import annotations
 
 import re
 
+from bidi import get_display
 from flask import Flask
 from flask_babel import force_locale, gettext
 
 from app.bidi import plain_text
+from app.i18n import format_money
 from app.messages import message_for
 
 ARABIC = re.compile(r"[\u0600-\u06FF]")
+
+#: What a reader's eye meets, left to right, for a line of a right-to-left paragraph.
+INVISIBLE = str.maketrans("", "", "\u200e\u200f\u2066\u2067\u2068\u2069")
+
+
+def seen(line: str) -> str:
+    """The line as drawn on a right-to-left screen, left to right, without the invisible marks."""
+    return get_display(line, base_dir="R").translate(INVISIBLE)
+
+
+def money_as_on_the_page(app: Flask, amount: int, currency: str = "usd") -> str:
+    """An Arabic amount as the pages draw it: their formatter, through a bidi algorithm
+    (and a no-break space read as a space, as pypdf reads it back from a PDF)."""
+    with app.app_context():
+        return seen(format_money(amount, currency, "ar")).replace("\xa0", " ")
 
 
 def translate(app: Flask, english: str, locale: str = "ar", **values: str) -> str:

@@ -4,7 +4,6 @@ plain-text part is laid out by a real bidi algorithm (python-bidi) and read in v
 from __future__ import annotations
 
 import sqlalchemy as sa
-from bidi import get_display
 from flask import Flask, g
 
 from app.bidi import plain_text
@@ -13,15 +12,8 @@ from app.models import EmailKind, EmailLog
 from app.services import emails, outbox
 from app.staff.formatting import money
 from tests.factories import PaymentFactory
+from tests.i18n import seen
 from tests.mail import parts
-
-#: What a reader's eye meets, left to right, for a line of a right-to-left paragraph.
-INVISIBLE = str.maketrans("", "", "\u200e\u200f\u2066\u2067\u2068\u2069")
-
-
-def seen(line: str) -> str:
-    """The line as drawn on a right-to-left screen, left to right, without the invisible marks."""
-    return get_display(line, base_dir="R").translate(INVISIBLE)
 
 
 def test_the_bidi_algorithm_reverses_a_bare_receipt_number_and_not_an_isolated_one() -> None:

@@ -9,13 +9,20 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
-from app.i18n import bdi, format_money
+from app.i18n import RTL_LOCALES, bdi, best_locale, format_money
 from app.services.amounts import Quote
 
 TOTAL_LINES = {
     "month": _l("Total: %(amount)s a month"),
     "year": _l("Total: %(amount)s a year"),
     "once": _l("Total: %(amount)s, once"),
+}
+#: The typed amount's label names the currency as a reader says it ("مبلغ آخر (بالدولار
+#: الأمريكي)"), not by its code.
+CUSTOM_AMOUNT_LABELS = {
+    "usd": _l("Other amount (in US dollars)"),
+    "eur": _l("Other amount (in euros)"),
+    "try": _l("Other amount (in Turkish liras)"),
 }
 BUTTON_LABELS = {
     "month": _l("Give %(amount)s a month"),
@@ -25,7 +32,10 @@ BUTTON_LABELS = {
 
 
 def total_money(quote: Quote) -> str:
-    return format_money(quote.total, quote.currency)
+    """The total: in Arabic a whole one in words, as the chips and the button write it
+    ("الإجمالي: دولار واحد شهريًا" beside "ادعمنا بمبلغ دولار واحد شهريًا", never "US$ 1.00"
+    beside "دولار واحد"); English totals keep their cents ("Total: $10.00, once")."""
+    return format_money(quote.total, quote.currency, short=best_locale() in RTL_LOCALES)
 
 
 def button_money(quote: Quote) -> str:

@@ -170,6 +170,7 @@ def _page_context(values: dict[str, str], currency: str, frequency: str) -> dict
         # The amount in its own <bdi>, as support.js writes it when the choice changes.
         "total_line": quote.total_line(shown),
         "button_label": quote.button_label(shown),
+        "custom_amount_label": quote.CUSTOM_AMOUNT_LABELS[currency],
         "js_config": {
             "publishableKey": config["STRIPE_PUBLISHABLE_KEY"],
             "locale": locale,

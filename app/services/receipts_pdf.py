@@ -1,11 +1,11 @@
 """Receipts and yearly giving statements as PDF, in Arabic or English.
 
 WeasyPrint lays the page out with Pango and HarfBuzz, so Arabic is shaped and
-set right to left from the same HTML and CSS as the English page.  Amounts and
-receipt numbers sit in left-to-right islands (``dir="ltr"``) without the
-invisible direction marks the web pages add: the text layer then reads back in
-logical order (copying a receipt or a screen reader gets "1.00 US$", not
-"US$ 1.00").  Nothing is fetched while rendering: the fonts are the system's.
+set right to left from the same HTML and CSS as the English page.  Receipt
+numbers sit in left-to-right islands (``dir="ltr"``); amounts are written by the
+pages' formatter, in islands of the page's direction (``money_island``), so an
+Arabic receipt shows "US$ 12.34" as the pages and emails do.  Nothing is fetched
+while rendering: the fonts are the system's.
 """
 
 from __future__ import annotations
@@ -19,18 +19,22 @@ from typing import Any
 
 from flask import current_app, render_template
 from flask_babel import force_locale
+from markupsafe import Markup
 
 from app.i18n import format_day, format_money, text_direction
 from app.models import CHARGED_STATUSES, Payment, PaymentStatus, Supporter
 from app.models.types import utcnow
 
-#: Payments a statement lists; a failed charge gave nothing.
-_MARKS = str.maketrans("", "", "\u200e\u200f")
 
+def money_island(amount: int, currency: str, locale: str) -> Markup:
+    """Money as the pages show it: the page's formatter, in an island of the page's direction.
 
-def plain_money(amount: int, currency: str, locale: str) -> str:
-    """Money as Babel writes it for the locale, without bidi marks (the PDF isolates it instead)."""
-    return format_money(amount, currency, locale).translate(_MARKS).strip()
+    In Arabic the pages' ``<bdi>`` takes its direction from the right-to-left mark Babel
+    puts first, so "12.34 US$" shows as "US$ 12.34"; the island's ``dir`` does that here.
+    The left-to-right mark Babel's Arabic money ends with stays: it keeps "$" with "US"
+    (without it the island shows "$US")."""
+    text = format_money(amount, currency, locale).lstrip("\u200f").strip()
+    return Markup('<span class="money" dir="%s">%s</span>') % (text_direction(locale), text)
 
 
 def given(payment: Payment) -> int:
@@ -70,7 +74,7 @@ def _render(template: str, locale: str, **context: Any) -> bytes:
             locale=locale,
             dir=text_direction(locale),
             newsroom=newsroom(locale),
-            money=lambda amount, currency: plain_money(amount, currency, locale),
+            money=lambda amount, currency: money_island(amount, currency, locale),
             day=lambda value: format_day(value, locale),
             issued_on=format_day(utcnow(), locale),
             **context,

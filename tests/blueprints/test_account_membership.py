@@ -70,7 +70,9 @@ def test_a_new_amount_applies_from_the_next_charge(
     review = client.post(path, data={"csrf_token": token, "frequency": "month", "amount": "5"})
     assert review.status_code == 200
     next_charge = format_day(before.current_period_end, "en")
-    summary = f"From {next_charge} you will give $5.00 a month instead of $1.00 a month."
+    summary = (
+        f"From {next_charge} you will give <bdi>$5.00</bdi> a month instead of <bdi>$1.00</bdi> a month."
+    )
     assert summary in review.get_data(as_text=True)
     assert "Nothing is charged or refunded today" in review.get_data(as_text=True)
     assert membership(app).amount == 100  # nothing changed before the confirmation
@@ -108,8 +110,8 @@ def test_yearly_from_the_next_charge_date_in_arabic(
             app,
             "From %(date)s you will give %(after)s a year instead of %(before)s a month.",
             date=format_day(before.current_period_end, "ar"),
-            after=format_money(2500, "usd", "ar"),
-            before=format_money(100, "usd", "ar"),
+            after=f"<bdi>{format_money(2500, 'usd', 'ar')}</bdi>",  # each amount isolated
+            before=f"<bdi>{format_money(100, 'usd', 'ar')}</bdi>",
         )
     assert summary in review
     assert client.post(path, data={**fields, "confirm": "1"}).status_code == 302

@@ -42,6 +42,10 @@ def test_arabic_page_is_right_to_left_and_has_no_english(app: Flask, client: Fla
     chips = re.findall(r'data-minor="\d+" [^>]*> <span><bdi>([^<]+)</bdi>', html)
     assert chips == ["دولار واحد", "3 دولارات", "5 دولارات", "10 دولارات"], chips
     assert latin_words(html) == set(), latin_words(html)
+    # The typed amount's label names the currency as a reader says it, not by its code.
+    assert '<label for="custom_amount">مبلغ آخر (بالدولار الأمريكي)</label>' in html
+    euros = client.get("/ar/support?currency=eur").get_data(as_text=True)
+    assert '<label for="custom_amount">مبلغ آخر (باليورو)</label>' in euros
 
 
 def test_english_page_is_left_to_right(client: FlaskClient) -> None:

@@ -61,3 +61,20 @@ def test_unknown_currency_and_frequency_are_refused(client: FlaskClient) -> None
     status, body = quote(client, amount="5", currency="gbp", frequency="weekly")
     assert status == 400
     assert set(body["errors"]) == {"currency", "frequency"}
+
+
+def test_arabic_total_button_and_chip_write_a_whole_amount_the_same_way(
+    app: Flask, client: FlaskClient
+) -> None:
+    status, body = quote(client, "ar", amount="1", currency="usd", frequency="month")
+    assert status == 200
+    one_dollar = i18n.translate(app, "%(num)s US dollar", num="1")
+    assert one_dollar == "دولار واحد"  # the appeal's own words, as on the chip
+    assert body["total_money"] == body["button_money"] == one_dollar
+    assert "US$" not in body["total_line"] + body["button_label"]
+    page = client.get("/ar/support?amount=1&frequency=month&currency=usd").get_data(as_text=True)
+    assert f"<bdi>{one_dollar}</bdi>" in page  # the chip
+    assert body["total_line"].replace(one_dollar, f"<bdi>{one_dollar}</bdi>") in page  # before the script ran
+    # A total with cents is written as money in both.
+    status, body = quote(client, "ar", amount="1", cover_fees="1", currency="usd", frequency="month")
+    assert body["total_money"] == body["button_money"] and "US$" in body["total_money"]

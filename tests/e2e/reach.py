@@ -141,3 +141,36 @@ DRAWN_RIGHT = re.compile(r"^US\$[0-9٠-٩][0-9٠-٩.,٫٬]*$")
 def money_drawn_wrong(page: Page) -> list[str]:
     """US$ amounts that an Arabic reader would see in the wrong order."""
     return [drawn for drawn in page.evaluate(_MONEY_AS_DRAWN) if not DRAWN_RIGHT.match(drawn)]
+
+
+# Codes, ids, addresses and amounts inside Arabic paragraphs that nothing isolates.  The bidi
+# algorithm reads digits after Arabic letters as Arabic numbers (rule W2), so "2026-0000001"
+# shows "0000001-2026" and "gaza-2026" splits at its hyphen unless an element isolates the
+# run: ``<bdi>`` (the ``|bdi`` filter), ``dir=ltr``/``dir=auto``, or a form field.  What reads
+# the same either way is left alone, as app.bidi leaves it in plain text: a bare number
+# ("25 كانون الأول 2026", "12.34", "01:33") and a plain Latin word ("Stripe").  A paragraph is
+# the text of the nearest block around the run.
+_UNISOLATED = r"""() => {
+  const run = /[A-Za-z0-9٠-٩][A-Za-z0-9٠-٩\-./:,@_+#%$€₺'\u00a0\u066b\u066c]*/g;
+  const arabic = /[\u0600-\u06ff]/, found = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const parent = node.parentElement;
+    if (parent.closest("script,style,noscript,option,svg,bdi,input,textarea,[dir=ltr],[dir=auto]")) continue;
+    let block = parent;
+    while (block.parentElement && getComputedStyle(block).display.startsWith("inline")) block = block.parentElement;
+    if (!arabic.test(block.textContent)) continue;
+    for (const match of node.data.matchAll(run)) {
+      const text = match[0].replace(/[.:,'\-\u00a0]+$/, "");
+      const latin = /[A-Za-z]/.test(text), digits = /[0-9٠-٩]/.test(text);
+      const mixed = latin ? digits || /[^A-Za-z]/.test(text) : /[0-9٠-٩][^0-9٠-٩.,:/٫٬]+[0-9٠-٩]/.test(text) || /[%$€₺+#]/.test(text);
+      if (mixed) found.push(`<${parent.tagName.toLowerCase()}> ${text} in «${block.textContent.trim().slice(0, 70)}»`);
+    }
+  }
+  return found;
+}"""
+
+
+def unisolated_runs(page: Page) -> list[str]:
+    """Codes, ids and amounts inside Arabic paragraphs that no element isolates."""
+    return list(page.evaluate(_UNISOLATED))

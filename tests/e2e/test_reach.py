@@ -23,14 +23,15 @@ from flask import Flask, request
 from playwright.sync_api import Browser, Page, expect
 
 from app.extensions import db
-from app.models import EmailLog, Reminder, StaffRole
+from app.models import EmailKind, EmailLog, Reminder, StaffRole
 from app.services import emails, reconciliation
 from app.services.staff import accounts
 from tests.account_helpers import latest_link
 from tests.conftest import empty_tables, make_app, screenshot_dir
-from tests.e2e.reach import english_on_page, money_drawn_wrong, run_axe
+from tests.e2e.reach import english_on_page, money_drawn_wrong, run_axe, unisolated_runs
 from tests.factories import MembershipFactory, PaymentFactory, SupporterFactory
 from tests.harness import CARDS
+from tests.mail import parts
 
 pytestmark = pytest.mark.browser
 
@@ -79,6 +80,7 @@ class Tour:
         self.english: dict[str, set[str]] = {}
         self.too_wide: list[str] = []
         self.money_wrong: dict[str, list[str]] = {}
+        self.unisolated: dict[str, list[str]] = {}
 
     def go(self, path: str) -> None:
         self.page.goto(self.base + path)
@@ -96,6 +98,9 @@ class Tour:
             wrong = money_drawn_wrong(page)
             if wrong:
                 self.money_wrong[name] = wrong
+            loose = unisolated_runs(page)
+            if loose:
+                self.unisolated[name] = loose
         if shot:
             self.screenshots(name)
 
@@ -198,6 +203,21 @@ def catch_emails(app: Flask) -> None:
             (folder / f"{row.id:04d}-{row.kind.value}.eml").write_bytes(emails.compose(row).as_bytes())
 
 
+def receipt_email_shot(tour: Tour, app: Flask) -> None:
+    """The receipt email's HTML part as a 400 px wide mail client draws it
+    (``email-receipt-<lang>-400.png``), refreshed with the pages' screenshots."""
+    with app.app_context():
+        row = db.session.scalars(sa.select(EmailLog).where(EmailLog.kind == EmailKind.RECEIPT)).first()
+        assert row is not None, "the tour's gift sent no receipt"
+        _, html = parts(emails.compose(row))
+    page, size = tour.page, tour.page.viewport_size
+    page.set_viewport_size({"width": 400, "height": 740})
+    page.set_content(html)
+    page.screenshot(path=screenshot_dir() / f"email-receipt-{tour.lang}-400.png", full_page=True)
+    if size:
+        page.set_viewport_size(size)
+
+
 def staff_sign_in(tour: Tour, email: str) -> None:
     page = tour.page
     tour.go(f"/staff/sign-in?lang={tour.lang}")
@@ -292,6 +312,7 @@ def reader_side(tour: Tour, app: Flask) -> None:
     tour.check("account-erase")
 
     catch_emails(app)
+    receipt_email_shot(tour, app)
     tour.go("/demo/mail")
     tour.check("demo-mail", shot=True)
     page.locator(".mailbox a").first.click()
@@ -387,6 +408,8 @@ def test_every_page_is_accessible_in_both_languages(
     assert not tour.too_wide, tour.too_wide
     assert not tour.english, f"English on Arabic pages: {tour.english}"
     assert not tour.money_wrong, f"amounts drawn out of order in Arabic: {tour.money_wrong}"
+    loose = "\n".join(f"{name}:\n  " + "\n  ".join(lines) for name, lines in tour.unisolated.items())
+    assert not tour.unisolated, f"codes and amounts not isolated in Arabic text:\n{loose}"
     assert not uncaught, uncaught
     get_pages = {
         rule.endpoint

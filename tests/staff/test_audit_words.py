@@ -8,6 +8,7 @@ from pathlib import Path
 
 from flask import Flask
 from flask.testing import FlaskClient
+from flask_babel import force_locale
 
 from app.extensions import db
 from app.services import audit
@@ -22,6 +23,13 @@ def test_every_recorded_action_has_words() -> None:
     actions = {a for a in actions if "{" not in a} | {"export.members", "export.payments"}
     assert len(actions) > 25
     assert actions - set(text.AUDIT_ACTIONS) == set()
+
+
+def test_one_english_label_two_arabic_nouns(app: Flask) -> None:
+    """ "Data erased" is an action in the audit log and a kind of email: each has its own Arabic."""
+    with app.test_request_context("/staff/audit?lang=ar"), force_locale("ar"):
+        action, email = str(text.AUDIT_ACTIONS["supporter.erase"]), str(text.EMAIL_KINDS["account_erased"])
+    assert (action, email) == ("محو البيانات", "تأكيد محو البيانات")
 
 
 def test_the_arabic_audit_log_names_actions_and_details_in_arabic(

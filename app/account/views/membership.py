@@ -5,12 +5,13 @@ from __future__ import annotations
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from markupsafe import Markup
 
 from app.account.messages import CHANGE_SUMMARIES, message
 from app.account.views.access import current_supporter, signed_in
 from app.account.views.blueprint import bp, missing_at_stripe, unavailable
 from app.extensions import db
-from app.i18n import format_day, format_money
+from app.i18n import bdi, format_day, format_money
 from app.models import Membership
 from app.services import amounts
 from app.services.account import changes, records
@@ -60,14 +61,19 @@ def _render_change(
     )
 
 
-def change_summary(change: changes.Change, currency: str) -> str:
+def change_summary(change: changes.Change, currency: str) -> Markup:
+    """The change in a sentence, its amounts each in its own ``<bdi>``."""
     date = format_day(change.effective) if change.effective else _("your next payment")
     template = CHANGE_SUMMARIES[(change.before_interval.value, change.after.interval.value)]
-    return str(template) % {
+    return Markup.escape(template) % {
         "date": date,
-        "after": format_money(change.after.total, currency),
-        "before": format_money(change.before_amount, currency),
+        "after": bdi(format_money(change.after.total, currency)),
+        "before": bdi(format_money(change.before_amount, currency)),
     }
+
+
+def changed_notice(change: changes.Change, currency: str) -> Markup:
+    return Markup("%s %s") % (_("Your membership is changed."), change_summary(change, currency))
 
 
 def _posted_values() -> dict[str, str]:
@@ -118,7 +124,7 @@ def change_post(membership_id: int) -> ResponseReturnValue:
         return unavailable(exc)
     except NotFound:
         return missing_at_stripe()
-    flash(_("Your membership is changed.") + " " + change_summary(done, membership.currency), "success")
+    flash(changed_notice(done, membership.currency), "success")
     return redirect(url_for("account.home"))
 
 
