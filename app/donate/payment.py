@@ -14,6 +14,7 @@ from flask import jsonify, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
+from app.donate.same_origin import same_origin_or_token
 from app.donate.views import (
     ATTEMPT_KEY,
     HONEYPOT,
@@ -38,6 +39,7 @@ UNFINISHED = "payment_intent_authentication_failure"
 
 
 @bp.post("/support/start")
+@same_origin_or_token
 def start() -> ResponseReturnValue:
     try:
         choice = _choice(request.form)
@@ -105,6 +107,7 @@ def _customer_to_reuse(choice: donations.DonationChoice) -> str | None:
 
 
 @bp.post("/support/confirm")
+@same_origin_or_token
 def confirm() -> ResponseReturnValue:
     """The browser's word on the intent (a decline, or a retry after a lost answer): Stripe's decides."""
     data = session.get(PENDING_KEY)
