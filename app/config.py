@@ -116,6 +116,10 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "DECLINES_PER_SESSION": ("3", "declined cards allowed per browser session per day"),
     "ATTEMPTS_SPIKE": ("100", "refused attempts within an hour that email finance staff (once an hour)"),
     "PROXY_COUNT": ("0", "reverse proxies in front of the app whose X-Forwarded-For is trusted"),
+    "SUPPORT_PAGE_MAX_AGE": (
+        "300",
+        "seconds a proxy, CDN or browser may keep the support page (as long again served stale)",
+    ),
     "STAFF_IDLE_MINUTES": ("30", "a staff session ends after this many minutes without a request"),
     "STAFF_SESSION_HOURS": ("12", "a staff session ends this many hours after sign-in, however busy"),
     "STAFF_LOCK_AFTER": ("5", "failed staff sign-in tries for one email that lock it"),
@@ -207,6 +211,7 @@ POSITIVE_INTEGERS = (
     "REMINDER_MAX_PER_IP",
     "REMINDER_MAX_PER_EMAIL",
     "REMINDER_RATE_WINDOW_MINUTES",
+    "SUPPORT_PAGE_MAX_AGE",
 )
 
 

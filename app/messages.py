@@ -55,6 +55,10 @@ MESSAGES = {
     ),
     # HTTP
     "csrf": _l("This form has expired. Please reload the page and try again; nothing was charged."),
+    "cross_site": _l(
+        "This form was sent from another website, so it was refused; nothing was charged. "
+        "Please open our support page yourself and try again."
+    ),
     "too_large": _l("What was sent is too large. Please shorten it and try again."),
     "not_found": _l("This page does not exist."),
     "forbidden": _l("You may not open this page."),

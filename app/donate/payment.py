@@ -15,6 +15,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
 from app.donate import quote
+from app.donate.same_origin import same_origin_or_token
 from app.donate.views import (
     ATTEMPT_KEY,
     HONEYPOT,
@@ -39,6 +40,7 @@ UNFINISHED = "payment_intent_authentication_failure"
 
 
 @bp.post("/support/start")
+@same_origin_or_token
 def start() -> ResponseReturnValue:
     try:
         choice = _choice(request.form)
@@ -108,6 +110,7 @@ def _customer_to_reuse(choice: donations.DonationChoice) -> str | None:
 
 
 @bp.post("/support/confirm")
+@same_origin_or_token
 def confirm() -> ResponseReturnValue:
     """The browser's word on the intent (a decline, or a retry after a lost answer): Stripe's decides."""
     data = session.get(PENDING_KEY)

@@ -28,6 +28,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.wrappers import Response
 
 from app.donate import page_cache, quote
+from app.donate.same_origin import same_origin_or_token
 from app.extensions import csrf, db
 from app.i18n import (
     best_locale,
@@ -62,6 +63,8 @@ KEPT_ARGS = (
     "campaign",
     *UTM_FIELDS,
 )
+#: An answer about one reader (what they typed, their gift): no shared or kept copy.
+PRIVATE = {"Cache-Control": "no-store, private"}
 #: Longer query strings (not from our links) are rendered every time, not kept.
 MAX_CACHED_QUERY = 512
 
@@ -103,7 +106,8 @@ def _choice(form: Any) -> donations.DonationChoice:
 
 def _render_support(
     values: dict[str, str], errors: dict[str, str] | None = None, status: int = 200, **extra: Any
-) -> tuple[str, int]:
+) -> tuple[str, int, dict[str, str]]:
+    """The page as one reader's answer (what they typed, errors): ``support`` sends the shared one."""
     currency = values.get("currency", "").lower()
     if currency not in amounts.CURRENCIES:
         currency = amounts.DEFAULT_CURRENCY
@@ -121,6 +125,7 @@ def _render_support(
             **extra,
         ),
         status,
+        PRIVATE,
     )
 
 
@@ -178,6 +183,7 @@ def _page_context(values: dict[str, str], currency: str, frequency: str) -> dict
             "quoteUrl": url_for("donate.quote_amount"),
             "startUrl": url_for("donate.start"),
             "confirmUrl": url_for("donate.confirm"),
+            "tokenUrl": url_for("donate.form_token"),
             "currencies": {
                 code: {
                     "presets": presets[code],
@@ -195,15 +201,23 @@ def _page_context(values: dict[str, str], currency: str, frequency: str) -> dict
 
 @bp.get("/support")
 def support() -> ResponseReturnValue:
-    def render(csrf_token: Any) -> str:
+    def render() -> str:
         values = {k: v for k in KEPT_ARGS if (v := request.args.get(k, "").strip())}
-        return str(_render_support(values, csrf_token=csrf_token)[0])
+        return str(_render_support(values)[0])
 
+    # The same bytes for every reader of the link: no token, no cookie (``same_origin``), so a
+    # proxy in front may keep it.  The page follows from the path and our own query keys only.
     if len(request.query_string) > MAX_CACHED_QUERY:
-        return render(generate_csrf)
-    # The page follows from the language and our own query keys (the choices, and the
-    # other language's link); the reader's own CSRF token is written into the copy.
-    return page_cache.cached_page(("support", g.lang, tuple(query_of(KEPT_ARGS))), render)
+        page = render()
+    else:
+        page = page_cache.cached_page(("support", g.lang, tuple(query_of(KEPT_ARGS))), render)
+    return page, {"Cache-Control": page_cache.shared_cache_control()}
+
+
+@bp.get("/support/token")
+def form_token() -> ResponseReturnValue:
+    """This reader's CSRF token, asked for by support.js when paying starts (``same_origin``)."""
+    return jsonify(csrf_token=generate_csrf()), PRIVATE
 
 
 @bp.get("/support/quote")
@@ -219,6 +233,7 @@ def quote_amount() -> ResponseReturnValue:
 
 
 @bp.post("/support")
+@same_origin_or_token
 def support_without_js() -> ResponseReturnValue:
     """The form posted without JavaScript: check the choice, say paying needs JS."""
     values = {k: v for k in (*KEPT_ARGS, "email", "name") if (v := request.form.get(k, "").strip())}
@@ -250,7 +265,7 @@ def thanks(token: str) -> ResponseReturnValue:
         reader_name=typed.get("name", ""),
         reader_email=typed.get("email", ""),
     )
-    return page, {"Cache-Control": "no-store, private"}  # one reader's gift: no shared or kept copy
+    return page, PRIVATE  # one reader's gift
 
 
 @bp.get("/support/confirming")
@@ -271,6 +286,7 @@ def lang_name(code: str) -> str:
 
 
 @bp.post("/support/remind")
+@same_origin_or_token
 def remind() -> ResponseReturnValue:
     """ "Remind me later": one email in a week or a month, with the choices filled in."""
     values = {k: v for k in KEPT_ARGS if (v := request.form.get(k, "").strip())}

@@ -99,9 +99,20 @@
   function declineText(error) {
     return cfg.declines[error && (error.decline_code || error.code)] || cfg.declines.payment_error;
   }
+  // The page is the same for every reader (so caches keep it): this reader's CSRF token is asked
+  // for when paying starts, for a browser that says nothing of where its POST comes from.
+  var token = null;
+  function csrfToken() {
+    token = token || fetch(cfg.tokenUrl, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (r) { return r.json(); }).then(function (body) { return body.csrf_token; },
+        function (err) { token = null; throw err; });
+    return token;
+  }
   function post(url, data) {
-    return fetch(url, { method: "POST", body: data, credentials: "same-origin",
-      headers: { "Accept": "application/json" } }).then(function (r) {
+    return csrfToken().then(function (t) {
+      return fetch(url, { method: "POST", body: data, credentials: "same-origin",
+        headers: { "Accept": "application/json", "X-CSRFToken": t } });
+    }).then(function (r) {
       return r.json().then(function (body) { return { ok: r.ok, body: body }; });
     });
   }
@@ -141,7 +152,6 @@
   }
   function report(intentId) {  // a decline in the browser: the server records it, in the reader's words
     var data = new FormData();
-    data.append("csrf_token", form.elements.csrf_token.value);
     data.append("intent_id", intentId);
     return post(cfg.confirmUrl, data).then(function (res) {
       if (res.body.redirect) { location.assign(res.body.redirect); return true; }
@@ -152,6 +162,7 @@
   function pay() {
     var seen = quote;  // the total the reader was shown when they pressed: the server checks it
     setBusy(true, cfg.texts.working); showError(""); fieldErrors({});
+    csrfToken().catch(function () {});  // asked now, while Stripe reads the card (post asks again)
     // Stripe checks its fields first (and shows what is missing there), then the intent is made.
     return elements.submit().then(function (checked) {
       // The card as Stripe read it: the server refuses one declined too often before any charge.

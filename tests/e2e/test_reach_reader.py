@@ -27,7 +27,7 @@ from werkzeug.serving import make_server
 
 from app.extensions import db
 from app.models import Membership, Payment
-from tests.conftest import empty_tables, make_app
+from tests.conftest import empty_tables, make_app, screenshot_dir
 from tests.e2e.reach import focus_ring, focused, tab_to
 from tests.harness import CARDS, free_port
 
@@ -142,6 +142,13 @@ def test_the_choice_works_without_javascript(browser: Browser, live_server: str,
         expect(page.locator("#total")).to_contain_text("10 دولارات")
         expect(page.locator("#email")).to_have_value(EMAIL)
         expect(noscript).to_have_text(needs_js)
+
+        # "Remind me later" from the same page: a plain form POST, no token in the page, no cookie.
+        page.fill("#remind-email", EMAIL)
+        page.locator("#remind-form button[type=submit]").click()
+        expect(page.locator(".remind [role=status]")).to_be_visible()
+        page.screenshot(path=str(screenshot_dir() / "no-js-reminded-ar.png"), full_page=True)
+        assert context.cookies() == []
     finally:
         context.close()
     assert membership_and_payment(live_app) == (None, None)
