@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from app.extensions import db
 from app.models import Reminder
 from tests import i18n
-from tests.conftest import count_rows, csrf_token
+from tests.conftest import count_rows, csrf_token, quoted
 
 JSON = {"Accept": "application/json"}
 CHOICE = {"frequency": "month", "currency": "usd", "amount": "1", "email": "reader@example.org"}
@@ -93,7 +93,7 @@ def test_the_javascript_off_choice_from_our_page_is_checked(client: FlaskClient)
 def test_a_payment_from_our_page_reaches_stripe_with_no_token(app: Flask, client: FlaskClient) -> None:
     response = client.post(
         "/en/support/start",
-        data=CHOICE,
+        data=quoted(client, "en", CHOICE),
         headers={**JSON, "Sec-Fetch-Site": "same-origin", "Origin": "http://localhost"},
     )
     assert response.status_code == 200, response.get_json()

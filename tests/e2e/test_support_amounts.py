@@ -66,7 +66,9 @@ def sheet(page: Page) -> dict:
     )
 
 
-def test_the_wallet_sheet_follows_every_change_of_the_choice(mobile_page: Page, live_server: str) -> None:
+def test_the_wallet_sheet_follows_every_change_of_the_choice(
+    mobile_page: Page, live_server: str, live_app: Flask
+) -> None:
     page = mobile_page
     open_support(page, live_server, "ar")
     first = sheet(page)
@@ -98,8 +100,9 @@ def test_the_wallet_sheet_follows_every_change_of_the_choice(mobile_page: Page, 
         assert len(updates) == n, (n, updates)
         assert updates[-1].items() >= expected.items(), (n, updates[-1])
         # The sheet's sum is the total the page shows, in the same currency.
-        amount = updates[-1]["amount"]
-        expect(total).to_contain_text(f"{amount // 100}.{amount % 100:02d}")
+        with live_app.test_request_context("/ar/support"), flask_babel.force_locale("ar"):
+            shown = format_money(updates[-1]["amount"], updates[-1]["currency"], short=True)
+        expect(total).to_contain_text(shown)
     # Euros: the Payment Element offers SEPA Direct Debit (an IBAN) beside the card.
     expect(page.locator("#payment-element input[placeholder=iban]")).to_be_visible()
     assert len(sheet(page)["updates"]) == len(steps)  # one update per change, none stale
