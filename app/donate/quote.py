@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
 from app.i18n import RTL_LOCALES, bdi, best_locale, format_money
-from app.services.amounts import Quote
+from app.services.amounts import CURRENCIES, Quote
 
 TOTAL_LINES = {
     "month": _l("Total: %(amount)s a month"),
@@ -24,6 +24,18 @@ CUSTOM_AMOUNT_LABELS = {
     "eur": _l("Other amount (in euros)"),
     "try": _l("Other amount (in Turkish liras)"),
 }
+LIMITS_HINT = _l("From %(minimum)s to %(maximum)s.")
+
+
+def limits_hint(currency: str) -> Markup:
+    """The typed amount's limits in ``currency``, each in its own ``<bdi>``."""
+    rule = CURRENCIES[currency]
+    return Markup.escape(LIMITS_HINT) % {
+        "minimum": bdi(format_money(rule.minimum, currency, short=True)),
+        "maximum": bdi(format_money(rule.maximum, currency, short=True)),
+    }
+
+
 BUTTON_LABELS = {
     "month": _l("Give %(amount)s a month"),
     "year": _l("Give %(amount)s a year"),

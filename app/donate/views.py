@@ -170,12 +170,11 @@ def _page_context(values: dict[str, str], currency: str, frequency: str) -> dict
     return {
         "currencies": list(amounts.CURRENCIES),
         "presets_for": presets.__getitem__,
-        "minimum_for": lambda code: amounts.CURRENCIES[code].minimum,
-        "maximum_for": lambda code: amounts.CURRENCIES[code].maximum,
         # The amount in its own <bdi>, as support.js writes it when the choice changes.
         "total_line": quote.total_line(shown),
         "button_label": quote.button_label(shown),
         "custom_amount_label": quote.CUSTOM_AMOUNT_LABELS[currency],
+        "limits_hint": quote.limits_hint(currency),
         "js_config": {
             "publishableKey": config["STRIPE_PUBLISHABLE_KEY"],
             "locale": locale,
@@ -188,6 +187,9 @@ def _page_context(values: dict[str, str], currency: str, frequency: str) -> dict
                 code: {
                     "presets": presets[code],
                     "labels": [format_money(m, code, short=True) for m in rule.presets],
+                    # The typed amount's label and limits, changed with the currency.
+                    "custom_label": str(quote.CUSTOM_AMOUNT_LABELS[code]),
+                    "limits": str(quote.limits_hint(code)),
                 }
                 for code, rule in amounts.CURRENCIES.items()
             },

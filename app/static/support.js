@@ -81,6 +81,8 @@
       inputs[i].setAttribute("data-minor", c.presets[i][1]);
       inputs[i].parentNode.querySelector("bdi").textContent = c.labels[i];
     }
+    document.querySelector("label[for=custom_amount]").textContent = c.custom_label;
+    $("amount-hint").innerHTML = c.limits;  // the server's escaped text, amounts in <bdi>
   }
   function showError(message) {
     var box = $("form-error");

@@ -10,6 +10,7 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Page, expect
 
+from app.donate import quote
 from app.i18n import format_money
 from app.messages import message_for
 from tests.e2e.test_browser import open_support
@@ -106,6 +107,11 @@ def test_the_wallet_sheet_follows_every_change_of_the_choice(
     # Euros: the Payment Element offers SEPA Direct Debit (an IBAN) beside the card.
     expect(page.locator("#payment-element input[placeholder=iban]")).to_be_visible()
     assert len(sheet(page)["updates"]) == len(steps)  # one update per change, none stale
+    # The typed amount's label and limits follow the currency too.
+    with live_app.test_request_context("/ar/support"), flask_babel.force_locale("ar"):
+        label, minimum = str(quote.CUSTOM_AMOUNT_LABELS["eur"]), format_money(100, "eur", short=True)
+    expect(page.locator("label[for=custom_amount]")).to_have_text(label)
+    expect(page.locator("#amount-hint bdi").first).to_have_text(minimum)
     assert sheet(page)["now"]["currency"] == "eur" and sheet(page)["now"]["amount"] == 541
 
 
