@@ -25,6 +25,7 @@ PUBLIC = {
     "donate.start",
     "donate.confirm",
     "donate.quote_amount",  # the server's reading of the amount fields: nobody's data
+    "donate.form_token",  # this browser's own CSRF token, asked for when paying starts
     "donate.returned",  # Stripe.js comes back here; it finishes only this browser's own gift
     "donate.remind",
     "donate.thanks",
