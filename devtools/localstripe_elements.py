@@ -306,3 +306,22 @@ def extend_publishable_payment_methods(app: Any) -> None:
         return response
 
     app.middlewares.insert(0, publishable)
+
+    # That request carries an Authorization header, so the browser asks first (a CORS
+    # preflight), which localstripe neither answers nor allows the header in.  Stripe's API
+    # answers it; so does this.  (Playwright's request routing in the browser tests answers
+    # preflights itself, which is why tests/e2e/test_unrouted_browser.py pays without it.)
+    @web.middleware
+    async def preflight(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.method == "OPTIONS" and request.headers.get("Origin"):
+            return web.Response(status=204)
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    async def allow_authorization(request: web.Request, response: web.StreamResponse) -> None:
+        if request.headers.get("Origin"):
+            response.headers["Access-Control-Allow-Headers"] = "Content-Type, Accept, Authorization"
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS, DELETE"
+
+    app.middlewares.insert(0, preflight)
+    app.on_response_prepare.append(allow_authorization)  # after localstripe's own CORS headers
