@@ -23,7 +23,9 @@ from tests.harness import CARDS
 pytestmark = pytest.mark.browser
 
 
-def test_a_monthly_dollar_by_card_in_arabic_with_no_request_routing(browser: Browser, live_server: str) -> None:
+def test_a_monthly_dollar_by_card_in_arabic_with_no_request_routing(
+    browser: Browser, live_server: str
+) -> None:
     context = browser.new_context(viewport=MOBILE, locale="ar", is_mobile=True, has_touch=True)
     context.set_default_timeout(10_000)
     page = context.new_page()
