@@ -201,6 +201,7 @@ def extend_default_incomplete() -> None:
     """Subscriptions created ``default_incomplete`` and payment intents with automatic methods."""
     from localstripe import resources
     from localstripe.errors import UserError
+    from localstripe.webhooks import schedule_webhook
 
     subscription = resources.Subscription
     create_invoice = subscription._create_invoice
@@ -249,6 +250,7 @@ def extend_default_incomplete() -> None:
             date=self.current_period_start,
         )
         invoice._finalize()
+        self.__dict__["_waits_for_browser"] = True
         intent = resources.PaymentIntent(
             amount=invoice.total, currency=invoice.currency, customer=self.customer
         )
@@ -257,6 +259,9 @@ def extend_default_incomplete() -> None:
 
     def on_first_payment(self: Any, invoice: Any) -> None:
         first_payment(self, invoice)
+        if self.__dict__.pop("_waits_for_browser", False):
+            # As at Stripe: incomplete -> active is announced (localstripe only set the status).
+            schedule_webhook(resources.Event("customer.subscription.updated", self))
         if self.payment_settings["save_default_payment_method"] != "on_subscription":
             return
         intent = resources.PaymentIntent._api_retrieve(invoice.payment_intent)

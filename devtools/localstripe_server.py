@@ -129,7 +129,7 @@ A thirteenth, fourteenth and fifteenth for Stripe's current browser integration
   subscription starts ``incomplete`` with its first invoice finalized and the
   invoice's payment intent ``requires_payment_method``: nothing is charged until
   the browser confirms that intent; its success pays the invoice, makes the
-  subscription ``active`` and, with ``on_subscription``, saves the method as the
+  subscription ``active`` (announced by ``customer.subscription.updated``, as at Stripe) and, with ``on_subscription``, saves the method as the
   subscription's ``default_payment_method`` (attached to the customer).
 - Payment intents take ``automatic_payment_methods[enabled]`` (the Payment
   Element's methods come from the account's settings, not from the request).
