@@ -52,20 +52,20 @@ if TYPE_CHECKING:
 
 def payment_intent_processing(intent: Obj, at: datetime, gateway: EventGateway) -> None:
     """``payment_intent.processing``: a payment waits for the bank; the pending row unless one exists."""
-    invoice_id = payments._intent_invoice(intent, at, gateway)
+    invoice_id = payments.intent_invoice(intent, at, gateway)
     charge_id = charge_of_intent(intent)
     if invoice_id:
         # A membership's charge: the support page wrote a first one's row; a renewal's is written
         # here (no email: the member hears if it fails); the invoice's events finish it.
-        if (payment := payments._find_payment(invoice_id=invoice_id)) is not None:
-            payments._link(payment, intent["id"], charge_id, paid=False)
+        if (payment := payments.find_payment(invoice_id=invoice_id)) is not None:
+            payments.link_payment(payment, intent["id"], charge_id, paid=False)
         else:
             _renewal_on_its_way(invoice_id, intent, charge_id, gateway)
         return
     amount = int(intent.get("amount") or 0)
     if amount <= 0 or not intent.get("customer"):
         return
-    if payments._find_payment(intent_id=intent["id"], charge_id=charge_id) is not None:
+    if payments.find_payment(intent_id=intent["id"], charge_id=charge_id) is not None:
         return  # written by the page, or the bank's answer came first: keep what it says
     metadata = intent.get("metadata") or {}
     payment = _pending_row(
@@ -86,7 +86,7 @@ def _renewal_on_its_way(invoice_id: str, intent: Obj, charge_id: str | None, gat
     amount = int(invoice.get("amount_due") or 0)
     if amount <= 0 or invoice.get("status") != "open":
         return  # paid already (its event will say), voided, or nothing to pay
-    supporter, membership = payments._owner(invoice, gateway)
+    supporter, membership = payments.invoice_owner(invoice, gateway)
     payment = _pending_row(
         supporter,
         amount=amount,
@@ -106,7 +106,7 @@ def gift_on_its_way(pending: Pending, intent: Any, gateway: StripeGateway) -> Pa
     supporter, other_customer = supporters.for_gift(
         choice.email, choice.name, choice.locale, pending.customer_id
     )
-    payment = payments._find_payment(intent_id=intent.id)
+    payment = payments.find_payment(intent_id=intent.id)
     if payment is None:
         payment = _pending_row(
             supporter,
@@ -141,7 +141,7 @@ def first_charge_on_its_way(
     )
     if membership is None:
         return None
-    payment = payments._find_payment(invoice_id=invoice.id)
+    payment = payments.find_payment(invoice_id=invoice.id)
     if payment is None:
         choice = pending.choice
         payment = _pending_row(

@@ -74,7 +74,7 @@ from app.services.supporters import newer_event_applied, supporter_for_customer
 LINK_WAIT = timedelta(minutes=10)
 
 
-def _find_payment(
+def find_payment(
     invoice_id: str | None = None, intent_id: str | None = None, charge_id: str | None = None
 ) -> Payment | None:
     for kind, value in (("invoice", invoice_id), ("intent", intent_id), ("charge", charge_id)):
@@ -96,7 +96,9 @@ def _find_payment(
     return None
 
 
-def _link(payment: Payment, intent_id: str | None, charge_id: str | None, *, paid: bool = True) -> None:
+def link_payment(
+    payment: Payment, intent_id: str | None, charge_id: str | None, *, paid: bool = True
+) -> None:
     """Fill in the payment intent and charge ids unless another row already holds them.
 
     A charge that paid (``paid``: every source but a failure event) replaces
@@ -128,7 +130,7 @@ def _link_overdue(at: datetime) -> bool:
     return utcnow() - at >= LINK_WAIT
 
 
-def _owner(invoice: Obj, gateway: EventGateway) -> tuple[Supporter, Membership | None]:
+def invoice_owner(invoice: Obj, gateway: EventGateway) -> tuple[Supporter, Membership | None]:
     subscription_id = invoice_subscription_id(invoice)
     if subscription_id:
         membership = membership_for(subscription_id, gateway)
@@ -149,9 +151,9 @@ def invoice_paid(invoice: Obj, at: datetime, gateway: EventGateway) -> None:
         return  # nothing was charged (a free trial, a full credit)
     intent_id, charge_id = invoice_payment_ids(invoice)
     paid_at = from_timestamp(dig(invoice, "status_transitions", "paid_at")) or at
-    payment = _find_payment(invoice["id"], intent_id, charge_id)
+    payment = find_payment(invoice["id"], intent_id, charge_id)
     if payment is None:
-        supporter, membership = _owner(invoice, gateway)
+        supporter, membership = invoice_owner(invoice, gateway)
         payment = Payment(
             supporter=supporter,
             membership=membership,
@@ -175,7 +177,7 @@ def invoice_paid(invoice: Obj, at: datetime, gateway: EventGateway) -> None:
         payment.paid_at = payment.paid_at or paid_at
         if payment.membership_id is None and (subscription_id := invoice_subscription_id(invoice)):
             payment.membership = membership_for(subscription_id, gateway)
-    _link(payment, intent_id, charge_id)
+    link_payment(payment, intent_id, charge_id)
     notices.payment_succeeded(payment)
 
 
@@ -195,17 +197,17 @@ def invoice_payment_paid(invoice_payment: Obj, at: datetime, gateway: EventGatew
     charge_id = id_of(dig(invoice_payment, "payment", "charge"))
     if not invoice_id or not (intent_id or charge_id):
         return  # paid out of band, or by a payment record: no charge of ours to link
-    payment = _find_payment(invoice_id=invoice_id)
+    payment = find_payment(invoice_id=invoice_id)
     if payment is None:
         raise EventNotApplied("payment_not_found", detail=invoice_id)
-    _link(payment, intent_id, charge_id)
+    link_payment(payment, intent_id, charge_id)
 
 
 def _unpaid_invoice_payment(invoice: Obj, amount: int, gateway: EventGateway) -> Payment:
     """The invoice's payment row; made as a failed one when Stripe reports a charge we have none for."""
-    payment = _find_payment(invoice["id"])
+    payment = find_payment(invoice["id"])
     if payment is None:
-        supporter, membership = _owner(invoice, gateway)
+        supporter, membership = invoice_owner(invoice, gateway)
         payment = Payment(
             supporter=supporter,
             membership=membership,
@@ -236,7 +238,7 @@ def invoice_payment_failed(invoice: Obj, at: datetime, gateway: EventGateway) ->
     if payment.status == PaymentStatus.FAILED:
         payment.amount = amount
     # else: already paid (this failure came late) or refunded/disputed: keep.
-    _link(payment, intent_id, charge_id, paid=False)
+    link_payment(payment, intent_id, charge_id, paid=False)
     db.session.flush()
     if not debit_refused:
         notices.renewal_failed(payment, invoice.get("billing_reason"), at)
@@ -265,7 +267,7 @@ def invoice_payment_action_required(invoice: Obj, at: datetime, gateway: EventGa
         return  # paid already (this event came late), refunded or disputed: history
     payment.amount = amount
     payment.failure_code = AWAITS_AUTHENTICATION
-    _link(payment, intent_id, charge_id)
+    link_payment(payment, intent_id, charge_id)
     db.session.flush()
     notices.authentication_needed(payment, invoice.get("billing_reason"), at)
 
@@ -273,7 +275,7 @@ def invoice_payment_action_required(invoice: Obj, at: datetime, gateway: EventGa
 # -- payment intents: one-time gifts --------------------------------------------------------
 
 
-def _intent_invoice(
+def intent_invoice(
     intent: Obj, at: datetime, gateway: EventGateway, started_here: bool = False
 ) -> str | None:
     """The invoice a payment intent paid, or None for a one-time gift.
@@ -284,7 +286,7 @@ def _intent_invoice(
     """
     if "invoice" in intent:  # older shapes say it (null for a one-time payment)
         return id_of(intent["invoice"])
-    existing = _find_payment(intent_id=intent["id"])
+    existing = find_payment(intent_id=intent["id"])
     if existing is not None:
         return existing.stripe_invoice_id
     if started_here or (intent.get("metadata") or {}).get("frequency") == "once":
@@ -299,13 +301,13 @@ def _intent_invoice(
 
 def payment_intent_succeeded(intent: Obj, at: datetime, gateway: EventGateway) -> None:
     """``payment_intent.succeeded``: a one-time gift is paid (a membership's: its ids are kept)."""
-    invoice_id = _intent_invoice(intent, at, gateway)
+    invoice_id = intent_invoice(intent, at, gateway)
     charge_id = charge_of_intent(intent)
     if invoice_id:
         # A membership's charge: the invoice events own it; keep the ids for refunds.
-        payment = _find_payment(invoice_id=invoice_id)
+        payment = find_payment(invoice_id=invoice_id)
         if payment is not None:
-            _link(payment, intent["id"], charge_id)
+            link_payment(payment, intent["id"], charge_id)
         elif "invoice" not in intent:
             # Stripe named the invoice, whose own event has not been applied
             # (older shapes: that event carries these ids itself).
@@ -314,7 +316,7 @@ def payment_intent_succeeded(intent: Obj, at: datetime, gateway: EventGateway) -
     amount = int(intent.get("amount_received") or intent.get("amount") or 0)
     if amount <= 0:
         return
-    payment = _find_payment(intent_id=intent["id"], charge_id=charge_id)
+    payment = find_payment(intent_id=intent["id"], charge_id=charge_id)
     if payment is None:
         supporter = supporter_for_customer(intent.get("customer"), gateway)
         metadata = intent.get("metadata") or {}
@@ -335,7 +337,7 @@ def payment_intent_succeeded(intent: Obj, at: datetime, gateway: EventGateway) -
         payment.failure_code = None
         payment.amount = amount
         payment.paid_at = payment.paid_at or at
-    _link(payment, intent["id"], charge_id)
+    link_payment(payment, intent["id"], charge_id)
     notices.payment_succeeded(payment)
 
 
@@ -347,13 +349,13 @@ def payment_intent_failed(intent: Obj, at: datetime, gateway: EventGateway) -> N
     card = method.get("card") if isinstance(method, dict) else None
     # A card declined in the reader's browser: the support page's limits count it.
     ours = attempts.declined_by_stripe(intent["id"], str(code), (card or {}).get("fingerprint"))
-    invoice_id = _intent_invoice(intent, at, gateway, started_here=ours)
+    invoice_id = intent_invoice(intent, at, gateway, started_here=ours)
     if invoice_id:
         return  # invoice.payment_failed records a membership's failed charge
     amount = int(intent.get("amount") or 0)
     if amount <= 0 or not intent.get("customer"):
         return
-    payment = _find_payment(intent_id=intent["id"])
+    payment = find_payment(intent_id=intent["id"])
     if payment is None:
         supporter = supporter_for_customer(intent["customer"], gateway)
         payment = Payment(
@@ -392,7 +394,7 @@ def _payment_for_charge(
 ) -> Payment:
     """The payment of a charge: by its ids, by the invoice older shapes name, or (current
     shape) once ``invoice_payment.paid`` has linked it; until then ``payment_not_found``."""
-    payment = _find_payment(charge_id=charge_id, intent_id=intent_id)
+    payment = find_payment(charge_id=charge_id, intent_id=intent_id)
     if payment is None:
         invoice_id: str | None = None
         if charge is not None and "invoice" in charge:
@@ -400,11 +402,11 @@ def _payment_for_charge(
         elif intent_id and _link_overdue(at):
             invoice_id = id_of(plain(gateway.retrieve_payment_intent(intent_id)).get("invoice"))
         if invoice_id:
-            payment = _find_payment(invoice_id=invoice_id)
+            payment = find_payment(invoice_id=invoice_id)
     if payment is None:
         # Its payment event has not been applied yet: try again later.
         raise EventNotApplied("payment_not_found", detail=charge_id or intent_id or "")
-    _link(payment, intent_id, charge_id)
+    link_payment(payment, intent_id, charge_id)
     return payment
 
 
